@@ -1,0 +1,43 @@
+# One command per task. `make test` is what the README names and what .ci/run calls.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup test test-unit test-policy lint typecheck bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv with the pinned Python dependencies
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+test: ## run every test tier that exists (unit, policy, lab, e2e)
+	$(MAKE) lint
+	$(MAKE) test-unit
+	$(MAKE) test-policy
+	$(MAKE) test-lab
+
+test-unit: $(STAMP) ## unit tier: the real program under Pulumi mocks
+	$(PY) -m pytest -m unit tests/unit
+
+test-policy: $(STAMP) ## policy tier: the CrossGuard pack's rules
+	$(PY) -m pytest -m policy tests/policy
+
+lint: $(STAMP) ## ruff + mypy on the program
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy components
+
+bench: $(STAMP) ## time mocked evaluation of each stack (figures go to the README)
+	$(PY) bench/eval_bench.py
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+-include lab/lab.mk
+-include toolchain/toolchain.mk
