@@ -1,0 +1,1 @@
+"""KeyBuzz platform components: one ComponentResource per concern (type tokens keybuzz:<module>:<Type>)."""

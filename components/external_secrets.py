@@ -1,0 +1,205 @@
+"""External Secrets Operator objects of one namespace: store, credential generators, synced Secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import Endpoint
+from .naming import go_duration
+
+ESO_API = "external-secrets.io/v1"
+GENERATORS_API = "generators.external-secrets.io/v1alpha1"
+
+#: Defaults ESO writes back when absent: spelled out so `pulumi refresh` shows no drift.
+REMOTE_REF_DEFAULTS: Mapping[str, str] = {
+    "conversionStrategy": "Default",
+    "decodingStrategy": "None",
+    "metadataPolicy": "None",
+}
+
+
+@dataclass(frozen=True)
+class VaultLogin:
+    """How ESO logs in to Vault for one workload: Kubernetes auth with that workload's service account."""
+
+    server: str
+    auth_mount: str
+    auth_role: str
+    service_account: str
+
+    def provider(self, kv_mount: str | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "server": self.server,
+            "version": "v2",
+            "auth": {
+                "kubernetes": {
+                    "mountPath": self.auth_mount,
+                    "role": self.auth_role,
+                    "serviceAccountRef": {"name": self.service_account},
+                }
+            },
+        }
+        if kv_mount:
+            spec["path"] = kv_mount
+        return spec
+
+
+@dataclass(frozen=True)
+class DatabaseSecret:
+    """A Kubernetes Secret of PG* keys (and DATABASE_URL) built from Vault dynamic credentials.
+
+    Host, port and database come from the LB config and are written by the template: never from
+    Vault, never a node (PH16).
+    """
+
+    #: Secret name the app reads (estate names: keybuzz-api-postgres, keybuzz-backend-db).
+    secret_name: str
+    #: Vault path issuing the credentials (database-<env>/creds/<role>).
+    creds_path: str
+    login: VaultLogin
+    lb: Endpoint
+    database: str
+    ssl_mode: str
+    with_database_url: bool
+
+
+@dataclass(frozen=True)
+class KvSecret:
+    """A Kubernetes Secret mirroring one KV v2 secret (all of its keys)."""
+
+    secret_name: str
+    #: Path inside the KV mount, e.g. keybuzz/dev/api/env.
+    kv_key: str
+
+
+@dataclass(frozen=True)
+class ExternalSecretsArgs:
+    """Inputs of `ExternalSecrets`."""
+
+    namespace: pulumi.Input[str]
+    #: The namespace's store login (the app's service account) and the KV mount it reads.
+    store_login: VaultLogin
+    kv_mount: str
+    database_secrets: Sequence[DatabaseSecret]
+    kv_secrets: Sequence[KvSecret]
+    #: refreshInterval in seconds; validated below half the credentials' default_ttl.
+    refresh_seconds: int
+
+
+def database_template(secret: DatabaseSecret) -> dict[str, str]:
+    """The ``target.template.data`` of a database Secret: exactly the keys the apps read today."""
+    data = {
+        "PGHOST": secret.lb.host,
+        "PGPORT": str(secret.lb.port),
+        "PGDATABASE": secret.database,
+        "PGUSER": "{{ .username }}",
+        "PGPASSWORD": "{{ .password }}",
+    }
+    if secret.with_database_url:
+        data["DATABASE_URL"] = (
+            "postgresql://{{ .username | urlquery }}:{{ .password | urlquery }}@"
+            f"{secret.lb.host}:{secret.lb.port}/{secret.database}?sslmode={secret.ssl_mode}"
+        )
+    return data
+
+
+class ExternalSecrets(pulumi.ComponentResource):
+    """Vault -> Kubernetes sync for one namespace.
+
+    Type token: ``keybuzz:eso:AppSecrets``.
+
+    Children: a ``SecretStore`` (Vault provider, Kubernetes auth, KV v2); per database Secret a
+    ``VaultDynamicSecret`` generator and an ``ExternalSecret`` templating PG* keys with the LB host and
+    port; per KV secret an ``ExternalSecret`` extracting it. API versions ``external-secrets.io/v1`` and
+    ``generators.external-secrets.io/v1alpha1``; ESO defaults are spelled out.
+
+    Outputs: ``secrets`` (names of the Kubernetes Secrets ESO maintains).
+    """
+
+    STORE_NAME = "vault"
+
+    def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("keybuzz:eso:AppSecrets", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        refresh = go_duration(args.refresh_seconds)
+
+        store = k8s.apiextensions.CustomResource(
+            f"{name}-store",
+            api_version=ESO_API,
+            kind="SecretStore",
+            metadata={"name": self.STORE_NAME, "namespace": args.namespace},
+            spec={"provider": {"vault": args.store_login.provider(args.kv_mount)}},
+            opts=child,
+        )
+        after_store = child.merge(pulumi.ResourceOptions(depends_on=[store]))
+
+        def external_secret(logical: str, target: str, spec_extra: dict[str, Any], template: dict[str, Any] | None,
+                            opts: pulumi.ResourceOptions) -> None:
+            target_spec: dict[str, Any] = {"name": target, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
+            if template is not None:
+                target_spec["template"] = template
+            k8s.apiextensions.CustomResource(
+                logical,
+                api_version=ESO_API,
+                kind="ExternalSecret",
+                metadata={"name": target, "namespace": args.namespace},
+                spec={
+                    "refreshInterval": refresh,
+                    "secretStoreRef": {"name": self.STORE_NAME, "kind": "SecretStore"},
+                    "target": target_spec,
+                    **spec_extra,
+                },
+                opts=opts,
+            )
+
+        for secret in args.database_secrets:
+            generator_name = f"{secret.secret_name}-creds"
+            generator = k8s.apiextensions.CustomResource(
+                f"{name}-{generator_name}",
+                api_version=GENERATORS_API,
+                kind="VaultDynamicSecret",
+                metadata={"name": generator_name, "namespace": args.namespace},
+                spec={
+                    "path": secret.creds_path,
+                    "method": "GET",
+                    "resultType": "Data",
+                    "provider": secret.login.provider(),
+                },
+                opts=child,
+            )
+            external_secret(
+                f"{name}-{secret.secret_name}",
+                secret.secret_name,
+                {
+                    "dataFrom": [
+                        {
+                            "sourceRef": {
+                                "generatorRef": {
+                                    "apiVersion": GENERATORS_API,
+                                    "kind": "VaultDynamicSecret",
+                                    "name": generator_name,
+                                }
+                            }
+                        }
+                    ]
+                },
+                {"engineVersion": "v2", "mergePolicy": "Replace", "data": database_template(secret)},
+                child.merge(pulumi.ResourceOptions(depends_on=[store, generator])),
+            )
+
+        for kv in args.kv_secrets:
+            external_secret(
+                f"{name}-{kv.secret_name}",
+                kv.secret_name,
+                {"dataFrom": [{"extract": {"key": kv.kv_key, **REMOTE_REF_DEFAULTS}}]},
+                None,
+                after_store,
+            )
+
+        self.secret_names = [s.secret_name for s in args.database_secrets] + [k.secret_name for k in args.kv_secrets]
+        self.register_outputs({"secrets": self.secret_names})

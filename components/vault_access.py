@@ -1,0 +1,104 @@
+"""Who may read what in Vault: per-app policies, Kubernetes auth roles, and the apps' KV secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_vault as vault
+
+
+@dataclass(frozen=True)
+class AppAccess:
+    """What one workload (an app, or the migrations job) may read, and who it is in Kubernetes."""
+
+    #: Workload name (api, backend, worker, migrations).
+    app: str
+    policy: str
+    auth_role: str
+    namespace: str
+    service_account: str
+    #: KV path prefix (inside the KV mount) the workload may read, e.g. keybuzz/dev/api. None: no KV.
+    kv_prefix: str | None
+    #: Vault paths issuing the workload's database credentials, e.g. database-dev/creds/keybuzz-api-dev.
+    creds_paths: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class VaultAccessArgs:
+    """Inputs of `VaultAccess`."""
+
+    kv_mount: str
+    kubernetes_auth_mount: str
+    workloads: Sequence[AppAccess]
+    #: Vault token TTL of the workloads' logins: at least the credential TTL (external-secrets#2198).
+    token_ttl: int
+    #: KV secrets to write: path inside the KV mount -> JSON object (a Pulumi secret).
+    kv_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+def policy_document(kv_mount: str, access: AppAccess) -> str:
+    """HCL of a workload's policy: its own KV prefix and its own credentials, nothing else."""
+    lines = [f"# {access.policy}: {access.app} reads its own secrets and database credentials only"]
+    if access.kv_prefix:
+        lines += [
+            f'path "{kv_mount}/data/{access.kv_prefix}/*" {{\n  capabilities = ["read"]\n}}',
+            f'path "{kv_mount}/metadata/{access.kv_prefix}/*" {{\n  capabilities = ["read", "list"]\n}}',
+        ]
+    lines += [f'path "{path}" {{\n  capabilities = ["read"]\n}}' for path in access.creds_paths]
+    return "\n".join(lines) + "\n"
+
+
+class VaultAccess(pulumi.ComponentResource):
+    """Least-privilege Vault access for one environment's workloads.
+
+    Type token: ``keybuzz:vault:Access``.
+
+    Children: per workload a policy (its own ``<kv>/data/keybuzz/<env>/<app>/*`` and its own
+    ``database-<env>/creds/<role>``) and a Kubernetes auth role bound to exactly its namespace and
+    service account; per app with secrets a KV v2 secret (data is a Pulumi secret).
+
+    Outputs: ``policies`` (workload -> policy name) and ``kv_paths``.
+    """
+
+    def __init__(self, name: str, args: VaultAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("keybuzz:vault:Access", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.policies: dict[str, vault.Policy] = {}
+        for access in args.workloads:
+            policy = vault.Policy(
+                f"{name}-{access.app}-policy",
+                name=access.policy,
+                policy=policy_document(args.kv_mount, access),
+                opts=child,
+            )
+            self.policies[access.app] = policy
+            vault.kubernetes.AuthBackendRole(
+                f"{name}-{access.app}-auth",
+                backend=args.kubernetes_auth_mount,
+                role_name=access.auth_role,
+                bound_service_account_names=[access.service_account],
+                bound_service_account_namespaces=[access.namespace],
+                token_policies=[policy.name],
+                token_ttl=args.token_ttl,
+                token_max_ttl=args.token_ttl * 2,
+                opts=child,
+            )
+
+        for path, data in args.kv_secrets.items():
+            vault.kv.SecretV2(
+                f"{name}-{path.replace('/', '-')}",
+                mount=args.kv_mount,
+                name=path,
+                data_json=pulumi.Output.secret(data),
+                opts=child,
+            )
+
+        self.register_outputs(
+            {
+                "policies": {app: p.name for app, p in self.policies.items()},
+                "kv_paths": sorted(args.kv_secrets),
+            }
+        )

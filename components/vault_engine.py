@@ -1,0 +1,150 @@
+"""Vault database secrets engine of one environment: mount, one connection per database, one role per app."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_vault as vault
+
+from .config import Endpoint
+
+
+def creation_statements(owner_group: str) -> list[str]:
+    """SQL Vault runs to create a dynamic user.
+
+    The user joins the owner group and its sessions ``SET role`` to it, so every object it creates
+    belongs to the group, survives the user, and the next credential can use it.
+    """
+    return [
+        f"CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' "
+        f'IN ROLE "{owner_group}";',
+        f"ALTER ROLE \"{{{{name}}}}\" SET role = '{owner_group}';",
+    ]
+
+
+def revocation_statements(owner_group: str) -> list[str]:
+    """SQL Vault runs on revoke or expiry: hand anything the user still owns to the group, then drop it."""
+    return [
+        f'REASSIGN OWNED BY "{{{{name}}}}" TO "{owner_group}";',
+        'DROP OWNED BY "{{name}}";',
+        'DROP ROLE IF EXISTS "{{name}}";',
+    ]
+
+
+ROOT_ROTATION_STATEMENTS = ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}';"]
+
+
+def connection_url(lb: Endpoint, database: str, ssl_mode: str) -> str:
+    """Templated URL Vault connects with: always the LB write endpoint, never a node (PH16, PH17)."""
+    return f"postgresql://{{{{username}}}}:{{{{password}}}}@{lb.host}:{lb.port}/{database}?sslmode={ssl_mode}"
+
+
+@dataclass(frozen=True)
+class EngineRole:
+    """One Vault role: the app it serves and the database it issues users for."""
+
+    name: str
+    database: str
+    owner_group: str
+
+
+@dataclass(frozen=True)
+class EngineDatabase:
+    """One database Vault connects to, under its connection name."""
+
+    name: str
+    connection: str
+
+
+@dataclass(frozen=True)
+class VaultDatabaseEngineArgs:
+    """Inputs of `VaultDatabaseEngine`."""
+
+    #: Mount path, one per environment (``database-<env>``).
+    mount: str
+    databases: Sequence[EngineDatabase]
+    roles: Sequence[EngineRole]
+    #: The PostgreSQL write LB.
+    lb: Endpoint
+    ssl_mode: str
+    #: LOGIN role Vault connects as, and its bootstrap password (Pulumi secret, sent write-only).
+    login: pulumi.Input[str]
+    login_password: pulumi.Input[str]
+    login_password_version: int
+    default_ttl: int
+    max_ttl: int
+    protect: bool
+    adopt_mount: bool = False
+
+
+class VaultDatabaseEngine(pulumi.ComponentResource):
+    """Dynamic PostgreSQL credentials for one environment.
+
+    Type token: ``keybuzz:vault:DatabaseEngine``.
+
+    Children: the ``database`` mount (protected in PROD); per database a connection through the LB
+    with a templated URL, its ``allowed_roles`` and the root password sent via the write-only field (so
+    ``rotate-root`` is never undone by the next ``pulumi up``); per app a role whose creation statements
+    put the user in the database's owner group and whose revocation statements reassign, drop owned
+    objects and drop the role, with ``default_ttl``/``max_ttl`` from config.
+
+    Outputs: ``mount`` and ``roles`` (role name -> database).
+    """
+
+    def __init__(self, name: str, args: VaultDatabaseEngineArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("keybuzz:vault:DatabaseEngine", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.mount = vault.Mount(
+            f"{name}-mount",
+            path=args.mount,
+            type="database",
+            description=f"KeyBuzz dynamic PostgreSQL credentials ({args.mount})",
+            opts=child.merge(
+                pulumi.ResourceOptions(protect=args.protect, import_=args.mount if args.adopt_mount else None)
+            ),
+        )
+
+        by_db = {db.name: db for db in args.databases}
+        connections: dict[str, vault.database.SecretBackendConnection] = {}
+        for db in args.databases:
+            allowed = sorted(r.name for r in args.roles if r.database == db.name)
+            connections[db.name] = vault.database.SecretBackendConnection(
+                f"{name}-{db.connection}",
+                backend=self.mount.path,
+                name=db.connection,
+                allowed_roles=allowed,
+                verify_connection=True,
+                root_rotation_statements=ROOT_ROTATION_STATEMENTS,
+                postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
+                    connection_url=connection_url(args.lb, db.name, args.ssl_mode),
+                    username=args.login,
+                    password_wo=args.login_password,
+                    password_wo_version=args.login_password_version,
+                    max_open_connections=4,
+                    max_connection_lifetime=300,
+                ),
+                opts=child,
+            )
+
+        self.roles: dict[str, vault.database.SecretBackendRole] = {}
+        for role in args.roles:
+            if role.database not in by_db:
+                raise ValueError(f"Vault role {role.name} targets database {role.database}, which has no connection")
+            self.roles[role.name] = vault.database.SecretBackendRole(
+                f"{name}-{role.name}",
+                backend=self.mount.path,
+                name=role.name,
+                db_name=connections[role.database].name,
+                creation_statements=creation_statements(role.owner_group),
+                revocation_statements=revocation_statements(role.owner_group),
+                default_ttl=args.default_ttl,
+                max_ttl=args.max_ttl,
+                opts=child,
+            )
+
+        self.register_outputs(
+            {"mount": self.mount.path, "roles": {r.name: r.database for r in args.roles}}
+        )
