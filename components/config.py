@@ -549,6 +549,18 @@ def _node_pattern(address: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w.]){re.escape(address)}(?![\w])")
 
 
+def _lb_suggestion(values: Values, field_name: str, nodes: Mapping[str, str], port: int) -> str | None:
+    """The LB endpoint to suggest: the configured one when it is sound, else the LB host seen elsewhere."""
+    own = values.get(field_name)
+    if own is not None and own.host not in nodes:
+        return str(own)
+    for other in _ENDPOINT_FIELDS:
+        endpoint = values.get(other)
+        if endpoint is not None and endpoint.host not in nodes:
+            return f"{endpoint.host}:{own.port if own is not None else port}"
+    return None
+
+
 def _rule_no_node_addresses(values: Values, stack: str, report: Report) -> None:
     """No value anywhere in the config may be a node address behind a LB (PH16, topology report)."""
     nodes: dict[str, str] = {a: "Patroni (PostgreSQL) node" for a in values.get("postgres_nodes", [])}
@@ -559,8 +571,8 @@ def _rule_no_node_addresses(values: Values, stack: str, report: Report) -> None:
     for address in sorted(overlap):
         report("redisNodes", address, f"{address} is listed both as a Patroni node and as a Redis node",
                "a host is one or the other: fix the node lists")
-    write = values.get("postgres_write_endpoint")
-    redis = values.get("redis_endpoint")
+    lb_pg = _lb_suggestion(values, "postgres_write_endpoint", nodes, 5432)
+    lb_redis = _lb_suggestion(values, "redis_endpoint", nodes, 6379)
     patterns = {a: _node_pattern(a) for a in nodes}
     for field_name, value in values.items():
         if field_name in _SKIP_SCAN or isinstance(value, SecretStr):
@@ -574,14 +586,14 @@ def _rule_no_node_addresses(values: Values, stack: str, report: Report) -> None:
                 if not patterns[address].search(rendered):
                     continue
                 is_redis_field = field_name == "redis_endpoint"
-                lb = redis if is_redis_field else write
                 if is_redis_field and kind.startswith("Patroni"):
                     why = f"{address} is a {kind}, never Redis"
                 elif not is_redis_field and kind == "Redis node" and field_name.startswith("postgres"):
                     why = f"{address} is a {kind}, never PostgreSQL (the topology report's migration-script bug)"
                 else:
                     why = f"{address} is a {kind}; connections never target a node (PH16: the node became a replica)"
-                fix = f"use the LB {lb}" if lb is not None else "use the load-balancer endpoint"
+                lb = lb_redis if is_redis_field else lb_pg
+                fix = f"use the LB {lb}" if lb else "use the HAProxy load-balancer endpoint"
                 report(_alias(field_name), rendered, why, fix)
 
 

@@ -1,0 +1,217 @@
+"""Config validation: each kind of bad input gives its own clear error, all problems at once, nothing registered."""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.config import ConfigError, StackConfig, key_specs, load_config
+from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config
+
+
+def _load(stack: str, overrides: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
+          as_stack: str | None = None, plain: tuple[str, ...] = ()) -> StackConfig:
+    raw, secret_keys = stack_config(stack, overrides, remove)
+    secret_keys = [k for k in secret_keys if k.split(":", 1)[1] not in plain]
+    return load_config(raw, as_stack or stack, secret_keys)
+
+
+def _problems(stack: str, **kw: Any) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        _load(stack, **kw)
+    return caught.value
+
+
+def test_the_real_stack_files_are_valid() -> None:
+    assert _load("dev").environment == "dev"
+    assert _load("prod").environment == "prod"
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "key", "fragments"),
+    [
+        ("dev", {"postgresWriteEndpoint": "10.0.0.121:5432"}, "postgresWriteEndpoint",
+         ["10.0.0.121 is a Patroni (PostgreSQL) node", "use the LB 10.0.0.10:5432"]),
+        ("prod", {"postgresWriteEndpoint": "10.0.0.123:5432"}, "postgresWriteEndpoint",
+         ["10.0.0.123 is a Redis node, never PostgreSQL"]),
+        ("dev", {"redisEndpoint": "10.0.0.124:6379"}, "redisEndpoint",
+         ["10.0.0.124 is a Redis node", "use the LB 10.0.0.10:6379"]),
+        ("dev", {"redisEndpoint": "10.0.0.120:6379"}, "redisEndpoint", ["Patroni (PostgreSQL) node, never Redis"]),
+        ("prod", {"postgresReadEndpoint": "10.0.0.122:5432"}, "postgresReadEndpoint", ["10.0.0.122 is a Patroni"]),
+        ("prod", {"vaultAddress": "https://10.0.0.120:8200"}, "vaultAddress", ["10.0.0.120 is a Patroni"]),
+        ("dev", {"postgresWriteEndpoint": "postgres://10.0.0.10:5432"}, "postgresWriteEndpoint", ["without a scheme"]),
+        ("dev", {"postgresWriteEndpoint": "10.0.0.10"}, "postgresWriteEndpoint", ["expected 'host:port'"]),
+        ("dev", {"postgresWriteEndpoint": "10.0.0.10:70000"}, "postgresWriteEndpoint", ["outside 1-65535"]),
+        ("prod", {"apiDatabase": "keybuzz"}, "apiDatabase", ["'keybuzz' is a DEV name", "PROD may not use it"]),
+        ("prod", {"apiDatabase": "keybuzz_api_dev"}, "apiDatabase", ["carries the DEV marker"]),
+        ("dev", {"apiDatabase": "keybuzz_prod"}, "apiDatabase", ["carries the PROD marker"]),
+        ("prod", {"adoptNamespaces": ["keybuzz-api-dev"]}, "adoptNamespaces", ["carries the DEV marker"]),
+        ("prod", {"adoptDatabases": ["keybuzz_backend"]}, "adoptDatabases", ["is a DEV name"]),
+        ("prod", {"adoptRoles": ["keybuzz_api_prod_typo"]}, "adoptRoles", ["not something this stack declares"]),
+        ("prod", {"apiDatabase": "accounting"}, "apiDatabase", ["names no environment"]),
+        ("prod", {"apiImageTag": "v0.1.72-dev"}, "apiImageTag", ["is a DEV image tag"]),
+        ("prod", {"clientImageTag": "latest"}, "clientImageTag", ["moving tag"]),
+        ("prod", {"apiHost": "api-dev.keybuzz.io"}, "apiHost", ["is a DEV host"]),
+        ("prod", {"apiHost": "https://api.keybuzz.io"}, "apiHost", ["no scheme"]),
+        ("dev", {"secretRefreshSeconds": 1800}, "secretRefreshSeconds",
+         ["not below half of credentialTtlSeconds", "at most 1799"]),
+        ("dev", {"credentialMaxTtlSeconds": 600}, "credentialMaxTtlSeconds", ["below default_ttl"]),
+        ("dev", {"credentialTtlSeconds": -5}, "credentialTtlSeconds", ["positive"]),
+        ("dev", {"apiReplicas": "two"}, "apiReplicas", ["whole number"]),
+        ("dev", {"kubernetesSkipAwait": "yes"}, "kubernetesSkipAwait", ["true or false"]),
+        ("dev", {"apps": ["api", "frontend"]}, "apps", ["unknown app frontend"]),
+        ("dev", {"apps": ["api", "api"]}, "apps", ["more than once"]),
+        ("dev", {"apps": "api"}, "apps", ["list of strings"]),
+        ("prod", {"apps": ["api", "client", "worker"], "workerImageTag": "v1.0.0"}, "workerDatabaseApp",
+         ["'backend' is not in apps"]),
+        ("prod", {"apps": ["api", "client", "backend"]}, "backendImageTag", ["has no image tag"]),
+        ("prod", {"apiHost": ""}, "apiHost", ["NEXT_PUBLIC_API_URL needs it"]),
+        ("dev", {"environment": "staging"}, "environment", ["'dev' or 'prod'"]),
+        ("dev", {"postgresNodes": ["10.0.0.120", "db-postgres-02"]}, "postgresNodes", ["not an IP address"]),
+        ("dev", {"redisNodes": ["10.0.0.120"]}, "redisNodes", ["both as a Patroni node and as a Redis node"]),
+        ("dev", {"backendDatabase": "keybuzz"}, "backendDatabase", ["share one database (PH15)"]),
+        ("dev", {"postgresSslMode": "prefer"}, "postgresSslMode", ["'disable', 'require'"]),
+        ("dev", {"apiImageRepository": "ghcr.io/keybuzzio/keybuzz-api:v1"}, "apiImageRepository", ["no tag"]),
+        ("dev", {"apiImagTag": "v1"}, "apiImagTag", ["not a key this program reads", "did you mean keybuzz:apiImageTag"]),
+        ("dev", {"appSecretEnv": "{not json"}, "appSecretEnv", ["is not valid JSON"]),
+        ("prod", {"appSecretEnv": json.dumps({"backend": {"X": "fake"}})}, "appSecretEnv",
+         ["names app 'backend', which this stack does not run"]),
+        ("dev", {"appSecretEnv": json.dumps({"api": {"PGPASSWORD": "fake"}})}, "appSecretEnv",
+         ["PGPASSWORD is set by the program"]),
+    ],
+)
+def test_each_bad_input_has_its_own_clear_error(
+    stack: str, overrides: dict[str, Any], key: str, fragments: list[str]
+) -> None:
+    error = _problems(stack, overrides=overrides)
+    mine = [p for p in error.problems if p.key == key]
+    assert mine, f"no problem reported for {key}: {error}"
+    text = " ".join(f"{p.message} {p.fix}" for p in mine)
+    for fragment in fragments:
+        assert fragment in text
+    assert all(p.fix for p in mine)
+    assert f"keybuzz:{key}" in str(error)
+
+
+def test_a_missing_required_key_says_how_to_set_it() -> None:
+    error = _problems("dev", remove=("postgresNodes",))
+    [problem] = error.problems
+    assert problem.key == "postgresNodes" and "is required and not set" in problem.message
+    assert "pulumi config set" in problem.fix
+
+
+def test_a_missing_secret_says_set_it_as_a_secret() -> None:
+    error = _problems("prod", remove=("vaultToken",))
+    assert [p.key for p in error.problems] == ["vaultToken"]
+    assert "pulumi config set --secret keybuzz:vaultToken" in error.problems[0].fix
+
+
+def test_a_secret_stored_in_plain_text_is_refused_without_echoing_it() -> None:
+    error = _problems("dev", plain=("vaultToken",))
+    assert [p.key for p in error.problems] == ["vaultToken"]
+    assert "plain text" in error.problems[0].message
+    assert FAKE_SECRETS["keybuzz:vaultToken"] not in str(error)
+
+
+def test_stack_name_must_match_its_environment() -> None:
+    error = _problems("dev", as_stack="prod")
+    assert [p.key for p in error.problems] == ["environment"]
+    assert "stack 'prod' declares environment 'dev'" in error.problems[0].message
+    assert _load("dev", as_stack="lab-dev").environment == "dev"
+
+
+def test_every_problem_is_reported_together() -> None:
+    error = _problems(
+        "prod",
+        overrides={"postgresWriteEndpoint": "10.0.0.121:5432", "apiDatabase": "keybuzz",
+                   "apiImageTag": "v0.1.72-dev", "secretRefreshSeconds": 4000, "apiReplicas": 0},
+    )
+    keys = {p.key for p in error.problems}
+    assert keys >= {"postgresWriteEndpoint", "apiDatabase", "apiImageTag", "secretRefreshSeconds", "apiReplicas"}
+    assert f"({len(error.problems)} problems)" in str(error)
+    assert all(str(error).count(f"keybuzz:{key}") >= 1 for key in keys)
+
+
+def test_bad_config_registers_no_resource() -> None:
+    with pytest.raises(ConfigError):
+        render_stack("prod", overrides={"apiDatabase": "keybuzz"})
+    monitor = last_monitor()
+    assert monitor is not None and monitor.recorded == []
+
+
+def test_the_model_is_frozen() -> None:
+    config = _load("dev")
+    with pytest.raises(Exception, match="frozen"):
+        config.environment = "prod"  # type: ignore[misc]
+
+
+def test_derived_views() -> None:
+    dev, prod = _load("dev"), _load("prod")
+    assert dev.database_of("api") == "keybuzz" and dev.database_of("worker") == "keybuzz_backend"
+    assert prod.database_of("api") == "keybuzz_prod"
+    assert prod.image("api") == "ghcr.io/keybuzzio/keybuzz-api:v0.4.31-replacement"
+    assert dev.database_apps == ["api", "backend"] and prod.database_apps == ["api"]
+    assert _load("prod", overrides={"apiDatabase": "", "adoptDatabases": []}).database_of("api") == "keybuzz_api_prod"
+
+
+# ---- generated bad configs ------------------------------------------------------------------------
+NODES = ["10.0.0.120", "10.0.0.121", "10.0.0.122", "10.0.0.123", "10.0.0.124", "10.0.0.125"]
+KNOWN_KEYS = {s.name for s in key_specs()}
+words = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8)
+
+
+def _bad_mutation(stack: str) -> st.SearchStrategy[tuple[str, Any]]:
+    other = "dev" if stack == "prod" else "prod"
+    endpoint_keys = st.sampled_from(["postgresWriteEndpoint", "redisEndpoint", "postgresReadEndpoint"])
+    node_endpoint = st.tuples(endpoint_keys, st.builds(lambda n, p: f"{n}:{p}", st.sampled_from(NODES),
+                                                      st.integers(1, 65535)))
+    malformed_endpoint = st.tuples(st.sampled_from(["postgresWriteEndpoint", "redisEndpoint"]),
+                                   st.text(alphabet=string.ascii_letters + "/.", max_size=20))
+    non_positive = st.tuples(
+        st.sampled_from(["credentialTtlSeconds", "credentialMaxTtlSeconds", "secretRefreshSeconds",
+                         "apiReplicas", "clientReplicas", "vaultDbPasswordVersion"]),
+        st.one_of(st.integers(max_value=0), words),
+    )
+    foreign_name = st.tuples(
+        st.sampled_from(["apiDatabase", "adoptDatabases", "adoptRoles"]),
+        st.builds(lambda w: f"{w}_{other}", words),
+    ).map(lambda kv: (kv[0], [kv[1]] if kv[0].startswith("adopt") else kv[1]))
+    unknown_app = st.tuples(st.just("apps"), st.lists(words.filter(lambda w: w not in
+                                                                  ("api", "backend", "client", "worker")),
+                                                      min_size=1, max_size=3).map(lambda a: ["api", *a]))
+    unknown_key = st.tuples(words.map(lambda w: f"{w}Xx").filter(lambda k: k not in KNOWN_KEYS), words)
+    slow_refresh = st.tuples(st.just("secretRefreshSeconds"), st.integers(1800, 10**6))
+    node_anywhere = st.tuples(st.sampled_from(["vaultAddress", "vaultInClusterAddress"]),
+                              st.builds(lambda n: f"https://{n}:8200", st.sampled_from(NODES)))
+    strategies = [node_endpoint, malformed_endpoint, non_positive, foreign_name, unknown_app, unknown_key,
+                  slow_refresh, node_anywhere]
+    if stack == "prod":
+        strategies.append(st.tuples(st.sampled_from(["apiImageTag", "clientImageTag"]),
+                                    st.one_of(st.just("latest"), st.builds(lambda w: f"v1.{w}-dev", words))))
+    return st.one_of(strategies)
+
+
+@st.composite
+def bad_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    stack = draw(st.sampled_from(["dev", "prod"]))
+    mutations = draw(st.lists(_bad_mutation(stack), min_size=1, max_size=3))
+    return stack, dict(mutations)
+
+
+@settings(max_examples=240, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bad_configs())
+def test_generated_bad_configs_raise_the_config_error_and_register_nothing(
+    case: tuple[str, dict[str, Any]],
+) -> None:
+    stack, overrides = case
+    with pytest.raises(ConfigError) as caught:
+        render_stack(stack, overrides=overrides)
+    monitor = last_monitor()
+    assert monitor is not None and monitor.recorded == []
+    reported = {p.key for p in caught.value.problems}
+    assert reported & set(overrides), f"{overrides} -> {caught.value}"

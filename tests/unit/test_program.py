@@ -1,0 +1,285 @@
+"""The real program under mocks, for the real DEV and PROD stack files: the guarantees by construction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.support.render import FAKE_SECRETS, Recorded, Rendering
+
+NODES = ("10.0.0.120", "10.0.0.121", "10.0.0.122", "10.0.0.123", "10.0.0.124", "10.0.0.125")
+LB_PG = ("10.0.0.10", 5432)
+LB_REDIS = ("10.0.0.10", 6379)
+
+PG = "postgresql:index"
+ROLE, DATABASE, GRANT = f"{PG}/role:Role", f"{PG}/database:Database", f"{PG}/grant:Grant"
+DEFAULT_PRIVS, GRANT_ROLE = f"{PG}/defaultPrivileges:DefaultPrivileges", f"{PG}/grantRole:GrantRole"
+MOUNT, POLICY = "vault:index/mount:Mount", "vault:index/policy:Policy"
+CONNECTION = "vault:database/secretBackendConnection:SecretBackendConnection"
+DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
+AUTH_ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
+KV = "vault:kv/secretV2:SecretV2"
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+GENERATOR = "kubernetes:generators.external-secrets.io/v1alpha1:VaultDynamicSecret"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string leaf of a value, with its dotted path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from strings(v, f"{path}[{i}]")
+
+
+def _node_in(text: str) -> str | None:
+    for node in NODES:
+        if re.search(rf"(?<![\d.]){re.escape(node)}(?!\d)", text):
+            return node
+    return None
+
+
+def test_no_input_anywhere_contains_a_node_address(rendering: Rendering) -> None:
+    hits = [
+        (r.type, r.name, path, node)
+        for r in rendering.resources
+        for path, text in strings(r.inputs)
+        if (node := _node_in(text))
+    ]
+    assert hits == []
+
+
+def _postgres_endpoints(rendering: Rendering) -> list[tuple[str, tuple[str, int]]]:
+    """Every place a PostgreSQL host:port is declared, as (where, (host, port))."""
+    found = []
+    provider = rendering.one("pulumi:providers:postgresql")
+    found.append(("provider", (provider.inputs["host"], int(provider.inputs["port"]))))
+    for conn in rendering.of_type(CONNECTION):
+        url = urlparse(conn.inputs["postgresql"]["connectionUrl"].replace("{{username}}:{{password}}@", ""))
+        found.append((f"vault connection {conn.name}", (url.hostname, url.port)))
+    for es in rendering.of_type(EXTERNAL_SECRET):
+        data = es.inputs["spec"].get("target", {}).get("template", {}).get("data", {})
+        if "PGHOST" in data:
+            found.append((f"{es.name} PGHOST/PGPORT", (data["PGHOST"], int(data["PGPORT"]))))
+        if "DATABASE_URL" in data:
+            url = urlparse(re.sub(r"//.*@", "//", data["DATABASE_URL"]))
+            found.append((f"{es.name} DATABASE_URL", (url.hostname, url.port)))
+    return found
+
+
+def test_every_postgres_host_is_the_write_lb(rendering: Rendering) -> None:
+    endpoints = _postgres_endpoints(rendering)
+    assert len(endpoints) >= 3  # provider, Vault connection, the api's secret at least
+    assert {where: hp for where, hp in endpoints if hp != LB_PG} == {}
+
+
+def test_redis_is_reached_through_its_lb_only(dev: Rendering) -> None:
+    env = {
+        e["name"]: e["value"]
+        for d in dev.of_type(DEPLOYMENT)
+        for e in d.inputs["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        if e["name"].startswith("REDIS")
+    }
+    assert env == {"REDIS_HOST": LB_REDIS[0], "REDIS_PORT": str(LB_REDIS[1]), "REDIS_URL": "redis://10.0.0.10:6379"}
+
+
+# ---- isolation --------------------------------------------------------------------------------------
+def _declared(rendering: Rendering) -> dict[str, set[str]]:
+    """Physical names a stack *declares* (creates or adopts), by category."""
+    res = rendering.resources
+    return {
+        "database": {r.inputs["name"] for r in res if r.type == DATABASE},
+        "role": {r.inputs["name"] for r in res if r.type == ROLE},
+        "namespace": {r.inputs["metadata"]["name"] for r in res if r.type == "kubernetes:core/v1:Namespace"},
+        "vault mount": {r.inputs["path"] for r in res if r.type == MOUNT},
+        "vault role": {f'{r.inputs["backend"]}/{r.inputs["name"]}' for r in res if r.type == DB_ROLE},
+        "policy": {r.inputs["name"] for r in res if r.type == POLICY},
+        "auth role": {r.inputs["roleName"] for r in res if r.type == AUTH_ROLE},
+        "kv path": {f'{r.inputs["mount"]}/{r.inputs["name"]}' for r in res if r.type == KV},
+    }
+
+
+def _referenced(rendering: Rendering) -> dict[str, set[str]]:
+    """Physical names a stack *references* anywhere in its inputs, by category."""
+    refs: dict[str, set[str]] = {k: set() for k in ("database", "role", "namespace", "vault path")}
+    for r in rendering.resources:
+        i = r.inputs
+        if r.type in (GRANT, DEFAULT_PRIVS):
+            refs["database"].add(i["database"])
+            refs["role"].add(i["role"])
+            if "owner" in i:
+                refs["role"].add(i["owner"])
+        if r.type == GRANT_ROLE:
+            refs["role"] |= {i["role"], i["grantRole"]}
+        if r.type == CONNECTION:
+            refs["database"].add(urlparse(i["postgresql"]["connectionUrl"]).path.strip("/"))
+            refs["role"].add(i["postgresql"]["username"])
+        if r.type == DB_ROLE:
+            for statement in i["creationStatements"] + i["revocationStatements"]:
+                refs["role"] |= set(re.findall(r'"([a-z_0-9]+)"', statement)) | set(
+                    re.findall(r"'([a-z_0-9]+)'", statement)
+                )
+            refs["vault path"].add(i["backend"])
+        if r.type == POLICY:
+            refs["vault path"] |= set(re.findall(r'path "([^"]+)"', i["policy"]))
+        if r.type == AUTH_ROLE:
+            refs["namespace"] |= set(i["boundServiceAccountNamespaces"])
+        if r.type.startswith("kubernetes:") and "metadata" in i and "namespace" in i["metadata"]:
+            refs["namespace"].add(i["metadata"]["namespace"])
+        if r.type == GENERATOR:
+            refs["vault path"].add(i["spec"]["path"])
+        if r.type == EXTERNAL_SECRET:
+            data = i["spec"].get("target", {}).get("template", {}).get("data", {})
+            if "PGDATABASE" in data:
+                refs["database"].add(data["PGDATABASE"])
+            for source in i["spec"].get("dataFrom", []):
+                if "extract" in source:
+                    refs["vault path"].add(source["extract"]["key"])
+    return refs
+
+
+def test_dev_and_prod_declare_no_common_name(dev: Rendering, prod: Rendering) -> None:
+    d, p = _declared(dev), _declared(prod)
+    assert all(d[k] for k in ("database", "role", "namespace", "vault mount", "policy"))
+    assert {k: d[k] & p[k] for k in d if d[k] & p[k]} == {}
+
+
+@pytest.mark.parametrize(("source", "target"), [("prod", "dev"), ("dev", "prod")])
+def test_a_stack_references_nothing_the_other_declares(
+    source: str, target: str, dev: Rendering, prod: Rendering
+) -> None:
+    stacks = {"dev": dev, "prod": prod}
+    refs, other = _referenced(stacks[source]), _declared(stacks[target])
+    other_paths = other["vault mount"] | other["kv path"] | other["vault role"]
+    crossing = {
+        "database": refs["database"] & other["database"],
+        "role": refs["role"] & other["role"],
+        "namespace": refs["namespace"] & other["namespace"],
+        "vault path": {p for p in refs["vault path"] if any(p.startswith(o.split("/")[0] + "/")
+                                                            or p == o for o in other["vault mount"])}
+        | {p for p in refs["vault path"] if any(o in p for o in other_paths if "/" in o)}
+        | {p for p in refs["vault path"] if f"/{target}/" in f"/{p}/"},
+    }
+    assert refs["database"] and refs["role"] and refs["namespace"] and refs["vault path"]
+    assert {k: v for k, v in crossing.items() if v} == {}
+
+
+# ---- secrets --------------------------------------------------------------------------------------
+def _fake_secret_values() -> list[str]:
+    return [*FAKE_SECRETS.values(), "fake-test-only-jwt"]
+
+
+def test_secret_values_only_travel_as_secrets(rendering: Rendering) -> None:
+    leaks = []
+    for r in rendering.resources:
+        for path, text in strings(r.inputs):
+            if any(secret in text for secret in _fake_secret_values()) and not any(
+                path == s or path.startswith(f"{s}.") or path.startswith(f"{s}[") for s in r.secret_paths
+            ):
+                leaks.append((r.type, r.name, path))
+    assert leaks == []
+    seen = {text for r in rendering.resources for _, text in strings(r.inputs)}
+    assert any("fake-test-only-vault-db-bootstrap" in t for t in seen)  # the check above had work to do
+
+
+def test_no_kubernetes_secret_is_written_by_the_program(rendering: Rendering) -> None:
+    assert rendering.of_type("kubernetes:core/v1:Secret") == []
+
+
+def test_the_vault_root_password_is_sent_write_only(rendering: Rendering) -> None:
+    for conn in rendering.of_type(CONNECTION):
+        assert "password" not in conn.inputs["postgresql"]
+        assert conn.inputs["postgresql"]["passwordWo"] == FAKE_SECRETS["keybuzz:vaultDbPassword"]
+    login = [r for r in rendering.of_type(ROLE) if r.inputs.get("login")]
+    assert len(login) == 1
+    assert "password" not in login[0].inputs and "passwordWo" in login[0].inputs
+
+
+# ---- protection, structure, providers ------------------------------------------------------------
+def test_prod_data_is_protected(prod: Rendering) -> None:
+    data = prod.of_type(DATABASE) + prod.of_type(MOUNT)
+    assert data
+    assert all(r.protect for r in data)
+
+
+def test_dev_data_is_not_protected_by_default(dev: Rendering) -> None:
+    assert not any(r.protect for r in dev.of_type(DATABASE) + dev.of_type(MOUNT))
+
+
+def test_every_resource_sits_inside_a_component(rendering: Rendering) -> None:
+    by_urn = rendering.by_urn()
+    roots = [r for r in rendering.resources if r.parent not in by_urn]
+    assert [r.type for r in roots] == ["keybuzz:environment:Environment"]
+    orphans = [(r.type, r.name) for r in rendering.resources if r.parent in by_urn
+               and not by_urn[r.parent].type.startswith("keybuzz:")]
+    assert orphans == []
+
+
+def test_every_custom_resource_uses_an_explicit_provider_of_its_package(rendering: Rendering) -> None:
+    providers = {
+        r.urn: r.type.removeprefix("pulumi:providers:")
+        for r in rendering.resources
+        if r.type.startswith("pulumi:providers:")
+    }
+    assert sorted(providers.values()) == ["kubernetes", "postgresql", "vault"]
+    wrong = []
+    for r in rendering.custom():
+        urn = r.provider.rsplit("::", 1)[0]
+        if providers.get(urn) != r.package:
+            wrong.append((r.type, r.name, r.provider))
+    assert wrong == []
+
+
+def test_component_type_tokens_have_three_parts(rendering: Rendering) -> None:
+    components = {r.type for r in rendering.resources if not r.custom}
+    assert components <= {
+        "keybuzz:environment:Environment", "keybuzz:postgres:Databases", "keybuzz:vault:DatabaseEngine",
+        "keybuzz:vault:Access", "keybuzz:eso:AppSecrets", "keybuzz:app:Service", "keybuzz:app:Migrations",
+    }
+    assert "keybuzz:environment:Environment" in components
+
+
+def test_dev_adopts_its_legacy_databases_and_namespaces(dev: Rendering) -> None:
+    imported = {r.inputs.get("name") or r.inputs["metadata"]["name"]: r.import_id
+                for r in dev.resources if r.import_id}
+    assert imported == {
+        "keybuzz": "keybuzz", "keybuzz_backend": "keybuzz_backend",
+        "keybuzz-api-dev": "keybuzz-api-dev", "keybuzz-backend-dev": "keybuzz-backend-dev",
+        "keybuzz-client-dev": "keybuzz-client-dev", "keybuzz-worker-dev": "keybuzz-worker-dev",
+    }
+
+
+def test_refresh_is_below_half_of_every_credential_ttl(rendering: Rendering) -> None:
+    ttls = {r.inputs["name"]: int(r.inputs["defaultTtl"]) for r in rendering.of_type(DB_ROLE)}
+    refresh = {es.inputs["spec"]["refreshInterval"] for es in rendering.of_type(EXTERNAL_SECRET)}
+    assert ttls and refresh == {"20m0s"}
+    assert all(20 * 60 < ttl / 2 for ttl in ttls.values())
+
+
+def test_outputs_name_the_environment(rendering: Rendering) -> None:
+    env = rendering.stack
+    assert rendering.outputs["environment"] == env
+    assert rendering.outputs["vault_mount"] == f"database-{env}"
+    assert rendering.outputs["postgres_endpoint"] == "10.0.0.10:5432"
+
+
+def _deployment(rendering: Rendering, app: str) -> Recorded:
+    return next(d for d in rendering.of_type(DEPLOYMENT) if d.inputs["metadata"]["name"] == f"keybuzz-{app}")
+
+
+def test_prod_client_points_at_the_prod_api(prod: Rendering, dev: Rendering) -> None:
+    def env_of(r: Rendering) -> dict[str, str]:
+        container = _deployment(r, "client").inputs["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e["value"] for e in container["env"]}
+
+    assert env_of(prod) == {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io", "NEXT_PUBLIC_APP_ENV": "production"}
+    assert env_of(dev) == {"NEXT_PUBLIC_API_URL": "https://api-dev.keybuzz.io",
+                           "NEXT_PUBLIC_APP_ENV": "development"}
