@@ -50,7 +50,7 @@ def _mark_secrets(value: Any, secret_paths: frozenset[str], path: str = "") -> A
     return value
 
 
-def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+def struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return json_format.ParseDict(json.loads(json.dumps(value)), struct_pb2.Struct())
 
 
@@ -59,9 +59,7 @@ def _provider(resource: Resource) -> proto.AnalyzerProviderResource | None:
         return None
     parts = resource.provider.split("::")
     ptype = parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else f"pulumi:providers:{resource.package}"
-    return proto.AnalyzerProviderResource(
-        type=ptype, urn=resource.provider, name=parts[-1], properties=_struct({})
-    )
+    return proto.AnalyzerProviderResource(type=ptype, urn=resource.provider, name=parts[-1], properties=struct({}))
 
 
 def _wire(resource: Resource) -> dict[str, Any]:
@@ -70,7 +68,7 @@ def _wire(resource: Resource) -> dict[str, Any]:
         "urn": resource.urn,
         "type": resource.type,
         "name": resource.name,
-        "properties": _struct(props),
+        "properties": struct(props),
         "options": proto.AnalyzerResourceOptions(protect=resource.protect),
         "provider": _provider(resource),
     }
@@ -102,16 +100,14 @@ class PackUnderTest:
         for policy in self.info.policies:
             # Engine reconciliation: schema defaults, then the given values; the policy's own level.
             schema = (
-                json_format.MessageToDict(policy.configSchema.properties)
-                if policy.HasField("configSchema")
-                else {}
+                json_format.MessageToDict(policy.configSchema.properties) if policy.HasField("configSchema") else {}
             )
             values = {k: v["default"] for k, v in schema.items() if "default" in v}
             values.update(config.get(policy.name, {}))
             missing = [k for k in policy.configSchema.required if k not in values]
             assert not missing, f"policy {policy.name}: required config {missing} missing"
             request.policyConfig[policy.name].CopyFrom(
-                proto.PolicyConfig(enforcementLevel=policy.enforcementLevel, properties=_struct(values))
+                proto.PolicyConfig(enforcementLevel=policy.enforcementLevel, properties=struct(values))
             )
         self.servicer.Configure(request, None)
 

@@ -94,9 +94,7 @@ def test_a_longer_address_is_not_a_node() -> None:
 
 
 def test_redis_lb_used_as_postgres_is_reported() -> None:
-    bad = env_deployment(
-        [{"name": "DATABASE_URL", "value": "postgresql://{{u}}:{{p}}@10.0.0.10:6379/keybuzz_prod"}]
-    )
+    bad = env_deployment([{"name": "DATABASE_URL", "value": "postgresql://{{u}}:{{p}}@10.0.0.10:6379/keybuzz_prod"}])
     [message] = check(rules.no_node_endpoints, bad)
     assert "points PostgreSQL at 10.0.0.10:6379, not at its LB 10.0.0.10:5432" in message
 
@@ -105,9 +103,7 @@ def test_provider_host_must_be_the_lb() -> None:
     good = res("pulumi:providers:postgresql", {"host": "10.0.0.10", "port": "5432"})
     bad = res("pulumi:providers:postgresql", {"host": "pg.internal", "port": 5433})
     assert check(rules.no_node_endpoints, good) == []
-    assert ["points PostgreSQL at pg.internal:5433" in m for m in check(rules.no_node_endpoints, bad)] == [
-        True
-    ]
+    assert ["points PostgreSQL at pg.internal:5433" in m for m in check(rules.no_node_endpoints, bad)] == [True]
 
 
 def test_node_address_inside_kv_json_is_reported() -> None:
@@ -146,9 +142,7 @@ def test_another_environments_marker_is_reported() -> None:
 
 
 def test_another_environments_legacy_name_is_reported() -> None:
-    bad = res(
-        "postgresql:index/grant:Grant", {"database": "keybuzz_backend", "role": "keybuzz_api_prod_owner"}
-    )
+    bad = res("postgresql:index/grant:Grant", {"database": "keybuzz_backend", "role": "keybuzz_api_prod_owner"})
     [message] = check(rules.environment_isolation, bad)
     assert "uses 'keybuzz_backend', a legacy DEV name, in a PROD stack" in message
 
@@ -159,18 +153,14 @@ def test_legacy_names_are_their_own_environments() -> None:
 
 
 def test_a_secret_value_is_never_echoed() -> None:
-    bad = res(
-        "vault:kv/secretV2:SecretV2", {"dataJson": '{"TOKEN": "tok-dev-fake"}'}, secret_paths={"dataJson"}
-    )
+    bad = res("vault:kv/secretV2:SecretV2", {"dataJson": '{"TOKEN": "tok-dev-fake"}'}, secret_paths={"dataJson"})
     [message] = check(rules.environment_isolation, bad)
     assert "a secret value" in message
     assert "tok-dev-fake" not in message
 
 
 def test_a_legacy_database_in_a_url_is_reported() -> None:
-    bad = res(
-        "x:y:Z", {"url": "postgresql://{{username}}:{{password}}@10.0.0.10:5432/keybuzz?sslmode=require"}
-    )
+    bad = res("x:y:Z", {"url": "postgresql://{{username}}:{{password}}@10.0.0.10:5432/keybuzz?sslmode=require"})
     [message] = check(rules.environment_isolation, bad)
     assert "uses 'keybuzz', a legacy DEV name" in message
 
@@ -205,9 +195,7 @@ def test_moving_or_dev_tags_are_reported_in_prod(image: str, problem: str) -> No
 
 
 def test_dev_may_run_dev_builds() -> None:
-    assert (
-        check(rules.pinned_images, env_deployment([], "ghcr.io/keybuzzio/keybuzz-api:v0.1.72-dev"), DEV) == []
-    )
+    assert check(rules.pinned_images, env_deployment([], "ghcr.io/keybuzzio/keybuzz-api:v0.1.72-dev"), DEV) == []
 
 
 # ---- no-plaintext-secrets -----------------------------------------------------------------------
@@ -232,9 +220,7 @@ def test_secret_credentials_and_templates_pass() -> None:
 
 
 def test_kubernetes_secret_with_literal_data_is_reported() -> None:
-    bad = res(
-        "kubernetes:core/v1:Secret", {"stringData": {"PGPASSWORD": "fake"}}, name="keybuzz-api-postgres"
-    )
+    bad = res("kubernetes:core/v1:Secret", {"stringData": {"PGPASSWORD": "fake"}}, name="keybuzz-api-postgres")
     [message] = check(rules.no_plaintext_secrets, bad)
     assert "Kubernetes Secret 'keybuzz-api-postgres' carries literal data (PGPASSWORD)" in message
     assert "fake" not in message
@@ -256,11 +242,7 @@ def test_secretness_unknown_skips_only_the_secretness_check() -> None:
     assert check(rules.no_plaintext_secrets, unknown) == []
     env_literal = res(
         "kubernetes:apps/v1:Deployment",
-        {
-            "spec": {
-                "template": {"spec": {"containers": [{"env": [{"name": "PGPASSWORD", "value": "fake"}]}]}}
-            }
-        },
+        {"spec": {"template": {"spec": {"containers": [{"env": [{"name": "PGPASSWORD", "value": "fake"}]}]}}}},
         secret_paths=None,
     )
     assert len(check(rules.no_plaintext_secrets, env_literal)) == 1

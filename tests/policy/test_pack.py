@@ -1,0 +1,131 @@
+"""The pack as a whole: metadata the engine reads, its config files and schema, its project files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from keybuzz_policy.config import POLICY_KEYS, SCHEMA, PackConfig, PackConfigError, per_policy_config
+from keybuzz_policy.model import Resource
+from keybuzz_policy.pack import POLICIES
+from pulumi.runtime.proto import analyzer_pb2 as proto
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from components.naming import LEGACY_NAMES
+from tests.policy.engine import POLICY_DIR, PackUnderTest, load_config, struct
+
+REPO = POLICY_DIR.parent
+STACK_RULES = {"credentials-renew-before-expiry", "protect-prod-data"}
+
+
+def test_the_engine_sees_seven_mandatory_kebab_case_policies_with_a_fix() -> None:
+    info = PackUnderTest(load_config("prod")).info
+    assert info.name == "keybuzz-platform"
+    names = [p.name for p in info.policies]
+    assert names == list(POLICY_KEYS)
+    for policy in info.policies:
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)+", policy.name)
+        assert policy.enforcementLevel == proto.MANDATORY
+        assert "Fix:" in policy.description
+        expected = proto.POLICY_TYPE_STACK if policy.name in STACK_RULES else proto.POLICY_TYPE_RESOURCE
+        assert policy.policy_type == expected
+        assert sorted(policy.configSchema.properties) == sorted(POLICY_KEYS[policy.name])
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_committed_config_files_are_the_generated_ones(env: str) -> None:
+    assert load_config(env) == per_policy_config(env)
+    assert load_config(env)["environment-isolation"]["otherEnvironments"] == [e for e in ("dev", "prod") if e != env]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_config_files_agree_with_the_stack_files(env: str) -> None:
+    stack = yaml.safe_load((REPO / f"Pulumi.{env}.yaml").read_text())["config"]
+    config = load_config(env)
+    nodes = config["no-node-endpoints"]
+    assert nodes["postgresLb"] == stack["keybuzz:postgresWriteEndpoint"]
+    assert nodes["redisLb"] == stack["keybuzz:redisEndpoint"]
+    assert sorted(nodes["nodeAddresses"]) == sorted(stack["keybuzz:postgresNodes"] + stack["keybuzz:redisNodes"])
+    legacy = config["environment-isolation"]["legacyNames"]
+    assert {e: sorted(n) for e, n in legacy.items()} == {e: sorted(n) for e, n in LEGACY_NAMES.items()}
+    assert config["environment-isolation"]["environment"] == stack["keybuzz:environment"]
+
+
+def test_every_schema_property_is_described_and_used() -> None:
+    used = {k for keys in POLICY_KEYS.values() for k in keys}
+    assert used == set(SCHEMA)
+    assert all(p.get("description") and p.get("type") for p in SCHEMA.values())
+    assert [k for k, p in SCHEMA.items() if "default" not in p] == ["environment", "otherEnvironments"]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"postgresLb": "10.0.0.10"}, "policy config 'postgresLb' is '10.0.0.10'; set it to the LB as 'host:port'"),
+        ({"environment": "prod", "otherEnvironments": ["prod"]}, "contains the stack's own environment 'prod'"),
+        ({"nodeAdresses": []}, "unknown policy config key(s) ['nodeAdresses']"),
+        ({"maxRefreshTtlRatio": 2}, "'maxRefreshTtlRatio' must be a number in (0, 1]"),
+        ({"nodeAddresses": "10.0.0.120"}, "'nodeAddresses' must be a list of non-empty strings"),
+    ],
+)
+def test_bad_config_names_the_key_and_the_fix(config: dict[str, object], message: str) -> None:
+    with pytest.raises(PackConfigError) as error:
+        PackConfig.from_mapping(config)
+    assert message in str(error.value)
+
+
+def test_a_rule_needing_the_environment_refuses_to_guess() -> None:
+    with pytest.raises(PackConfigError, match="needs config 'environment'"):
+        PackConfig.from_mapping({}).require_environment("protect-prod-data")
+
+
+def test_values_unknown_during_preview_do_not_stop_the_pack() -> None:
+    deployment = Resource(
+        "kubernetes:apps/v1:Deployment",
+        "d",
+        "urn:pulumi:prod::keybuzz::kubernetes:apps/v1:Deployment::d",
+        {
+            "metadata": {"namespace": UNKNOWN_STRING_VALUE},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"image": UNKNOWN_STRING_VALUE, "env": [{"name": "PGHOST", "value": UNKNOWN_STRING_VALUE}]}
+                        ]
+                    }
+                }
+            },
+        },
+        provider="urn:pulumi:prod::keybuzz::pulumi:providers:kubernetes::k",
+        secret_paths=frozenset(),
+    )
+    pack = PackUnderTest(load_config("prod"))
+    response = pack.servicer.Analyze(
+        proto.AnalyzeRequest(
+            urn=deployment.urn,
+            type=deployment.type,
+            name="d",
+            properties=struct(deployment.props),
+            options=proto.AnalyzerResourceOptions(),
+            provider=proto.AnalyzerProviderResource(
+                type="pulumi:providers:kubernetes", urn=deployment.provider, name="k"
+            ),
+        ),
+        None,
+    )
+    assert list(response.diagnostics) == []
+
+
+def test_pack_project_files() -> None:
+    manifest = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    assert (POLICY_DIR / manifest["runtime"]["options"]["virtualenv"]).resolve() == (REPO / ".venv").resolve()
+    pins = {line.split("==")[0]: line for line in (POLICY_DIR / "requirements.txt").read_text().split() if "==" in line}
+    dev_pins = (REPO / "requirements-dev.txt").read_text() + (REPO / "requirements.txt").read_text()
+    assert set(pins) == {"pulumi-policy", "pulumi"}
+    assert all(re.search(rf"^{re.escape(pin)}$", dev_pins, re.M) for pin in pins.values())
+    assert "serve()" in (POLICY_DIR / "__main__.py").read_text()
+    assert len(POLICIES) == 7
+    assert Path(POLICY_DIR / "keybuzz_policy" / "rules.py").exists()
