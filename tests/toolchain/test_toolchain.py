@@ -1,0 +1,170 @@
+"""The hermetic toolchain: pins agree with the SDKs, binaries tell their pinned versions,
+and the built engine previews a program offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.toolchain.support import REPO, TOOLCHAIN, Runner, read_requirement_pins
+
+pytestmark = pytest.mark.toolchain
+
+# requirements.txt name -> pins.env key. An SDK newer than its plugin is a bug waiting to happen.
+SDK_PINS = {
+    "pulumi": "PULUMI_VERSION",
+    "pulumi-kubernetes": "PULUMI_KUBERNETES_VERSION",
+    "pulumi-vault": "PULUMI_VAULT_VERSION",
+    "pulumi-postgresql": "PULUMI_POSTGRESQL_VERSION",
+}
+
+# wrapper module -> (required module, pins.env key) that go.mod must carry verbatim.
+WRAPPER_REQUIRES = {
+    "pulumi": [
+        ("github.com/pulumi/pulumi/pkg/v3", "PULUMI_VERSION"),
+        ("github.com/pulumi/pulumi/sdk/v3", "PULUMI_VERSION"),
+    ],
+    "language-python": [("github.com/pulumi/pulumi/sdk/v3", "PULUMI_LANGUAGE_PYTHON_VERSION")],
+    "etcd": [("go.etcd.io/etcd/server/v3", "ETCD_VERSION")],
+    "kube-apiserver": [("k8s.io/kubernetes", "KUBERNETES_VERSION")],
+}
+
+PROVIDERS = {
+    "kubernetes": "PULUMI_KUBERNETES_VERSION",
+    "vault": "PULUMI_VAULT_VERSION",
+    "postgresql": "PULUMI_POSTGRESQL_VERSION",
+}
+
+
+# --- pins (no binaries needed) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("package", "key"), sorted(SDK_PINS.items()))
+def test_sdk_pin_equals_plugin_pin(pins: dict[str, str], package: str, key: str) -> None:
+    requirements = read_requirement_pins(REPO / "requirements.txt")
+    assert package in requirements, f"requirements.txt does not pin {package}"
+    assert requirements[package] == pins[key], (
+        f"requirements.txt pins {package}=={requirements[package]} but toolchain/pins.env has "
+        f"{key}={pins[key]}: SDK and plugin must be the same version"
+    )
+
+
+def test_language_host_version_is_the_engine_version(pins: dict[str, str]) -> None:
+    assert pins["PULUMI_LANGUAGE_PYTHON_VERSION"] == pins["PULUMI_VERSION"]
+
+
+@pytest.mark.parametrize("wrapper", sorted(WRAPPER_REQUIRES))
+def test_wrapper_go_mod_requires_the_pinned_version(pins: dict[str, str], wrapper: str) -> None:
+    go_mod = (TOOLCHAIN / "modules" / wrapper / "go.mod").read_text()
+    for module, key in WRAPPER_REQUIRES[wrapper]:
+        line = re.search(rf"^\s*{re.escape(module)} (v\S+)", go_mod, re.MULTILINE)
+        assert line, f"modules/{wrapper}/go.mod does not require {module}"
+        assert line.group(1) == f"v{pins[key]}", f"modules/{wrapper}/go.mod: {module} {line.group(1)}"
+
+
+def test_wrapper_modules_carry_no_local_replaces() -> None:
+    """Hermetic means published modules only: no `=> ../dir` pointing outside the repo."""
+    for go_mod in (TOOLCHAIN / "modules").glob("*/go.mod"):
+        for line in go_mod.read_text().splitlines():
+            if "=>" in line and not line.lstrip().startswith("//"):
+                target = line.split("=>", 1)[1].split()
+                assert len(target) == 2, f"{go_mod}: local replace {line.strip()!r}"
+
+
+# --- built binaries -----------------------------------------------------------------------------
+
+
+def test_pulumi_version_is_pinned(toolchain_bin: Path, pins: dict[str, str]) -> None:
+    out = subprocess.run(
+        [toolchain_bin / "pulumi", "version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == f"v{pins['PULUMI_VERSION']}"
+
+
+def test_language_host_sits_with_its_exec_script(toolchain_bin: Path) -> None:
+    assert (toolchain_bin / "pulumi-language-python").is_file()
+    script = toolchain_bin / "pulumi-language-python-exec"
+    assert script.is_file()
+    assert "pulumi.runtime.run_in_stack" in script.read_text()
+
+
+def test_plugins_seen_by_the_engine_are_the_pinned_ones(
+    tiny_program: Path, run_pulumi: Runner, pins: dict[str, str], toolchain_bin: Path
+) -> None:
+    """`pulumi about` lists the plugins the engine resolves (PATH and PULUMI_HOME)."""
+    run_pulumi("stack", "init", "smoke", "--secrets-provider", "passphrase", cwd=tiny_program)
+    about = json.loads(run_pulumi("about", "--json", cwd=tiny_program).stdout)
+    assert about["cliAbout"]["version"] == pins["PULUMI_VERSION"]
+    plugins = {(p["kind"], p["name"]): p["version"] for p in about["plugins"]}
+    assert plugins.get(("language", "python")) == pins["PULUMI_LANGUAGE_PYTHON_VERSION"]
+    for name, key in PROVIDERS.items():
+        if (toolchain_bin / f"pulumi-resource-{name}").is_file():
+            assert plugins.get(("resource", name)) == pins[key], name
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_provider_plugin_is_built(toolchain_bin: Path, provider: str) -> None:
+    if not (toolchain_bin / f"pulumi-resource-{provider}").is_file():
+        pytest.skip(
+            f"pulumi-resource-{provider} is not buildable here: the Go module proxy refuses its "
+            "module (docs/toolchain.md, 'What cannot be built here')"
+        )
+
+
+def test_offline_preview_of_a_throwaway_stack(tiny_program: Path, run_pulumi: Runner) -> None:
+    run_pulumi("stack", "init", "smoke", "--secrets-provider", "passphrase", cwd=tiny_program)
+    run_pulumi("config", "set", "greeting", "hello", cwd=tiny_program)
+    run_pulumi("config", "set", "--secret", "token", "obviously-fake-token", cwd=tiny_program)
+    stack_file = (tiny_program / "Pulumi.smoke.yaml").read_text()
+    assert "obviously-fake-token" not in stack_file  # encrypted by the passphrase provider
+
+    out = run_pulumi("preview", "--diff", cwd=tiny_program).stdout
+    assert "keybuzz:smoke:Box" in out
+    assert re.search(r"greeting\s*:\s*\"hello\"", out), out
+    assert "obviously-fake-token" not in out
+    assert re.search(r"\+ 2 to create", out), out
+
+
+def test_a_failing_program_fails_the_preview(tiny_program: Path, run_pulumi: Runner) -> None:
+    """The host reports the program's error; it does not pass a broken program."""
+    (tiny_program / "__main__.py").write_text("raise RuntimeError('boom from the program')\n")
+    run_pulumi("stack", "init", "smoke", "--secrets-provider", "passphrase", cwd=tiny_program)
+    proc = run_pulumi("preview", cwd=tiny_program, check=False)
+    assert proc.returncode != 0
+    assert "boom from the program" in proc.stdout + proc.stderr
+
+
+def test_lab_binaries_tell_their_pinned_versions(toolchain_bin: Path, pins: dict[str, str]) -> None:
+    etcd = subprocess.run(
+        [toolchain_bin / "etcd", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"etcd Version: {pins['ETCD_VERSION']}" in etcd
+    kube = subprocess.run(
+        [toolchain_bin / "kube-apiserver", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert kube == f"Kubernetes v{pins['KUBERNETES_VERSION']}"
+
+
+def test_external_secrets_crds_serve_v1(toolchain_bin: Path) -> None:
+    crds = toolchain_bin.parent / "crds" / "external-secrets"
+    crd = yaml.safe_load((crds / "external-secrets.io_externalsecrets.yaml").read_text())
+    assert crd["metadata"]["name"] == "externalsecrets.external-secrets.io"
+    served = {v["name"] for v in crd["spec"]["versions"] if v["served"]}
+    assert "v1" in served
+    assert (crds / "generators.external-secrets.io_vaultdynamicsecrets.yaml").is_file()
+
+
+def test_warm_make_toolchain_is_a_quick_no_op() -> None:
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(TOOLCHAIN / "build.sh"), "build"], capture_output=True, text=True, check=True
+    )
+    elapsed = time.monotonic() - t0
+    assert "building" not in proc.stderr, proc.stderr
+    assert elapsed < 10, f"warm run took {elapsed:.1f} s"
