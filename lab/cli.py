@@ -1,0 +1,109 @@
+"""Command line: ``python -m lab up|down|status|failover`` (see ``--help`` of each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from lab import config as cfg
+from lab.cluster import FAILOVER_MODES, Lab, report_dict
+from lab.procs import LabError
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state-dir",
+        default=None,
+        help=f"lab state directory (default: $LAB_STATE_DIR or {cfg.repo_root() / '.lab'})",
+    )
+    common.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help=f"first port of the lab's range (default: $LAB_BASE_PORT, the running lab's, or {cfg.DEFAULT_BASE_PORT})",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", parents=[common], help="start etcd, 3 Patroni nodes, HAProxy, OpenBao")
+    up.add_argument("--fresh", action="store_true", help="delete the state directory first (new cluster, new secrets)")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the lab to be healthy")
+    down = sub.add_parser("down", parents=[common], help="stop everything the lab started (by PID)")
+    down.add_argument("--purge", action="store_true", help="also delete the state directory")
+    sub.add_parser("status", parents=[common], help="processes, Patroni members, HAProxy routing, OpenBao")
+    fo = sub.add_parser("failover", parents=[common], help="fail the leader over under write load; report the gap")
+    fo.add_argument("--mode", choices=FAILOVER_MODES, default="switchover")
+    fo.add_argument("--candidate", default=None, help="switchover target (default: the synchronous standby)")
+    fo.add_argument("--no-heal", action="store_true", help="leave a killed node stopped")
+    return top
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"state dir   {status['state_dir']}")
+    print(f"running     {status['running']}")
+    for name, endpoint in status["endpoints"].items():
+        print(f"{name:<14}{endpoint}")
+    print(f"etcd        {'healthy' if status['etcd_healthy'] else 'DOWN'}")
+    bao = status["bao"]
+    print(f"openbao     {'unsealed ' + str(bao['version']) if bao and not bao['sealed'] else 'DOWN'}")
+    print(f"leader      {status['leader']}")
+    print(f"  {'member':<6} {'role':<13} {'state':<10} {'postgres':<16} {'rest':<16} tl  lag")
+    for m in status["members"]:
+        print(
+            f"  {m['name']:<6} {m['role']:<13} {m['state']:<10} {m['host']:<16} {m['rest'] or '':<16} "
+            f"{m['timeline'] or '':<3} {m['lag'] if m['lag'] is not None else ''}"
+        )
+    for backend, servers in status["haproxy"].items():
+        print(f"haproxy {backend:<9}" + " ".join(f"{n}={s}" for n, s in sorted(servers.items())))
+    for p in status["processes"]:
+        print(f"  pid {p['pid']:<8} {p['name']:<14} {'alive' if p['alive'] else 'DEAD'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        lab = Lab(args.state_dir, args.base_port)
+        if args.command == "up":
+            result: Any = lab.up(fresh=args.fresh, timeout=args.timeout)
+            text = (
+                "lab already running" if result.get("already_running") else f"lab up in {result['total_s']}s {result}"
+            )
+        elif args.command == "down":
+            result = lab.down()
+            if args.purge:
+                lab.purge()
+                result["purged"] = True
+            text = f"stopped {result['stopped'] or 'nothing'} in {result['seconds']}s"
+            if result["needed_kill"]:
+                text += f"; needed SIGKILL: {result['needed_kill']}"
+        elif args.command == "status":
+            result = lab.status()
+            if not args.json:
+                _print_status(result)
+                return 0 if result["running"] else 3
+            text = ""
+        else:
+            report = lab.failover(args.mode, candidate=args.candidate, heal=not args.no_heal)
+            result, text = report_dict(report), report.summary()
+            if report.attempts:
+                text += "\n" + "\n".join(
+                    f"  patronictl attempt {a['attempt']}: rc={a['returncode']} {a['output'].splitlines()[-1:]}"
+                    for a in report.attempts
+                )
+            if report.lost:
+                text += f"\nLOST COMMITS: {report.lost}"
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if args.json else text)
+    if args.command == "failover" and result["lost"]:
+        return 2
+    return 0
