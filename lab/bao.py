@@ -1,0 +1,69 @@
+"""OpenBao (Vault API) helpers the lab's tests and benchmark share: mounts, the database engine, creds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from lab.config import HOST
+from lab.http import HttpError, Vault
+from lab.writer import CONN_OPTS
+
+PLUGIN = "postgresql-database-plugin"
+
+
+def ensure_mount(vault: Vault, path: str, type_: str, options: dict[str, Any] | None = None) -> None:
+    """Enable a secrets engine at `path` unless something is already mounted there."""
+    mounts = vault.read("sys/mounts")
+    table = mounts.get("data", mounts) if isinstance(mounts, dict) else {}
+    if f"{path.strip('/')}/" in table:
+        return
+    body: dict[str, Any] = {"type": type_}
+    if options:
+        body["options"] = options
+    vault.write(f"sys/mounts/{path.strip('/')}", body)
+
+
+def lab_connection_url(port: int, database: str = "postgres") -> str:
+    """A Vault database connection URL (templated credentials) to the lab's LB write port."""
+    return f"postgresql://{{{{username}}}}:{{{{password}}}}@{HOST}:{port}/{database}?sslmode=disable"
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str
+    lease_id: str
+    lease_duration: int
+
+    def conninfo(self, port: int, dbname: str) -> dict[str, Any]:
+        return {"host": HOST, "port": port, "dbname": dbname, "user": self.username, "password": self.password}
+
+    def connect(self, port: int, dbname: str, **extra: Any) -> psycopg.Connection[Any]:
+        return psycopg.connect(**self.conninfo(port, dbname), **CONN_OPTS, **extra)
+
+
+def issue(vault: Vault, mount: str, role: str) -> Credential:
+    """GET <mount>/creds/<role>: a new dynamic PostgreSQL user."""
+    body = vault.read(f"{mount}/creds/{role}")
+    return Credential(
+        username=body["data"]["username"],
+        password=body["data"]["password"],
+        lease_id=body["lease_id"],
+        lease_duration=int(body["lease_duration"]),
+    )
+
+
+def revoke(vault: Vault, lease_id: str) -> None:
+    vault.write("sys/leases/revoke", {"lease_id": lease_id})
+
+
+def role_exists(conninfo: dict[str, Any], username: str) -> bool:
+    with psycopg.connect(**conninfo, **CONN_OPTS) as conn:
+        row = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)).fetchone()
+    return row is not None
+
+
+__all__ = ["PLUGIN", "Credential", "HttpError", "ensure_mount", "issue", "lab_connection_url", "revoke", "role_exists"]

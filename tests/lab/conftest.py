@@ -1,0 +1,45 @@
+"""Lab tier fixtures: one lab per test session, on its own state directory and free ports.
+
+The session brings the lab up from nothing and stops it (by PID) and deletes its state at the end, so
+`make test-lab` needs no running lab and leaves nothing behind. A developer's own lab (``make
+lab-up``, state in ``.lab/``, base port 15400) is never touched: the tests pick another port range.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.cluster import Lab, port_is_free
+from lab.config import Ports
+
+
+def free_base_port() -> int:
+    wanted = os.environ.get("LAB_TEST_BASE_PORT")
+    candidates = [int(wanted)] if wanted else range(15500, 16500, 100)
+    for base in candidates:
+        if all(port_is_free(p) for p in Ports(base).all().values()):
+            return base
+    raise RuntimeError(f"no free lab port range among {list(candidates)}: set LAB_TEST_BASE_PORT")
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    state = Path(os.environ.get("LAB_TEST_STATE_DIR") or tempfile.mkdtemp(prefix="keybuzz-lab-test-"))
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o755)  # Patroni runs as the postgres user and must reach its node directories
+    instance = Lab(state, free_base_port())
+    try:
+        instance.up()
+        yield instance
+    finally:
+        instance.down()
+        if os.environ.get("LAB_TEST_KEEP_STATE"):
+            print(f"lab test state kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
