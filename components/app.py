@@ -128,8 +128,11 @@ class AppService(pulumi.ComponentResource):
             )
 
         self.register_outputs(
-            {"namespace": self.namespace.metadata["name"], "deployment": self.deployment.metadata["name"],
-             "image": args.image}
+            {
+                "namespace": self.namespace.metadata["name"],
+                "deployment": self.deployment.metadata["name"],
+                "image": args.image,
+            }
         )
 
 

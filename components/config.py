@@ -43,7 +43,9 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
 
 
 def _check_host(host: str) -> str:
@@ -279,7 +281,8 @@ class StackConfig(BaseModel):
         "secret",
     )
     vault_kubernetes_auth_mount: NonEmptyStr = _key(
-        "vaultKubernetesAuthMount", "Existing Vault Kubernetes auth mount the apps' service accounts use.",
+        "vaultKubernetesAuthMount",
+        "Existing Vault Kubernetes auth mount the apps' service accounts use.",
         "kubernetes",
     )
     vault_db_password: SecretT = _key(
@@ -336,7 +339,9 @@ class StackConfig(BaseModel):
     backend_replicas: PositiveIntT = _key("backendReplicas", "Replicas of the backend Deployment.", "1")
     client_replicas: PositiveIntT = _key("clientReplicas", "Replicas of the client Deployment.", "1")
     worker_replicas: PositiveIntT = _key("workerReplicas", "Replicas of the worker Deployment.", "1")
-    api_host: HostT = _key("apiHost", "Public host of the api; the client's NEXT_PUBLIC_API_URL is https://<apiHost>.", "")
+    api_host: HostT = _key(
+        "apiHost", "Public host of the api; the client's NEXT_PUBLIC_API_URL is https://<apiHost>.", ""
+    )
     backend_host: HostT = _key("backendHost", "Public host of the backend.", "")
     client_host: HostT = _key("clientHost", "Public host of the client.", "")
     api_database: IdentT = _key(
@@ -498,9 +503,7 @@ class ConfigError(Exception):
         self.problems = problems
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         body = "\n".join(p.render() for p in problems)
-        super().__init__(
-            f"invalid configuration for stack '{stack}' ({count}); nothing was registered:\n{body}"
-        )
+        super().__init__(f"invalid configuration for stack '{stack}' ({count}); nothing was registered:\n{body}")
 
 
 def _show(value: Any, secret: bool) -> str:
@@ -569,8 +572,12 @@ def _rule_no_node_addresses(values: Values, stack: str, report: Report) -> None:
         return
     overlap = set(values.get("postgres_nodes", [])) & set(values.get("redis_nodes", []))
     for address in sorted(overlap):
-        report("redisNodes", address, f"{address} is listed both as a Patroni node and as a Redis node",
-               "a host is one or the other: fix the node lists")
+        report(
+            "redisNodes",
+            address,
+            f"{address} is listed both as a Patroni node and as a Redis node",
+            "a host is one or the other: fix the node lists",
+        )
     lb_pg = _lb_suggestion(values, "postgres_write_endpoint", nodes, 5432)
     lb_redis = _lb_suggestion(values, "redis_endpoint", nodes, 6379)
     patterns = {a: _node_pattern(a) for a in nodes}
@@ -602,8 +609,14 @@ def _rule_isolation(values: Values, stack: str, report: Report) -> None:
     if not _needs(values, "environment"):
         return
     env = values["environment"]
-    named = ["api_database", "backend_database", "adopt_databases", "adopt_roles", "adopt_namespaces",
-             "adopt_vault_mounts"]
+    named = [
+        "api_database",
+        "backend_database",
+        "adopt_databases",
+        "adopt_roles",
+        "adopt_namespaces",
+        "adopt_vault_mounts",
+    ]
     for field_name in named:
         if field_name not in values:
             continue
@@ -613,8 +626,12 @@ def _rule_isolation(values: Values, stack: str, report: Report) -> None:
                 continue
             problem = ownership_problem(name, env)
             if problem:
-                report(_alias(field_name), name, problem,
-                       f"leave it empty to get the derived {env.upper()} name, or name a {env.upper()} object")
+                report(
+                    _alias(field_name),
+                    name,
+                    problem,
+                    f"leave it empty to get the derived {env.upper()} name, or name a {env.upper()} object",
+                )
     # Hosts and image tags carry no marker in PROD, but must never carry another environment's.
     foreign = [e for e in ENVIRONMENTS if e != env]
     for app in APP_NAMES:
@@ -625,10 +642,13 @@ def _rule_isolation(values: Values, stack: str, report: Report) -> None:
                 continue
             hit = [e for e in foreign if e in tokens(value)]
             if hit:
-                report(_alias(field_name), value,
-                       f"'{value}' is a {hit[0].upper()} {setting.replace('_', ' ')}; {env.upper()} never "
-                       f"uses another environment's hosts or builds",
-                       f"use this environment's {setting.replace('_', ' ')}")
+                report(
+                    _alias(field_name),
+                    value,
+                    f"'{value}' is a {hit[0].upper()} {setting.replace('_', ' ')}; {env.upper()} never "
+                    f"uses another environment's hosts or builds",
+                    f"use this environment's {setting.replace('_', ' ')}",
+                )
 
 
 _MOVING_TAGS: Final = frozenset({"latest", "stable", "main", "master", "edge", "nightly"})
@@ -643,57 +663,103 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
         tag_field = f"{app}_image_tag"
         tag = values.get(tag_field)
         if tag_field in values and not tag:
-            report(_alias(tag_field), "", f"'{app}' is in apps but has no image tag",
-                   f"set {NAMESPACE}:{_alias(tag_field)} to the release to deploy, e.g. v0.4.31")
+            report(
+                _alias(tag_field),
+                "",
+                f"'{app}' is in apps but has no image tag",
+                f"set {NAMESPACE}:{_alias(tag_field)} to the release to deploy, e.g. v0.4.31",
+            )
         elif tag and env == "prod" and tag.lower() in _MOVING_TAGS:
-            report(_alias(tag_field), tag, f"'{tag}' is a moving tag; PROD deploys immutable release tags only",
-                   "use a release tag such as v0.4.31-replacement")
+            report(
+                _alias(tag_field),
+                tag,
+                f"'{tag}' is a moving tag; PROD deploys immutable release tags only",
+                "use a release tag such as v0.4.31-replacement",
+            )
     if "client" in apps and "api_host" in values and not values["api_host"]:
-        report("apiHost", "", "the client is deployed but apiHost is empty (its NEXT_PUBLIC_API_URL needs it)",
-               "set keybuzz:apiHost, e.g. api.keybuzz.io")
+        report(
+            "apiHost",
+            "",
+            "the client is deployed but apiHost is empty (its NEXT_PUBLIC_API_URL needs it)",
+            "set keybuzz:apiHost, e.g. api.keybuzz.io",
+        )
     if "worker" in apps and "worker_database_app" in values:
         owner = values["worker_database_app"]
         if owner not in apps:
-            report("workerDatabaseApp", owner,
-                   f"the worker uses the {owner}'s database but '{owner}' is not in apps",
-                   f"add '{owner}' to apps or point workerDatabaseApp at an app this stack runs")
+            report(
+                "workerDatabaseApp",
+                owner,
+                f"the worker uses the {owner}'s database but '{owner}' is not in apps",
+                f"add '{owner}' to apps or point workerDatabaseApp at an app this stack runs",
+            )
     for app in ("api", "backend"):
         field_name = f"{app}_database"
         if values.get(field_name) and app not in apps:
-            report(_alias(field_name), values[field_name], f"'{app}' is not in apps, so it has no database",
-                   f"remove {NAMESPACE}:{_alias(field_name)} or add '{app}' to apps")
+            report(
+                _alias(field_name),
+                values[field_name],
+                f"'{app}' is not in apps, so it has no database",
+                f"remove {NAMESPACE}:{_alias(field_name)} or add '{app}' to apps",
+            )
     if _needs(values, "api_database", "backend_database", "environment"):
         naming = Naming(values["environment"])
         api_db = values["api_database"] or naming.database("api")
         backend_db = values["backend_database"] or naming.database("backend")
         if "api" in apps and "backend" in apps and api_db == backend_db:
-            report("backendDatabase", backend_db, "the api and the backend would share one database (PH15)",
-                   "give each app its own database")
+            report(
+                "backendDatabase",
+                backend_db,
+                "the api and the backend would share one database (PH15)",
+                "give each app its own database",
+            )
 
 
 def _rule_ttls(values: Values, stack: str, report: Report) -> None:
     if _needs(values, "credential_ttl_seconds", "credential_max_ttl_seconds"):
         ttl, max_ttl = values["credential_ttl_seconds"], values["credential_max_ttl_seconds"]
         if max_ttl < ttl:
-            report("credentialMaxTtlSeconds", max_ttl, f"max_ttl {max_ttl}s is below default_ttl {ttl}s",
-                   "raise credentialMaxTtlSeconds to at least credentialTtlSeconds")
+            report(
+                "credentialMaxTtlSeconds",
+                max_ttl,
+                f"max_ttl {max_ttl}s is below default_ttl {ttl}s",
+                "raise credentialMaxTtlSeconds to at least credentialTtlSeconds",
+            )
         if ttl < 60:
-            report("credentialTtlSeconds", ttl, "a TTL under 60 s leaves no time to roll out new credentials",
-                   "use at least 60 (seconds)")
+            report(
+                "credentialTtlSeconds",
+                ttl,
+                "a TTL under 60 s leaves no time to roll out new credentials",
+                "use at least 60 (seconds)",
+            )
     if _needs(values, "credential_ttl_seconds", "secret_refresh_seconds"):
         ttl, refresh = values["credential_ttl_seconds"], values["secret_refresh_seconds"]
         if refresh * 2 >= ttl:
-            report("secretRefreshSeconds", refresh,
-                   f"ESO re-issues credentials only every refresh, never renews a lease; a refresh of {refresh}s "
-                   f"is not below half of credentialTtlSeconds ({ttl}s / 2 = {ttl // 2}s), so apps would hold "
-                   f"expired credentials (PH16; external-secrets#2184)",
-                   f"set secretRefreshSeconds to at most {max(1, (ttl - 1) // 2)} or raise credentialTtlSeconds")
+            report(
+                "secretRefreshSeconds",
+                refresh,
+                f"ESO re-issues credentials only every refresh, never renews a lease; a refresh of {refresh}s "
+                f"is not below half of credentialTtlSeconds ({ttl}s / 2 = {ttl // 2}s), so apps would hold "
+                f"expired credentials (PH16; external-secrets#2184)",
+                f"set secretRefreshSeconds to at most {max(1, (ttl - 1) // 2)} or raise credentialTtlSeconds",
+            )
 
 
 _ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_RESERVED_ENV: Final = frozenset({"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "DATABASE_URL",
-                                  "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "NEXT_PUBLIC_API_URL",
-                                  "NEXT_PUBLIC_APP_ENV"})
+_RESERVED_ENV: Final = frozenset(
+    {
+        "PGHOST",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGPASSWORD",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "NEXT_PUBLIC_API_URL",
+        "NEXT_PUBLIC_APP_ENV",
+    }
+)
 
 
 def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
@@ -702,8 +768,12 @@ def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
     try:
         data = json.loads(values["app_secret_env"].get_secret_value())
     except json.JSONDecodeError:
-        report("appSecretEnv", SECRET_PLACEHOLDER, "is not valid JSON",
-               "set it to a JSON object such as '{\"api\": {\"JWT_SECRET\": \"...\"}}' or '{}'")
+        report(
+            "appSecretEnv",
+            SECRET_PLACEHOLDER,
+            "is not valid JSON",
+            'set it to a JSON object such as \'{"api": {"JWT_SECRET": "..."}}\' or \'{}\'',
+        )
         return
     if not isinstance(data, dict):
         report("appSecretEnv", SECRET_PLACEHOLDER, "is not a JSON object", "use '{}' or {app: {VAR: value}}")
@@ -711,21 +781,36 @@ def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
     apps = values.get("apps", [])
     for app, env_vars in data.items():
         if app not in APP_NAMES or app not in apps:
-            report("appSecretEnv", SECRET_PLACEHOLDER, f"names app '{app}', which this stack does not run",
-                   f"use only apps of keybuzz:apps ({', '.join(apps)})")
+            report(
+                "appSecretEnv",
+                SECRET_PLACEHOLDER,
+                f"names app '{app}', which this stack does not run",
+                f"use only apps of keybuzz:apps ({', '.join(apps)})",
+            )
             continue
         if not isinstance(env_vars, dict) or not all(isinstance(v, str) for v in env_vars.values()):
-            report("appSecretEnv", SECRET_PLACEHOLDER, f"'{app}' must map env var names to string values",
-                   "use {\"VAR\": \"value\"}")
+            report(
+                "appSecretEnv",
+                SECRET_PLACEHOLDER,
+                f"'{app}' must map env var names to string values",
+                'use {"VAR": "value"}',
+            )
             continue
         for var in env_vars:
             if not _ENV_VAR.match(var):
-                report("appSecretEnv", SECRET_PLACEHOLDER, f"'{app}': '{var}' is not an env var name",
-                       "use upper-case names such as JWT_SECRET")
+                report(
+                    "appSecretEnv",
+                    SECRET_PLACEHOLDER,
+                    f"'{app}': '{var}' is not an env var name",
+                    "use upper-case names such as JWT_SECRET",
+                )
             elif var in _RESERVED_ENV:
-                report("appSecretEnv", SECRET_PLACEHOLDER,
-                       f"'{app}': {var} is set by the program (LB endpoint, dynamic credentials)",
-                       f"remove {var}; it is never stored in KV")
+                report(
+                    "appSecretEnv",
+                    SECRET_PLACEHOLDER,
+                    f"'{app}': {var} is set by the program (LB endpoint, dynamic credentials)",
+                    f"remove {var}; it is never stored in KV",
+                )
 
 
 def _declared_names(values: Values) -> dict[str, set[str]]:
@@ -752,8 +837,12 @@ def _rule_adoption(values: Values, stack: str, report: Report) -> None:
     for field_name, names in declared.items():
         for name in values.get(field_name, []):
             if name not in names and ownership_problem(name, values["environment"]) is None:
-                report(_alias(field_name), name, f"'{name}' is not something this stack declares",
-                       f"adopt one of: {', '.join(sorted(names))}")
+                report(
+                    _alias(field_name),
+                    name,
+                    f"'{name}' is not something this stack declares",
+                    f"adopt one of: {', '.join(sorted(names))}",
+                )
 
 
 RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
@@ -777,7 +866,7 @@ def _adapter(field_name: str) -> TypeAdapter[Any]:
     if field_name not in _ADAPTERS:
         info = StackConfig.model_fields[field_name]
         annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
-        _ADAPTERS[field_name] = TypeAdapter(annotation)
+        _ADAPTERS[field_name] = TypeAdapter(cast(Any, annotation))
     return _ADAPTERS[field_name]
 
 
@@ -817,7 +906,7 @@ def load_config(
     for full_key in sorted(raw):
         if not full_key.startswith(prefix):
             continue
-        name = full_key[len(prefix):]
+        name = full_key[len(prefix) :]
         if name not in by_name:
             close = difflib.get_close_matches(name, list(by_name), n=1)
             hint = f"did you mean {NAMESPACE}:{close[0]}?" if close else "remove it"
@@ -834,8 +923,12 @@ def load_config(
             report(spec.name, None, "is required and not set", _fix_for(spec))
             continue
         if spec.secret and full_key in raw and full_key not in secret_keys:
-            report(spec.name, None, "is stored in plain text in the stack file",
-                   f"remove it and run `pulumi config set --secret {NAMESPACE}:{spec.name} <value>`")
+            report(
+                spec.name,
+                None,
+                "is stored in plain text in the stack file",
+                f"remove it and run `pulumi config set --secret {NAMESPACE}:{spec.name} <value>`",
+            )
         try:
             values[spec.field] = _adapter(spec.field).validate_python(candidate)
         except PydanticValidationError as exc:

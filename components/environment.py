@@ -81,9 +81,7 @@ class Environment(pulumi.ComponentResource):
 
         # -- PostgreSQL -----------------------------------------------------------------------------
         db_apps = cfg.database_apps
-        specs = [
-            DatabaseSpec(cfg.database_of(a), naming.owner_group(a), naming.reader_group(a)) for a in db_apps
-        ]
+        specs = [DatabaseSpec(cfg.database_of(a), naming.owner_group(a), naming.reader_group(a)) for a in db_apps]
         vault_password = pulumi.Output.secret(cfg.vault_db_password.get_secret_value())
         self.postgres = PostgresDatabases(
             f"{name}-postgres",
@@ -102,8 +100,9 @@ class Environment(pulumi.ComponentResource):
         # -- Vault database engine ------------------------------------------------------------------
         owner_of_db = {s.name: s.owner_group for s in specs}
         db_role_apps = [a for a in apps if CATALOG[a].uses_database]
-        roles = [EngineRole(naming.db_role(a), cfg.database_of(a), owner_of_db[cfg.database_of(a)])
-                 for a in db_role_apps]
+        roles = [
+            EngineRole(naming.db_role(a), cfg.database_of(a), owner_of_db[cfg.database_of(a)]) for a in db_role_apps
+        ]
         has_migrations = "backend" in apps
         if has_migrations:
             backend_db = cfg.database_of("backend")
@@ -177,16 +176,18 @@ class Environment(pulumi.ComponentResource):
         for a in apps:
             kind = CATALOG[a]
             namespace = naming.namespace(a)
-            login = VaultLogin(cfg.vault_in_cluster, cfg.vault_kubernetes_auth_mount, naming.auth_role(a),
-                               naming.service_account(a))
+            login = VaultLogin(
+                cfg.vault_in_cluster, cfg.vault_kubernetes_auth_mount, naming.auth_role(a), naming.service_account(a)
+            )
             plain_env: dict[str, str] = {}
             if kind.uses_redis:
                 plain_env.update(
                     {"REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_URL": f"redis://{redis}"}
                 )
             if kind.is_public_client:
-                plain_env.update({"NEXT_PUBLIC_API_URL": f"https://{cfg.api_host}",
-                                  "NEXT_PUBLIC_APP_ENV": naming.public_app_env})
+                plain_env.update(
+                    {"NEXT_PUBLIC_API_URL": f"https://{cfg.api_host}", "NEXT_PUBLIC_APP_ENV": naming.public_app_env}
+                )
             env_from = [kind.db_secret_name] if kind.db_secret_name else []
             kv_secrets = []
             if a in secret_env:
@@ -214,15 +215,33 @@ class Environment(pulumi.ComponentResource):
             db_secrets = []
             if kind.db_secret_name:
                 db_secrets.append(
-                    DatabaseSecret(kind.db_secret_name, naming.creds_path(a), login, lb, cfg.database_of(a),
-                                   cfg.postgres_ssl_mode, kind.wants_database_url)
+                    DatabaseSecret(
+                        kind.db_secret_name,
+                        naming.creds_path(a),
+                        login,
+                        lb,
+                        cfg.database_of(a),
+                        cfg.postgres_ssl_mode,
+                        kind.wants_database_url,
+                    )
                 )
             if a == "backend":
-                migrations_login = VaultLogin(cfg.vault_in_cluster, cfg.vault_kubernetes_auth_mount,
-                                              naming.auth_role(MIGRATIONS), naming.service_account(MIGRATIONS))
+                migrations_login = VaultLogin(
+                    cfg.vault_in_cluster,
+                    cfg.vault_kubernetes_auth_mount,
+                    naming.auth_role(MIGRATIONS),
+                    naming.service_account(MIGRATIONS),
+                )
                 db_secrets.append(
-                    DatabaseSecret("keybuzz-backend-migrations-db", naming.creds_path(MIGRATIONS), migrations_login,
-                                   lb, cfg.database_of("backend"), cfg.postgres_ssl_mode, True)
+                    DatabaseSecret(
+                        "keybuzz-backend-migrations-db",
+                        naming.creds_path(MIGRATIONS),
+                        migrations_login,
+                        lb,
+                        cfg.database_of("backend"),
+                        cfg.postgres_ssl_mode,
+                        True,
+                    )
                 )
             if db_secrets or kv_secrets:
                 ExternalSecrets(

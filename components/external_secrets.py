@@ -138,8 +138,13 @@ class ExternalSecrets(pulumi.ComponentResource):
         )
         after_store = child.merge(pulumi.ResourceOptions(depends_on=[store]))
 
-        def external_secret(logical: str, target: str, spec_extra: dict[str, Any], template: dict[str, Any] | None,
-                            opts: pulumi.ResourceOptions) -> None:
+        def external_secret(
+            logical: str,
+            target: str,
+            spec_extra: dict[str, Any],
+            template: dict[str, Any] | None,
+            opts: pulumi.ResourceOptions,
+        ) -> None:
             target_spec: dict[str, Any] = {"name": target, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
             if template is not None:
                 target_spec["template"] = template

@@ -64,16 +64,14 @@ def ownership_problem(name: str, env: str) -> str | None:
     for other, legacy in LEGACY_NAMES.items():
         if name in legacy and other != env:
             return (
-                f"'{name}' is a {other.upper()} name (a legacy {other.upper()} adoption); "
-                f"{env.upper()} may not use it"
+                f"'{name}' is a {other.upper()} name (a legacy {other.upper()} adoption); {env.upper()} may not use it"
             )
     if name in LEGACY_NAMES.get(env, frozenset()):
         return None
     foreign = [m for m in markers if m != env]
     if foreign:
         return (
-            f"'{name}' carries the {foreign[0].upper()} marker '{foreign[0]}'; "
-            f"{env.upper()} names must carry '{env}'"
+            f"'{name}' carries the {foreign[0].upper()} marker '{foreign[0]}'; {env.upper()} names must carry '{env}'"
         )
     if env not in markers:
         return (

@@ -109,20 +109,37 @@ class PostgresDatabases(pulumi.ComponentResource):
 
         # CONNECT only for this environment's groups: a role of another environment cannot even connect.
         postgresql.Grant(
-            f"{prefix}-revoke-public", database=database.name, role="public", object_type="database",
-            privileges=[], opts=after_db,
+            f"{prefix}-revoke-public",
+            database=database.name,
+            role="public",
+            object_type="database",
+            privileges=[],
+            opts=after_db,
         )
         postgresql.Grant(
-            f"{prefix}-owner-connect", database=database.name, role=owner.name, object_type="database",
-            privileges=["CONNECT", "CREATE", "TEMPORARY"], opts=after_db,
+            f"{prefix}-owner-connect",
+            database=database.name,
+            role=owner.name,
+            object_type="database",
+            privileges=["CONNECT", "CREATE", "TEMPORARY"],
+            opts=after_db,
         )
         postgresql.Grant(
-            f"{prefix}-reader-connect", database=database.name, role=reader.name, object_type="database",
-            privileges=["CONNECT"], opts=after_db,
+            f"{prefix}-reader-connect",
+            database=database.name,
+            role=reader.name,
+            object_type="database",
+            privileges=["CONNECT"],
+            opts=after_db,
         )
         postgresql.Grant(
-            f"{prefix}-reader-tables", database=database.name, role=reader.name, schema="public",
-            object_type="table", privileges=["SELECT"], opts=after_db,
+            f"{prefix}-reader-tables",
+            database=database.name,
+            role=reader.name,
+            schema="public",
+            object_type="table",
+            privileges=["SELECT"],
+            opts=after_db,
         )
         for object_type in ("table", "sequence"):
             postgresql.DefaultPrivileges(

@@ -145,6 +145,4 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.register_outputs(
-            {"mount": self.mount.path, "roles": {r.name: r.database for r in args.roles}}
-        )
+        self.register_outputs({"mount": self.mount.path, "roles": {r.name: r.database for r in args.roles}})

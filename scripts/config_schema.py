@@ -16,7 +16,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.config import NAMESPACE, key_specs, pulumi_config_schema  # noqa: E402
+from components.config import NAMESPACE, key_specs, pulumi_config_schema
 
 
 def markdown_table() -> str:

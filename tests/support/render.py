@@ -111,7 +111,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Recorded] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             secrets: set[str] = set()
@@ -148,8 +148,9 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
-def stack_config(stack: str, overrides: Mapping[str, Any] | None = None,
-                 remove: tuple[str, ...] = ()) -> tuple[dict[str, str], list[str]]:
+def stack_config(
+    stack: str, overrides: Mapping[str, Any] | None = None, remove: tuple[str, ...] = ()
+) -> tuple[dict[str, str], list[str]]:
     """Raw config of a stack (real stack file + fake secrets + overrides) and its secret keys."""
     data = yaml.safe_load(stack_file(stack).read_text())["config"]
     raw = {k: _config_text(v) for k, v in data.items()}

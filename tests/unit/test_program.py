@@ -100,10 +100,10 @@ def _declared(rendering: Rendering) -> dict[str, set[str]]:
         "role": {r.inputs["name"] for r in res if r.type == ROLE},
         "namespace": {r.inputs["metadata"]["name"] for r in res if r.type == "kubernetes:core/v1:Namespace"},
         "vault mount": {r.inputs["path"] for r in res if r.type == MOUNT},
-        "vault role": {f'{r.inputs["backend"]}/{r.inputs["name"]}' for r in res if r.type == DB_ROLE},
+        "vault role": {f"{r.inputs['backend']}/{r.inputs['name']}" for r in res if r.type == DB_ROLE},
         "policy": {r.inputs["name"] for r in res if r.type == POLICY},
         "auth role": {r.inputs["roleName"] for r in res if r.type == AUTH_ROLE},
-        "kv path": {f'{r.inputs["mount"]}/{r.inputs["name"]}' for r in res if r.type == KV},
+        "kv path": {f"{r.inputs['mount']}/{r.inputs['name']}" for r in res if r.type == KV},
     }
 
 
@@ -163,12 +163,18 @@ def test_a_stack_references_nothing_the_other_declares(
         "database": refs["database"] & other["database"],
         "role": refs["role"] & other["role"],
         "namespace": refs["namespace"] & other["namespace"],
-        "vault path": {p for p in refs["vault path"] if any(p.startswith(o.split("/")[0] + "/")
-                                                            or p == o for o in other["vault mount"])}
+        "vault path": {
+            p
+            for p in refs["vault path"]
+            if any(p.startswith(o.split("/")[0] + "/") or p == o for o in other["vault mount"])
+        }
         | {p for p in refs["vault path"] if any(o in p for o in other_paths if "/" in o)}
         | {p for p in refs["vault path"] if f"/{target}/" in f"/{p}/"},
     }
-    assert refs["database"] and refs["role"] and refs["namespace"] and refs["vault path"]
+    assert refs["database"]
+    assert refs["role"]
+    assert refs["namespace"]
+    assert refs["vault path"]
     assert {k: v for k, v in crossing.items() if v} == {}
 
 
@@ -200,7 +206,8 @@ def test_the_vault_root_password_is_sent_write_only(rendering: Rendering) -> Non
         assert conn.inputs["postgresql"]["passwordWo"] == FAKE_SECRETS["keybuzz:vaultDbPassword"]
     login = [r for r in rendering.of_type(ROLE) if r.inputs.get("login")]
     assert len(login) == 1
-    assert "password" not in login[0].inputs and "passwordWo" in login[0].inputs
+    assert "password" not in login[0].inputs
+    assert "passwordWo" in login[0].inputs
 
 
 # ---- protection, structure, providers ------------------------------------------------------------
@@ -218,8 +225,11 @@ def test_every_resource_sits_inside_a_component(rendering: Rendering) -> None:
     by_urn = rendering.by_urn()
     roots = [r for r in rendering.resources if r.parent not in by_urn]
     assert [r.type for r in roots] == ["keybuzz:environment:Environment"]
-    orphans = [(r.type, r.name) for r in rendering.resources if r.parent in by_urn
-               and not by_urn[r.parent].type.startswith("keybuzz:")]
+    orphans = [
+        (r.type, r.name)
+        for r in rendering.resources
+        if r.parent in by_urn and not by_urn[r.parent].type.startswith("keybuzz:")
+    ]
     assert orphans == []
 
 
@@ -241,27 +251,35 @@ def test_every_custom_resource_uses_an_explicit_provider_of_its_package(renderin
 def test_component_type_tokens_have_three_parts(rendering: Rendering) -> None:
     components = {r.type for r in rendering.resources if not r.custom}
     assert components <= {
-        "keybuzz:environment:Environment", "keybuzz:postgres:Databases", "keybuzz:vault:DatabaseEngine",
-        "keybuzz:vault:Access", "keybuzz:eso:AppSecrets", "keybuzz:app:Service", "keybuzz:app:Migrations",
+        "keybuzz:environment:Environment",
+        "keybuzz:postgres:Databases",
+        "keybuzz:vault:DatabaseEngine",
+        "keybuzz:vault:Access",
+        "keybuzz:eso:AppSecrets",
+        "keybuzz:app:Service",
+        "keybuzz:app:Migrations",
     }
     assert "keybuzz:environment:Environment" in components
 
 
 def test_dev_adopts_its_legacy_databases_and_namespaces(dev: Rendering) -> None:
-    imported = {r.inputs.get("name") or r.inputs["metadata"]["name"]: r.import_id
-                for r in dev.resources if r.import_id}
+    imported = {r.inputs.get("name") or r.inputs["metadata"]["name"]: r.import_id for r in dev.resources if r.import_id}
     assert imported == {
-        "keybuzz": "keybuzz", "keybuzz_backend": "keybuzz_backend",
-        "keybuzz-api-dev": "keybuzz-api-dev", "keybuzz-backend-dev": "keybuzz-backend-dev",
-        "keybuzz-client-dev": "keybuzz-client-dev", "keybuzz-worker-dev": "keybuzz-worker-dev",
+        "keybuzz": "keybuzz",
+        "keybuzz_backend": "keybuzz_backend",
+        "keybuzz-api-dev": "keybuzz-api-dev",
+        "keybuzz-backend-dev": "keybuzz-backend-dev",
+        "keybuzz-client-dev": "keybuzz-client-dev",
+        "keybuzz-worker-dev": "keybuzz-worker-dev",
     }
 
 
 def test_refresh_is_below_half_of_every_credential_ttl(rendering: Rendering) -> None:
     ttls = {r.inputs["name"]: int(r.inputs["defaultTtl"]) for r in rendering.of_type(DB_ROLE)}
     refresh = {es.inputs["spec"]["refreshInterval"] for es in rendering.of_type(EXTERNAL_SECRET)}
-    assert ttls and refresh == {"20m0s"}
-    assert all(20 * 60 < ttl / 2 for ttl in ttls.values())
+    assert ttls
+    assert refresh == {"20m0s"}
+    assert all(ttl / 2 > 20 * 60 for ttl in ttls.values())
 
 
 def test_outputs_name_the_environment(rendering: Rendering) -> None:
@@ -281,5 +299,4 @@ def test_prod_client_points_at_the_prod_api(prod: Rendering, dev: Rendering) -> 
         return {e["name"]: e["value"] for e in container["env"]}
 
     assert env_of(prod) == {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io", "NEXT_PUBLIC_APP_ENV": "production"}
-    assert env_of(dev) == {"NEXT_PUBLIC_API_URL": "https://api-dev.keybuzz.io",
-                           "NEXT_PUBLIC_APP_ENV": "development"}
+    assert env_of(dev) == {"NEXT_PUBLIC_API_URL": "https://api-dev.keybuzz.io", "NEXT_PUBLIC_APP_ENV": "development"}

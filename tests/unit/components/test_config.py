@@ -14,8 +14,13 @@ from components.config import ConfigError, StackConfig, key_specs, load_config
 from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config
 
 
-def _load(stack: str, overrides: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
-          as_stack: str | None = None, plain: tuple[str, ...] = ()) -> StackConfig:
+def _load(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    remove: tuple[str, ...] = (),
+    as_stack: str | None = None,
+    plain: tuple[str, ...] = (),
+) -> StackConfig:
     raw, secret_keys = stack_config(stack, overrides, remove)
     secret_keys = [k for k in secret_keys if k.split(":", 1)[1] not in plain]
     return load_config(raw, as_stack or stack, secret_keys)
@@ -35,12 +40,24 @@ def test_the_real_stack_files_are_valid() -> None:
 @pytest.mark.parametrize(
     ("stack", "overrides", "key", "fragments"),
     [
-        ("dev", {"postgresWriteEndpoint": "10.0.0.121:5432"}, "postgresWriteEndpoint",
-         ["10.0.0.121 is a Patroni (PostgreSQL) node", "use the LB 10.0.0.10:5432"]),
-        ("prod", {"postgresWriteEndpoint": "10.0.0.123:5432"}, "postgresWriteEndpoint",
-         ["10.0.0.123 is a Redis node, never PostgreSQL"]),
-        ("dev", {"redisEndpoint": "10.0.0.124:6379"}, "redisEndpoint",
-         ["10.0.0.124 is a Redis node", "use the LB 10.0.0.10:6379"]),
+        (
+            "dev",
+            {"postgresWriteEndpoint": "10.0.0.121:5432"},
+            "postgresWriteEndpoint",
+            ["10.0.0.121 is a Patroni (PostgreSQL) node", "use the LB 10.0.0.10:5432"],
+        ),
+        (
+            "prod",
+            {"postgresWriteEndpoint": "10.0.0.123:5432"},
+            "postgresWriteEndpoint",
+            ["10.0.0.123 is a Redis node, never PostgreSQL"],
+        ),
+        (
+            "dev",
+            {"redisEndpoint": "10.0.0.124:6379"},
+            "redisEndpoint",
+            ["10.0.0.124 is a Redis node", "use the LB 10.0.0.10:6379"],
+        ),
         ("dev", {"redisEndpoint": "10.0.0.120:6379"}, "redisEndpoint", ["Patroni (PostgreSQL) node, never Redis"]),
         ("prod", {"postgresReadEndpoint": "10.0.0.122:5432"}, "postgresReadEndpoint", ["10.0.0.122 is a Patroni"]),
         ("prod", {"vaultAddress": "https://10.0.0.120:8200"}, "vaultAddress", ["10.0.0.120 is a Patroni"]),
@@ -58,8 +75,12 @@ def test_the_real_stack_files_are_valid() -> None:
         ("prod", {"clientImageTag": "latest"}, "clientImageTag", ["moving tag"]),
         ("prod", {"apiHost": "api-dev.keybuzz.io"}, "apiHost", ["is a DEV host"]),
         ("prod", {"apiHost": "https://api.keybuzz.io"}, "apiHost", ["no scheme"]),
-        ("dev", {"secretRefreshSeconds": 1800}, "secretRefreshSeconds",
-         ["not below half of credentialTtlSeconds", "at most 1799"]),
+        (
+            "dev",
+            {"secretRefreshSeconds": 1800},
+            "secretRefreshSeconds",
+            ["not below half of credentialTtlSeconds", "at most 1799"],
+        ),
         ("dev", {"credentialMaxTtlSeconds": 600}, "credentialMaxTtlSeconds", ["below default_ttl"]),
         ("dev", {"credentialTtlSeconds": -5}, "credentialTtlSeconds", ["positive"]),
         ("dev", {"apiReplicas": "two"}, "apiReplicas", ["whole number"]),
@@ -67,8 +88,12 @@ def test_the_real_stack_files_are_valid() -> None:
         ("dev", {"apps": ["api", "frontend"]}, "apps", ["unknown app frontend"]),
         ("dev", {"apps": ["api", "api"]}, "apps", ["more than once"]),
         ("dev", {"apps": "api"}, "apps", ["list of strings"]),
-        ("prod", {"apps": ["api", "client", "worker"], "workerImageTag": "v1.0.0"}, "workerDatabaseApp",
-         ["'backend' is not in apps"]),
+        (
+            "prod",
+            {"apps": ["api", "client", "worker"], "workerImageTag": "v1.0.0"},
+            "workerDatabaseApp",
+            ["'backend' is not in apps"],
+        ),
         ("prod", {"apps": ["api", "client", "backend"]}, "backendImageTag", ["has no image tag"]),
         ("prod", {"apiHost": ""}, "apiHost", ["NEXT_PUBLIC_API_URL needs it"]),
         ("dev", {"environment": "staging"}, "environment", ["'dev' or 'prod'"]),
@@ -77,12 +102,25 @@ def test_the_real_stack_files_are_valid() -> None:
         ("dev", {"backendDatabase": "keybuzz"}, "backendDatabase", ["share one database (PH15)"]),
         ("dev", {"postgresSslMode": "prefer"}, "postgresSslMode", ["'disable', 'require'"]),
         ("dev", {"apiImageRepository": "ghcr.io/keybuzzio/keybuzz-api:v1"}, "apiImageRepository", ["no tag"]),
-        ("dev", {"apiImagTag": "v1"}, "apiImagTag", ["not a key this program reads", "did you mean keybuzz:apiImageTag"]),
+        (
+            "dev",
+            {"apiImagTag": "v1"},
+            "apiImagTag",
+            ["not a key this program reads", "did you mean keybuzz:apiImageTag"],
+        ),
         ("dev", {"appSecretEnv": "{not json"}, "appSecretEnv", ["is not valid JSON"]),
-        ("prod", {"appSecretEnv": json.dumps({"backend": {"X": "fake"}})}, "appSecretEnv",
-         ["names app 'backend', which this stack does not run"]),
-        ("dev", {"appSecretEnv": json.dumps({"api": {"PGPASSWORD": "fake"}})}, "appSecretEnv",
-         ["PGPASSWORD is set by the program"]),
+        (
+            "prod",
+            {"appSecretEnv": json.dumps({"backend": {"X": "fake"}})},
+            "appSecretEnv",
+            ["names app 'backend', which this stack does not run"],
+        ),
+        (
+            "dev",
+            {"appSecretEnv": json.dumps({"api": {"PGPASSWORD": "fake"}})},
+            "appSecretEnv",
+            ["PGPASSWORD is set by the program"],
+        ),
     ],
 )
 def test_each_bad_input_has_its_own_clear_error(
@@ -101,7 +139,8 @@ def test_each_bad_input_has_its_own_clear_error(
 def test_a_missing_required_key_says_how_to_set_it() -> None:
     error = _problems("dev", remove=("postgresNodes",))
     [problem] = error.problems
-    assert problem.key == "postgresNodes" and "is required and not set" in problem.message
+    assert problem.key == "postgresNodes"
+    assert "is required and not set" in problem.message
     assert "pulumi config set" in problem.fix
 
 
@@ -128,8 +167,13 @@ def test_stack_name_must_match_its_environment() -> None:
 def test_every_problem_is_reported_together() -> None:
     error = _problems(
         "prod",
-        overrides={"postgresWriteEndpoint": "10.0.0.121:5432", "apiDatabase": "keybuzz",
-                   "apiImageTag": "v0.1.72-dev", "secretRefreshSeconds": 4000, "apiReplicas": 0},
+        overrides={
+            "postgresWriteEndpoint": "10.0.0.121:5432",
+            "apiDatabase": "keybuzz",
+            "apiImageTag": "v0.1.72-dev",
+            "secretRefreshSeconds": 4000,
+            "apiReplicas": 0,
+        },
     )
     keys = {p.key for p in error.problems}
     assert keys >= {"postgresWriteEndpoint", "apiDatabase", "apiImageTag", "secretRefreshSeconds", "apiReplicas"}
@@ -141,7 +185,8 @@ def test_bad_config_registers_no_resource() -> None:
     with pytest.raises(ConfigError):
         render_stack("prod", overrides={"apiDatabase": "keybuzz"})
     monitor = last_monitor()
-    assert monitor is not None and monitor.recorded == []
+    assert monitor is not None
+    assert monitor.recorded == []
 
 
 def test_the_model_is_frozen() -> None:
@@ -152,10 +197,12 @@ def test_the_model_is_frozen() -> None:
 
 def test_derived_views() -> None:
     dev, prod = _load("dev"), _load("prod")
-    assert dev.database_of("api") == "keybuzz" and dev.database_of("worker") == "keybuzz_backend"
+    assert dev.database_of("api") == "keybuzz"
+    assert dev.database_of("worker") == "keybuzz_backend"
     assert prod.database_of("api") == "keybuzz_prod"
     assert prod.image("api") == "ghcr.io/keybuzzio/keybuzz-api:v0.4.31-replacement"
-    assert dev.database_apps == ["api", "backend"] and prod.database_apps == ["api"]
+    assert dev.database_apps == ["api", "backend"]
+    assert prod.database_apps == ["api"]
     assert _load("prod", overrides={"apiDatabase": "", "adoptDatabases": []}).database_of("api") == "keybuzz_api_prod"
 
 
@@ -168,31 +215,59 @@ words = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8)
 def _bad_mutation(stack: str) -> st.SearchStrategy[tuple[str, Any]]:
     other = "dev" if stack == "prod" else "prod"
     endpoint_keys = st.sampled_from(["postgresWriteEndpoint", "redisEndpoint", "postgresReadEndpoint"])
-    node_endpoint = st.tuples(endpoint_keys, st.builds(lambda n, p: f"{n}:{p}", st.sampled_from(NODES),
-                                                      st.integers(1, 65535)))
-    malformed_endpoint = st.tuples(st.sampled_from(["postgresWriteEndpoint", "redisEndpoint"]),
-                                   st.text(alphabet=string.ascii_letters + "/.", max_size=20))
+    node_endpoint = st.tuples(
+        endpoint_keys, st.builds(lambda n, p: f"{n}:{p}", st.sampled_from(NODES), st.integers(1, 65535))
+    )
+    malformed_endpoint = st.tuples(
+        st.sampled_from(["postgresWriteEndpoint", "redisEndpoint"]),
+        st.text(alphabet=string.ascii_letters + "/.", max_size=20),
+    )
     non_positive = st.tuples(
-        st.sampled_from(["credentialTtlSeconds", "credentialMaxTtlSeconds", "secretRefreshSeconds",
-                         "apiReplicas", "clientReplicas", "vaultDbPasswordVersion"]),
+        st.sampled_from(
+            [
+                "credentialTtlSeconds",
+                "credentialMaxTtlSeconds",
+                "secretRefreshSeconds",
+                "apiReplicas",
+                "clientReplicas",
+                "vaultDbPasswordVersion",
+            ]
+        ),
         st.one_of(st.integers(max_value=0), words),
     )
     foreign_name = st.tuples(
         st.sampled_from(["apiDatabase", "adoptDatabases", "adoptRoles"]),
         st.builds(lambda w: f"{w}_{other}", words),
     ).map(lambda kv: (kv[0], [kv[1]] if kv[0].startswith("adopt") else kv[1]))
-    unknown_app = st.tuples(st.just("apps"), st.lists(words.filter(lambda w: w not in
-                                                                  ("api", "backend", "client", "worker")),
-                                                      min_size=1, max_size=3).map(lambda a: ["api", *a]))
+    unknown_app = st.tuples(
+        st.just("apps"),
+        st.lists(words.filter(lambda w: w not in ("api", "backend", "client", "worker")), min_size=1, max_size=3).map(
+            lambda a: ["api", *a]
+        ),
+    )
     unknown_key = st.tuples(words.map(lambda w: f"{w}Xx").filter(lambda k: k not in KNOWN_KEYS), words)
     slow_refresh = st.tuples(st.just("secretRefreshSeconds"), st.integers(1800, 10**6))
-    node_anywhere = st.tuples(st.sampled_from(["vaultAddress", "vaultInClusterAddress"]),
-                              st.builds(lambda n: f"https://{n}:8200", st.sampled_from(NODES)))
-    strategies = [node_endpoint, malformed_endpoint, non_positive, foreign_name, unknown_app, unknown_key,
-                  slow_refresh, node_anywhere]
+    node_anywhere = st.tuples(
+        st.sampled_from(["vaultAddress", "vaultInClusterAddress"]),
+        st.builds(lambda n: f"https://{n}:8200", st.sampled_from(NODES)),
+    )
+    strategies = [
+        node_endpoint,
+        malformed_endpoint,
+        non_positive,
+        foreign_name,
+        unknown_app,
+        unknown_key,
+        slow_refresh,
+        node_anywhere,
+    ]
     if stack == "prod":
-        strategies.append(st.tuples(st.sampled_from(["apiImageTag", "clientImageTag"]),
-                                    st.one_of(st.just("latest"), st.builds(lambda w: f"v1.{w}-dev", words))))
+        strategies.append(
+            st.tuples(
+                st.sampled_from(["apiImageTag", "clientImageTag"]),
+                st.one_of(st.just("latest"), st.builds(lambda w: f"v1.{w}-dev", words)),
+            )
+        )
     return st.one_of(strategies)
 
 
@@ -212,6 +287,7 @@ def test_generated_bad_configs_raise_the_config_error_and_register_nothing(
     with pytest.raises(ConfigError) as caught:
         render_stack(stack, overrides=overrides)
     monitor = last_monitor()
-    assert monitor is not None and monitor.recorded == []
+    assert monitor is not None
+    assert monitor.recorded == []
     reported = {p.key for p in caught.value.problems}
     assert reported & set(overrides), f"{overrides} -> {caught.value}"

@@ -1,0 +1,69 @@
+"""Environment: how one stack's config is composed into components (roles per app, migrations, worker)."""
+
+from __future__ import annotations
+
+from tests.support.render import Rendering
+
+DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+
+
+def _db_roles(r: Rendering) -> dict[str, str]:
+    return {x.inputs["name"]: x.inputs["dbName"] for x in r.of_type(DB_ROLE)}
+
+
+def test_dev_has_a_vault_role_per_database_app_plus_migrations(dev: Rendering) -> None:
+    assert _db_roles(dev) == {
+        "keybuzz-api-dev": "keybuzz",
+        "keybuzz-backend-dev": "keybuzz-backend",
+        "keybuzz-worker-dev": "keybuzz-backend",
+        "keybuzz-migrations-dev": "keybuzz-backend",
+    }
+
+
+def test_prod_runs_only_what_its_stack_lists(prod: Rendering) -> None:
+    assert _db_roles(prod) == {"keybuzz-api-prod": "keybuzz-prod"}
+    assert prod.of_type("kubernetes:batch/v1:Job") == []
+    assert sorted(prod.outputs["namespaces"]) == ["keybuzz-api-prod", "keybuzz-client-prod"]
+
+
+def test_worker_reads_the_backend_database_through_its_own_role(dev: Rendering) -> None:
+    worker = dev.one(EXTERNAL_SECRET, metadata={"name": "keybuzz-worker-db", "namespace": "keybuzz-worker-dev"})
+    data = worker.inputs["spec"]["target"]["template"]["data"]
+    assert data["PGDATABASE"] == "keybuzz_backend"
+    generator = next(
+        g
+        for g in dev.resources
+        if g.type.endswith("VaultDynamicSecret") and g.inputs["metadata"]["namespace"] == "keybuzz-worker-dev"
+    )
+    assert generator.inputs["spec"]["path"] == "database-dev/creds/keybuzz-worker-dev"
+    assert generator.inputs["spec"]["provider"]["auth"]["kubernetes"]["serviceAccountRef"] == {"name": "keybuzz-worker"}
+
+
+def test_migrations_job_reads_a_secret_from_the_migrations_role(dev: Rendering) -> None:
+    [job] = dev.of_type("kubernetes:batch/v1:Job")
+    pod = job.inputs["spec"]["template"]["spec"]
+    secret_name = pod["containers"][0]["envFrom"][0]["secretRef"]["name"]
+    es = dev.one(EXTERNAL_SECRET, metadata={"name": secret_name, "namespace": "keybuzz-backend-dev"})
+    assert "DATABASE_URL" in es.inputs["spec"]["target"]["template"]["data"]
+    gen_name = es.inputs["spec"]["dataFrom"][0]["sourceRef"]["generatorRef"]["name"]
+    gen = next(
+        g for g in dev.resources if g.type.endswith("VaultDynamicSecret") and g.inputs["metadata"]["name"] == gen_name
+    )
+    assert gen.inputs["spec"]["path"] == "database-dev/creds/keybuzz-migrations-dev"
+    assert pod["serviceAccountName"] == "keybuzz-migrations"
+
+
+def test_the_client_gets_no_database_access(rendering: Rendering) -> None:
+    client_ns = f"keybuzz-client-{rendering.stack}"
+    assert not [
+        r
+        for r in rendering.resources
+        if r.type.startswith("kubernetes:external-secrets") and r.inputs["metadata"]["namespace"] == client_ns
+    ]
+    policy = next(
+        p
+        for p in rendering.of_type("vault:index/policy:Policy")
+        if p.inputs["name"] == f"keybuzz-{rendering.stack}-client"
+    )
+    assert "creds" not in policy.inputs["policy"]

@@ -1,0 +1,65 @@
+"""The naming module: every physical name carries its environment; legacy names are scoped."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.naming import Naming, go_duration, owner_of, ownership_problem, tokens
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_derived_name_belongs_to_its_environment(env: str) -> None:
+    n = Naming(env)
+    names = [
+        n.database("api"),
+        n.owner_group("api"),
+        n.reader_group("backend"),
+        n.vault_login(),
+        n.database_mount(),
+        n.db_role("worker"),
+        n.creds_path("api"),
+        n.kv_prefix(),
+        n.kv_path("api", "env"),
+        n.policy("api"),
+        n.auth_role("migrations"),
+        n.namespace("client"),
+    ]
+    assert [name for name in names if ownership_problem(name, env)] == []
+    assert all(owner_of(name) == env for name in names)
+
+
+def test_dev_and_prod_derive_disjoint_names() -> None:
+    dev, prod = Naming("dev"), Naming("prod")
+    for method in ("database", "owner_group", "reader_group", "db_role", "policy", "auth_role", "namespace"):
+        assert getattr(dev, method)("api") != getattr(prod, method)("api")
+    assert dev.database_mount() != prod.database_mount()
+
+
+def test_legacy_names_belong_to_dev_only() -> None:
+    assert ownership_problem("keybuzz", "dev") is None
+    assert "DEV name" in (ownership_problem("keybuzz", "prod") or "")
+    assert "DEV name" in (ownership_problem("kb_backend", "prod") or "")
+
+
+def test_marker_rules() -> None:
+    assert "PROD marker" in (ownership_problem("keybuzz_prod", "dev") or "")
+    assert "names no environment" in (ownership_problem("keybuzz_reports", "prod") or "")
+    assert ownership_problem("keybuzz_prod", "prod") is None
+    assert tokens("keybuzz-api_prod/x.y") == ["keybuzz", "api", "prod", "x", "y"]
+    assert owner_of("prod-and-dev") is None  # two markers: belongs to none
+
+
+def test_protection_and_public_env() -> None:
+    assert Naming("prod").protected
+    assert not Naming("dev").protected
+    assert Naming("prod").public_app_env == "production"
+
+
+def test_unknown_environment_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown environment 'staging'"):
+        Naming("staging")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(1200, "20m0s"), (45, "45s"), (3600, "1h0m0s"), (3725, "1h2m5s")])
+def test_go_duration_is_canonical(seconds: int, text: str) -> None:
+    assert go_duration(seconds) == text

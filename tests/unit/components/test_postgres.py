@@ -1,0 +1,86 @@
+"""PostgresDatabases: groups, database, CONNECT hygiene, grants, Vault's admin option."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
+from tests.support.render import Recorded, run_under_mocks
+
+PG = "postgresql:index"
+
+
+def _render(protect: bool = False, adopt: frozenset[str] = frozenset()) -> list[Recorded]:
+    def program() -> None:
+        PostgresDatabases(
+            "pg",
+            PostgresDatabasesArgs(
+                databases=[DatabaseSpec("keybuzz_api_prod", "keybuzz_api_prod_owner", "keybuzz_api_prod_reader")],
+                vault_login="keybuzz_vault_prod",
+                vault_login_password=pulumi.Output.secret("fake-test-only"),
+                vault_login_password_version=3,
+                protect=protect,
+                adopt_databases=adopt,
+            ),
+        )
+
+    return run_under_mocks(program, stack="prod")
+
+
+def _of(resources: list[Recorded], kind: str) -> list[Recorded]:
+    return [r for r in resources if r.type == f"{PG}/{kind}"]
+
+
+def test_groups_are_nologin_and_vault_login_can_create_roles() -> None:
+    roles = {r.inputs["name"]: r.inputs for r in _of(_render(), "role:Role")}
+    assert roles["keybuzz_api_prod_owner"]["login"] is False
+    assert roles["keybuzz_api_prod_reader"]["login"] is False
+    login = roles["keybuzz_vault_prod"]
+    assert login["login"] is True
+    assert login["createRole"] is True
+    assert login["passwordWoVersion"] == "3"
+    assert "password" not in login
+
+
+def test_database_is_owned_by_the_owner_group_and_connect_is_revoked_from_public() -> None:
+    resources = _render()
+    [db] = _of(resources, "database:Database")
+    assert db.inputs["owner"] == "keybuzz_api_prod_owner"
+    grants = {(g.inputs["role"], g.inputs["objectType"]): g.inputs["privileges"] for g in _of(resources, "grant:Grant")}
+    assert grants[("public", "database")] == []
+    assert grants[("keybuzz_api_prod_owner", "database")] == ["CONNECT", "CREATE", "TEMPORARY"]
+    assert grants[("keybuzz_api_prod_reader", "database")] == ["CONNECT"]
+    assert grants[("keybuzz_api_prod_reader", "table")] == ["SELECT"]
+
+
+def test_reader_gets_default_privileges_on_future_objects_of_the_owner() -> None:
+    defaults = _of(_render(), "defaultPrivileges:DefaultPrivileges")
+    assert {(d.inputs["objectType"], d.inputs["owner"], d.inputs["role"]) for d in defaults} == {
+        ("table", "keybuzz_api_prod_owner", "keybuzz_api_prod_reader"),
+        ("sequence", "keybuzz_api_prod_owner", "keybuzz_api_prod_reader"),
+    }
+
+
+def test_vault_login_gets_admin_option_on_the_owner_group() -> None:
+    [grant] = _of(_render(), "grantRole:GrantRole")
+    assert grant.inputs == {
+        "role": "keybuzz_vault_prod",
+        "grantRole": "keybuzz_api_prod_owner",
+        "withAdminOption": True,
+    }
+
+
+def test_protection_and_adoption_apply_to_the_database_only() -> None:
+    resources = _render(protect=True, adopt=frozenset({"keybuzz_api_prod"}))
+    [db] = _of(resources, "database:Database")
+    assert db.protect
+    assert db.import_id == "keybuzz_api_prod"
+    assert not any(r.protect for r in resources if r is not db and r.custom)
+    unprotected = _render(protect=False)
+    assert not any(r.protect for r in unprotected)
+
+
+def test_every_child_is_parented_to_the_component() -> None:
+    resources = _render()
+    [component] = [r for r in resources if r.type == "keybuzz:postgres:Databases"]
+    assert all(r.parent == component.urn for r in resources if r is not component)
