@@ -191,7 +191,8 @@ class Lab:
                         },
                     },
                 },
-                "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+                # no-sync: a lab cluster is disposable, and initdb's fsync of every file is ~1 s here.
+                "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums", "no-sync"],
             },
             "postgresql": {
                 "listen": f"{HOST}:{self.ports.pg(node)}",
@@ -206,6 +207,8 @@ class Lab:
                 # The Debian default socket directory belongs to the packaged cluster: keep ours apart.
                 "parameters": {"unix_socket_directories": str(node_dir)},
                 "pg_hba": hba,
+                # Replicas clone the leader without waiting for a spread checkpoint.
+                "basebackup": [{"checkpoint": "fast"}],
                 # A lab node that cannot rewind after a kill is re-cloned rather than left broken.
                 "remove_data_directory_on_rewind_failure": True,
                 "remove_data_directory_on_diverged_timelines": True,
