@@ -23,7 +23,7 @@ if $cold_modules; then export GOMODCACHE="$work/gomodcache"; fi
 RESULTS="${RESULTS:-/tmp/keybuzz-toolchain-measure.txt}"
 
 dir="$(bash toolchain/build.sh dir)"
-[[ ! -e "$dir" ]] || { echo "measure: $dir already exists; pick an empty MEASURE_CACHE" >&2; exit 1; }
+[[ ! -e "$cache/objects" ]] || { echo "measure: $cache already holds objects; pick an empty MEASURE_CACHE" >&2; exit 1; }
 
 stamp() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -45,7 +45,7 @@ t2=$(stamp)
 	grep -E 'built in|copied|manifests' "$work/cold.log" | sed 's/^/  /'
 	echo "cold make toolchain: $(secs "$t0" "$t1") s"
 	echo "warm make toolchain: $(secs "$t1" "$t2") s"
-	echo "disk: toolchain cache $(du -sh "$dir" | cut -f1) ($dir)"
+	echo "disk: toolchain cache $(du -sh "$KEYBUZZ_TOOLCHAIN_CACHE" | cut -f1) ($KEYBUZZ_TOOLCHAIN_CACHE: objects + links)"
 	echo "disk: Go build cache after cold build $(du -sh "$GOCACHE" | cut -f1)"
 	echo "disk: Go module cache $(du -sh "$(go env GOMODCACHE)" | cut -f1) ($(go env GOMODCACHE), shared with other Go work)"
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -39,9 +39,7 @@ def _unshare_net() -> list[str]:
     unshare, ip = shutil.which("unshare"), shutil.which("ip")
     if not unshare or not ip:
         return []
-    probe = subprocess.run(
-        [unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True, text=True, check=False
-    )
+    probe = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         return []
     return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"]
@@ -78,9 +76,7 @@ def run_pulumi(pulumi_env: dict[str, str], offline_prefix: list[str]) -> Runner:
 
     def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [*offline_prefix, "pulumi", *args, "--non-interactive"]
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=pulumi_env, capture_output=True, text=True, timeout=180, check=False
-        )
+        proc = subprocess.run(cmd, cwd=cwd, env=pulumi_env, capture_output=True, text=True, timeout=180, check=False)
         if check and proc.returncode != 0:
             pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -95,12 +91,7 @@ def tiny_program(tmp_path: Path) -> Path:
     prog.mkdir()
     venv = Path(sys.prefix)
     (prog / "Pulumi.yaml").write_text(
-        "name: toolchain-smoke\n"
-        "runtime:\n"
-        "  name: python\n"
-        "  options:\n"
-        "    toolchain: pip\n"
-        f"    virtualenv: {venv}\n"
+        f"name: toolchain-smoke\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
     )
     (prog / "__main__.py").write_text(
         '"""Smallest program that exercises the engine, the language host, config and secrets."""\n'

@@ -140,10 +140,24 @@ def test_a_failing_program_fails_the_preview(tiny_program: Path, run_pulumi: Run
     assert "boom from the program" in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod", "organization/keybuzz/prod"])
+def test_wrapper_refuses_the_estate_stacks(
+    toolchain_bin: Path, pulumi_env: dict[str, str], tmp_path: Path, stack: str
+) -> None:
+    proc = subprocess.run(
+        ["bash", str(TOOLCHAIN / "pulumi.sh"), "preview", "--stack", stack],
+        cwd=tmp_path,
+        env=pulumi_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "refusing to run on stack" in proc.stderr
+
+
 def test_lab_binaries_tell_their_pinned_versions(toolchain_bin: Path, pins: dict[str, str]) -> None:
-    etcd = subprocess.run(
-        [toolchain_bin / "etcd", "--version"], capture_output=True, text=True, check=True
-    ).stdout
+    etcd = subprocess.run([toolchain_bin / "etcd", "--version"], capture_output=True, text=True, check=True).stdout
     assert f"etcd Version: {pins['ETCD_VERSION']}" in etcd
     kube = subprocess.run(
         [toolchain_bin / "kube-apiserver", "--version"], capture_output=True, text=True, check=True
@@ -162,9 +176,7 @@ def test_external_secrets_crds_serve_v1(toolchain_bin: Path) -> None:
 
 def test_warm_make_toolchain_is_a_quick_no_op() -> None:
     t0 = time.monotonic()
-    proc = subprocess.run(
-        ["bash", str(TOOLCHAIN / "build.sh"), "build"], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run(["bash", str(TOOLCHAIN / "build.sh"), "build"], capture_output=True, text=True, check=True)
     elapsed = time.monotonic() - t0
     assert "building" not in proc.stderr, proc.stderr
     assert elapsed < 10, f"warm run took {elapsed:.1f} s"
