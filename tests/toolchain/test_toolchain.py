@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -180,3 +184,97 @@ def test_warm_make_toolchain_is_a_quick_no_op() -> None:
     elapsed = time.monotonic() - t0
     assert "building" not in proc.stderr, proc.stderr
     assert elapsed < 10, f"warm run took {elapsed:.1f} s"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_lab_api_serves_the_external_secrets_crds(toolchain_bin: Path, tmp_path: Path) -> None:
+    """etcd + kube-apiserver from the toolchain come up on loopback and serve ESO's v1 API."""
+    client, peer, api = _free_port(), _free_port(), _free_port()
+    key = tmp_path / "sa.key"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    (tmp_path / "tokens.csv").write_text(f"{FAKE_TOKEN},admin,admin,system:masters\n")
+    etcd_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+    logs = [open(tmp_path / "etcd.log", "w"), open(tmp_path / "apiserver.log", "w")]  # noqa: SIM115
+    procs = [
+        subprocess.Popen(
+            [toolchain_bin / "etcd", "--data-dir", str(tmp_path / "etcd"),
+             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", f"default={peer_url}"],
+            stdout=logs[0], stderr=subprocess.STDOUT,
+        )
+    ]  # fmt: skip
+    try:
+        procs.append(
+            subprocess.Popen(
+                [toolchain_bin / "kube-apiserver", "--etcd-servers", etcd_url,
+                 "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+                 "--secure-port", str(api), "--cert-dir", str(tmp_path / "certs"),
+                 "--service-account-issuer", f"https://127.0.0.1:{api}",
+                 "--service-account-key-file", str(key), "--service-account-signing-key-file", str(key),
+                 "--token-auth-file", str(tmp_path / "tokens.csv"), "--authorization-mode", "RBAC",
+                 "--service-cluster-ip-range", "10.96.0.0/24"],
+                stdout=logs[1], stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        base = f"https://127.0.0.1:{api}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if _api(base, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("kube-apiserver not ready in 60 s:\n" + (tmp_path / "apiserver.log").read_text()[-3000:])
+
+        assert json.loads(_api(base, "GET", "/version")[1])["gitVersion"].startswith("v1.")
+        crds = toolchain_bin.parent / "crds" / "external-secrets"
+        crd = yaml.safe_load((crds / "external-secrets.io_externalsecrets.yaml").read_text())
+        status, _ = _api(base, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        assert status == 201
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, body = _api(base, "GET", "/apis/external-secrets.io/v1")
+            if status == 200 and b"ExternalSecret" in body:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("external-secrets.io/v1 is not served after creating the CRD")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+
+
+FAKE_TOKEN = "fake-lab-token-for-tests"
+
+
+def _api(base: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    """One request to the loopback API server with the test token (its cert is self-signed)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {FAKE_TOKEN}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
