@@ -6,7 +6,7 @@
 # Cache layout (root: ${KEYBUZZ_TOOLCHAIN_CACHE:-~/.cache/keybuzz-toolchain}):
 #   objects/<name>-<version>-<key>/   one built artifact; <key> hashes what decides its
 #                                     bytes: Go version, build command, its wrapper module
-#   <set key>/bin/                    symlinks to the objects of the current pins;
+#   <set key>/bin/                    hard links to the objects of the current pins;
 #                                     <set key> hashes all object keys
 # so a pin or wrapper change rebuilds only the artifact it concerns.
 #
@@ -112,8 +112,12 @@ check_pins() {
 	esac
 }
 
-# link NAME OBJECT-FILE: expose an object in the set's bin folder.
-link() { ln -sfn "$2" "$BIN/$1"; }
+# link NAME OBJECT-FILE: expose an object in the set's bin folder. A hard link,
+# not a symlink: pulumi resolves its own path and treats plugins in that same
+# folder as bundled; through symlinks it would find the language host "ambient"
+# on PATH and warn on every run. The host also finds its -exec script beside
+# its own (unresolved) path.
+link() { ln -f "$2" "$BIN/$1"; }
 
 build_artifact() {
 	local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5" obj="${OBJ[$1]}" t0 tmp sdkdir

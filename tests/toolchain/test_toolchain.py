@@ -128,8 +128,11 @@ def test_offline_preview_of_a_throwaway_stack(tiny_program: Path, run_pulumi: Ru
     stack_file = (tiny_program / "Pulumi.smoke.yaml").read_text()
     assert "obviously-fake-token" not in stack_file  # encrypted by the passphrase provider
 
-    out = run_pulumi("preview", "--diff", cwd=tiny_program).stdout
+    proc = run_pulumi("preview", "--diff", cwd=tiny_program)
+    out = proc.stdout
     assert "keybuzz:smoke:Box" in out
+    # The host sits with the engine, so pulumi treats it as bundled, not as an ambient PATH plugin.
+    assert "from $PATH" not in out + proc.stderr
     assert re.search(r"greeting\s*:\s*\"hello\"", out), out
     assert "obviously-fake-token" not in out
     assert re.search(r"\+ 2 to create", out), out
