@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,20 @@ def lab() -> Iterator[Lab]:
             print(f"lab test state kept in {state}")
         else:
             shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def programs(lab: Lab) -> dict[str, Any]:
+    """DEV and PROD rendered under mocks with the lab's endpoints, then applied to the lab.
+
+    Every statement, grant, policy and TTL the tests exercise comes from these renderings.
+    """
+    from lab.apply import Applier
+    from lab.program import lab_overrides
+    from tests.support.render import render_stack
+
+    renderings = {env: render_stack(f"lab-{env}", lab_overrides(lab)) for env in ("dev", "prod")}
+    applier = Applier(lab)
+    for rendering in renderings.values():
+        applier.apply(rendering.resources)
+    return renderings

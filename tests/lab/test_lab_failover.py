@@ -6,9 +6,8 @@ credentials afterwards with no reconfiguration, and a direct write to a replica 
 read-only. Write gaps are measured and reported (`-rP` shows them), never asserted: timings belong to
 `make bench-lab` and docs/lab.md.
 
-The Vault role here is the lab's own minimal one (this file tests the lab's plumbing); the contract
-tests that use the program's declared statements, grants, policies and TTLs live in
-test_lab_contract.py.
+Credentials come from the program: DEV's api role, its Vault path and the host/port/database of its
+ExternalSecret template, rendered under mocks with the lab's endpoints and applied to the lab.
 """
 
 from __future__ import annotations
@@ -28,54 +27,25 @@ import pytest
 
 from lab import bao
 from lab.cluster import FailoverReport, Lab
-from lab.config import NODES
-from lab.http import Vault
+from lab.config import HOST, NODES
 from lab.procs import is_running, postmaster_pid
+from lab.program import AppDatabaseAccess, database_access
 from lab.writer import CONN_OPTS
 from tests.lab.conftest import free_base_port
 
 pytestmark = pytest.mark.lab
 
-MOUNT = "lab-database"
-ROLE = "lab-writer"
-
 
 @pytest.fixture(scope="module")
-def engine(lab: Lab) -> Vault:
-    """A database secrets engine whose connection goes through the LB write port, never a node."""
-    vault = lab.vault()
-    bao.ensure_mount(vault, MOUNT, "database")
-    vault.write(
-        f"{MOUNT}/config/lab",
-        {
-            "plugin_name": bao.PLUGIN,
-            "connection_url": bao.lab_connection_url(lab.ports.lb_write),
-            "username": "postgres",
-            "password": lab.secrets.superuser_password,
-            "allowed_roles": [ROLE],
-            "verify_connection": True,
-        },
-    )
-    vault.write(
-        f"{MOUNT}/roles/{ROLE}",
-        {
-            "db_name": "lab",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                'GRANT CREATE ON SCHEMA public TO "{{name}}";',
-            ],
-            "revocation_statements": ['DROP OWNED BY "{{name}}";', 'DROP ROLE IF EXISTS "{{name}}";'],
-            "default_ttl": "10m",
-            "max_ttl": "1h",
-        },
-    )
-    return vault
+def api_dev(programs: dict[str, Any]) -> AppDatabaseAccess:
+    """DEV api's database access exactly as the program declares it (ESO template, Vault role)."""
+    return next(a for a in database_access(programs["dev"]) if a.namespace == "keybuzz-api-dev")
 
 
-def write_with(cred: bao.Credential, lab: Lab) -> None:
-    """Connect with `cred` through the LB write port, create a table and write to it."""
+def write_with(cred: bao.Credential, access: AppDatabaseAccess) -> None:
+    """Connect with `cred` where the program tells the app to (PGHOST/PGPORT/PGDATABASE), create and write."""
     table = f"probe_{uuid.uuid4().hex[:8]}"
-    with cred.connect(lab.ports.lb_write, "postgres", autocommit=True) as conn:
+    with cred.connect(access.port, access.database, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} (v text)")
         conn.execute(f"INSERT INTO {table} VALUES ('written')")
         row = conn.execute(f"SELECT v FROM {table}").fetchone()
@@ -134,8 +104,11 @@ def test_direct_write_to_a_replica_node_fails_read_only(lab: Lab) -> None:
         conn.execute("CREATE TABLE ph16_direct_to_node (id int)")
 
 
-def test_switchover_under_load_loses_no_acknowledged_commit(lab: Lab, engine: Vault, record_property: Any) -> None:
-    before = bao.issue(engine, MOUNT, ROLE)
+def test_switchover_under_load_loses_no_acknowledged_commit(
+    lab: Lab, api_dev: AppDatabaseAccess, record_property: Any
+) -> None:
+    assert (api_dev.host, api_dev.port) == (HOST, lab.ports.lb_write)
+    before = bao.issue(lab.vault(), api_dev.mount, api_dev.role)
     report = lab.failover("switchover")
     show(report, record_property)
     assert report.lost == []
@@ -144,11 +117,13 @@ def test_switchover_under_load_loses_no_acknowledged_commit(lab: Lab, engine: Va
     assert report.gap_s > 0  # measured; the figure goes to docs/lab.md via `make bench-lab`
     assert [a["returncode"] for a in report.attempts][-1] == 0
     # Same endpoint, same Vault config: a credential issued before still works, and a new one too.
-    write_with(before, lab)
-    write_with(bao.issue(engine, MOUNT, ROLE), lab)
+    write_with(before, api_dev)
+    write_with(bao.issue(lab.vault(), api_dev.mount, api_dev.role), api_dev)
 
 
-def test_leader_kill_under_load_loses_no_acknowledged_commit(lab: Lab, engine: Vault, record_property: Any) -> None:
+def test_leader_kill_under_load_loses_no_acknowledged_commit(
+    lab: Lab, api_dev: AppDatabaseAccess, record_property: Any
+) -> None:
     report = lab.failover("kill")
     show(report, record_property)
     assert report.lost == []
@@ -156,7 +131,7 @@ def test_leader_kill_under_load_loses_no_acknowledged_commit(lab: Lab, engine: V
     assert report.new_leader != report.old_leader
     assert report.gap_s > 0
     # OpenBao keeps its connection config (the LB) and issues working credentials right away.
-    write_with(bao.issue(engine, MOUNT, ROLE), lab)
+    write_with(bao.issue(lab.vault(), api_dev.mount, api_dev.role), api_dev)
     # The killed leader came back as a replica: writing to its port directly is the PH16 failure.
     assert report.old_leader in lab.replicas()
     with (
