@@ -25,8 +25,15 @@ def creation_statements(owner_group: str) -> list[str]:
 
 
 def revocation_statements(owner_group: str) -> list[str]:
-    """SQL Vault runs on revoke or expiry: hand anything the user still owns to the group, then drop it."""
+    """SQL Vault runs on revoke or expiry: hand anything the user still owns to the group, then drop it.
+
+    Vault's login role created the user but is not a member of it, and ``REASSIGN OWNED`` needs the
+    privileges of the role it reassigns from (found by the lab: ``permission denied to reassign objects``
+    on every revoke and expiry, so users were never dropped). It grants itself the user first; valid on
+    PostgreSQL 15 and on 16+, where the creator holds ADMIN on the roles it creates.
+    """
     return [
+        'GRANT "{{name}}" TO CURRENT_USER;',
         f'REASSIGN OWNED BY "{{{{name}}}}" TO "{owner_group}";',
         'DROP OWNED BY "{{name}}";',
         'DROP ROLE IF EXISTS "{{name}}";',

@@ -51,6 +51,7 @@ def test_statements_put_users_in_the_owner_group_and_clean_up_on_revoke() -> Non
         "ALTER ROLE \"{{name}}\" SET role = 'g';",
     ]
     assert revocation_statements("g") == [
+        'GRANT "{{name}}" TO CURRENT_USER;',
         'REASSIGN OWNED BY "{{name}}" TO "g";',
         'DROP OWNED BY "{{name}}";',
         'DROP ROLE IF EXISTS "{{name}}";',
