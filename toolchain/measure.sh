@@ -42,12 +42,16 @@ t2=$(stamp)
 
 {
 	echo "per binary (cold):"
-	grep -E 'built in|copied|manifests' "$work/cold.log" | sed 's/^/  /'
+	grep -E '^\[toolchain\] .*(built in|manifests)' "$work/cold.log" | sed 's/^/  /'
 	echo "cold make toolchain: $(secs "$t0" "$t1") s"
 	echo "warm make toolchain: $(secs "$t1" "$t2") s"
 	echo "disk: toolchain cache $(du -sh "$KEYBUZZ_TOOLCHAIN_CACHE" | cut -f1) ($KEYBUZZ_TOOLCHAIN_CACHE: objects + links)"
 	echo "disk: Go build cache after cold build $(du -sh "$GOCACHE" | cut -f1)"
-	echo "disk: Go module cache $(du -sh "$(go env GOMODCACHE)" | cut -f1) ($(go env GOMODCACHE), shared with other Go work)"
+	if $cold_modules; then
+		echo "disk: Go module cache $(du -sh "$GOMODCACHE" | cut -f1) (only what the toolchain downloads)"
+	else
+		echo "disk: Go module cache $(du -sh "$(go env GOMODCACHE)" | cut -f1) ($(go env GOMODCACHE), shared with other Go work)"
+	fi
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee -a "$RESULTS"
 
