@@ -11,7 +11,7 @@ toolchain: ## build the pinned Pulumi engine, language host and lab binaries (a 
 toolchain-bin: ## print the folder holding the toolchain binaries
 	@bash $(TOOLCHAIN_SH) bin
 
-toolchain-env: ## print exports for running pulumi offline: eval "$$(make -s toolchain-env)"
+toolchain-env: ## print exports for running pulumi offline: eval "$(make -s toolchain-env)"
 	@bash $(TOOLCHAIN_SH) env
 
 toolchain-status: ## list which pinned binaries are built, missing or not buildable
