@@ -17,11 +17,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-test: ## run every test tier that exists (unit, policy, lab, e2e)
+test: ## run every test tier that exists (lint, unit, policy, lab, toolchain)
 	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-policy
 	$(MAKE) test-lab
+	$(MAKE) test-toolchain
 
 test-unit: $(STAMP) ## unit tier: the real program under Pulumi mocks
 	$(PY) -m pytest -m unit tests/unit
