@@ -188,6 +188,9 @@ class Lab:
                             "max_replication_slots": 10,
                             "wal_keep_size": "128MB",
                             "password_encryption": "scram-sha-256",
+                            # A replica that asks for its slot before the leader has created it (every
+                            # bring-up, every failover) retries after this, not the default 5 s.
+                            "wal_retrieve_retry_interval": "500ms",
                         },
                     },
                 },

@@ -32,7 +32,7 @@ HAPROXY_CHECK_FASTINTER_MS: Final = 250  # after a first failed check: confirm t
 HAPROXY_CHECK_DOWNINTER_MS: Final = 500  # while DOWN: notice a newly promoted leader quickly
 HAPROXY_CHECK_FALL: Final = 2
 HAPROXY_CHECK_RISE: Final = 1
-HAPROXY_RETRIES: Final = 1  # a refused connect is retried once, then the client is told at once
+HAPROXY_RETRIES: Final = 0  # a refused connect fails at once: the client reconnects (no 1 s turn-around)
 
 
 def repo_root() -> Path:
