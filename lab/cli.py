@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -39,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", parents=[common], help="stop everything the lab started (by PID)")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
     sub.add_parser("status", parents=[common], help="processes, Patroni members, HAProxy routing, OpenBao")
+    sub.add_parser(
+        "env",
+        parents=[common],
+        help='print shell exports for the lab (PG*, BAO_*/VAULT_*; includes its secrets): eval "$(python -m lab env)"',
+    )
     fo = sub.add_parser("failover", parents=[common], help="fail the leader over under write load; report the gap")
     fo.add_argument("--mode", choices=FAILOVER_MODES, default="switchover")
     fo.add_argument("--candidate", default=None, help="switchover target (default: the synchronous standby)")
@@ -84,6 +90,21 @@ def main(argv: list[str] | None = None) -> int:
             text = f"stopped {result['stopped'] or 'nothing'} in {result['seconds']}s"
             if result["needed_kill"]:
                 text += f"; needed SIGKILL: {result['needed_kill']}"
+        elif args.command == "env":
+            secrets = lab.secrets
+            values = {
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(lab.ports.lb_write),
+                "PGUSER": cfg.SUPERUSER,
+                "PGPASSWORD": secrets.superuser_password,
+                "PGDATABASE": "postgres",
+                "PGSSLMODE": "disable",
+                "BAO_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
+                "BAO_TOKEN": secrets.bao_root_token,
+                "VAULT_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
+                "VAULT_TOKEN": secrets.bao_root_token,
+            }
+            result, text = values, "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
         elif args.command == "status":
             result = lab.status()
             if not args.json:
