@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from lab import bao  # noqa: E402
 from lab import config as cfg  # noqa: E402
-from lab.cluster import Lab, _bao_binary, _pg_bin_dir, port_is_free  # noqa: E402
-from lab.config import NODES, Ports  # noqa: E402
+from lab.cluster import Lab, _bao_binary, _pg_bin_dir, free_base_port  # noqa: E402
+from lab.config import NODES  # noqa: E402
 from lab.procs import postmaster_pid  # noqa: E402
 
 DOC = REPO / "docs" / "lab.md"
@@ -42,13 +42,6 @@ TARGETS = {
     "switchover": 3.0,
     "kill": cfg.PATRONI_TTL + 2.0,
 }
-
-
-def free_base() -> int:
-    for base in range(15600, 16600, 100):
-        if all(port_is_free(p) for p in Ports(base).all().values()):
-            return base
-    raise SystemExit("no free port range for the benchmark lab")
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -151,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": versions()}
     state = Path(tempfile.mkdtemp(prefix="keybuzz-lab-bench-"))
     os.chmod(state, 0o755)
-    lab = Lab(state, free_base())
+    lab = Lab(state, free_base_port(15600, 16600))
     try:
         bring_up, phases = [], []
         for i in range(args.bring_ups):

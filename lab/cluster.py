@@ -78,6 +78,14 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def free_base_port(first: int, last: int, step: int = 100) -> int:
+    """The first base port in [first, last) whose whole lab range is free on 127.0.0.1."""
+    for base in range(first, last, step):
+        if all(port_is_free(p) for p in Ports(base).all().values()):
+            return base
+    raise LabError(f"no free lab port range between {first} and {last}")
+
+
 @dataclass
 class FailoverReport:
     """What one failover did and what the writer saw through the LB write port."""

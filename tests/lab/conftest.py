@@ -16,17 +16,14 @@ from typing import Any
 
 import pytest
 
-from lab.cluster import Lab, port_is_free
-from lab.config import Ports
+from lab.cluster import Lab
+from lab.cluster import free_base_port as find_free_base_port
 
 
 def free_base_port() -> int:
+    """LAB_TEST_BASE_PORT, or the first free range from 15500 (a developer's lab uses 15400)."""
     wanted = os.environ.get("LAB_TEST_BASE_PORT")
-    candidates = [int(wanted)] if wanted else range(15500, 16500, 100)
-    for base in candidates:
-        if all(port_is_free(p) for p in Ports(base).all().values()):
-            return base
-    raise RuntimeError(f"no free lab port range among {list(candidates)}: set LAB_TEST_BASE_PORT")
+    return int(wanted) if wanted else find_free_base_port(15500, 16500)
 
 
 @pytest.fixture(scope="session")

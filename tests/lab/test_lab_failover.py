@@ -26,12 +26,11 @@ import psycopg
 import pytest
 
 from lab import bao
-from lab.cluster import FailoverReport, Lab
+from lab.cluster import FailoverReport, Lab, free_base_port
 from lab.config import HOST, NODES
 from lab.procs import is_running, postmaster_pid
 from lab.program import AppDatabaseAccess, database_access
 from lab.writer import CONN_OPTS
-from tests.lab.conftest import free_base_port
 
 pytestmark = pytest.mark.lab
 
@@ -145,7 +144,7 @@ def test_down_stops_every_recorded_process_and_is_idempotent() -> None:
     """A second lab on other ports: up, then down twice; none of its processes is left running."""
     state = Path(tempfile.mkdtemp(prefix="keybuzz-lab-test-down-"))
     os.chmod(state, 0o755)
-    other = Lab(state, free_base_port())
+    other = Lab(state, free_base_port(15500, 16500))  # the session lab holds its own range
     try:
         other.up()
         records = other.procs.all()
