@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "lost": len(report.lost),
                         "ambiguous": report.ambiguous,
                         "patronictl_attempts": len(report.attempts),
+                        "error_kinds": report.error_kinds,
                     }
                 )
         results["failover"] = {
@@ -188,6 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "lost": sum(r["lost"] for r in runs),
                 "ambiguous": sum(r["ambiguous"] for r in runs),
                 "patronictl_retries": sum(max(r["patronictl_attempts"] - 1, 0) for r in runs),
+                "read_only_errors_via_lb": sum(r["error_kinds"].get("ReadOnlySqlTransaction", 0) for r in runs),
             }
             for mode, runs in failovers.items()
         }
@@ -257,7 +259,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"{sum(m['acked'] for m in results['failover'].values())}, lost: "
         f"{sum(m['lost'] for m in results['failover'].values())}, ambiguous (in flight when the connection "
         f"dropped, not counted either way): {sum(m['ambiguous'] for m in results['failover'].values())}; "
-        f"patronictl retries: {sum(m['patronictl_retries'] for m in results['failover'].values())}.",
+        f"patronictl retries: {sum(m['patronictl_retries'] for m in results['failover'].values())}. "
+        "`ReadOnlySqlTransaction` errors seen through the LB (a new connection landing on a demoted "
+        "leader still UP in HAProxy): "
+        + ", ".join(f"{mode} {m['read_only_errors_via_lb']}" for mode, m in results["failover"].items())
+        + ".",
         END,
     ]
     return "\n".join(lines)

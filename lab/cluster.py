@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,7 @@ class FailoverReport:
     ambiguous: int
     errors: int
     first_error: str | None
+    error_kinds: dict[str, int]  # what the client saw during the gap, by exception class
     heal_s: float | None  # action -> all three members healthy again (old leader rejoined)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # patronictl runs (switchover)
 
@@ -637,7 +639,14 @@ class Lab:
             wait_for(lambda: writer.acks_after(t_elected) >= 20, timeout, "commits through the LB after failover")
         finally:
             result = writer.stop()
-        lost = writer.lost()
+        # Read back through the LB once it routes to the new leader alone: for up to ~1.25 s after a
+        # change both the old and the new leader can be UP in the write backend.
+        wait_for(
+            lambda: {n for n, s in self.haproxy_backends().get("pg_write", {}).items() if s == "UP"} == {new},
+            timeout,
+            "HAProxy to route writes to the new leader only",
+        )
+        lost = wait_for(lambda: (writer.lost(),), timeout, "reading back the acknowledged ids")[0]
         resumed = next((at for _, at in writer.acked if result.gap_start is not None and at > result.gap_start), None)
         heal_s = None
         if heal:
@@ -657,6 +666,7 @@ class Lab:
             ambiguous=result.ambiguous,
             errors=result.errors,
             first_error=result.first_error,
+            error_kinds=dict(Counter(e.split(":", 1)[0] for _, e in writer.errors)),
             heal_s=round(heal_s, 2) if heal_s is not None else None,
             attempts=attempts,
         )
