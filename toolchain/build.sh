@@ -22,7 +22,8 @@
 # Environment:
 #   KEYBUZZ_TOOLCHAIN_CACHE  cache root (default ~/.cache/keybuzz-toolchain)
 #   KEYBUZZ_TOOLCHAIN_ONLY   space-separated subset to build (default: all):
-#                            engine (pulumi + language host), lab (etcd, kube-apiserver), crds
+#                            engine (pulumi + language host), lab (etcd, kube-apiserver), crds,
+#                            ci (actionlint, the workflow linter)
 set -euo pipefail
 
 TOOLCHAIN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +33,7 @@ source "$TOOLCHAIN_DIR/pins.env"
 
 CACHE_ROOT="${KEYBUZZ_TOOLCHAIN_CACHE:-$HOME/.cache/keybuzz-toolchain}"
 OBJECTS="$CACHE_ROOT/objects"
-ONLY="${KEYBUZZ_TOOLCHAIN_ONLY:-engine lab crds}"
+ONLY="${KEYBUZZ_TOOLCHAIN_ONLY:-engine lab crds ci}"
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -58,11 +59,13 @@ ARTIFACTS=(
 	"pulumi-language-python|$PULUMI_LANGUAGE_PYTHON_VERSION|language-python|.|-X main.version=$PULUMI_LANGUAGE_PYTHON_VERSION"
 	"etcd|$ETCD_VERSION|etcd|go.etcd.io/etcd/server/v3|"
 	"kube-apiserver|$KUBERNETES_VERSION|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean"
+	"actionlint|$ACTIONLINT_VERSION|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION"
 )
 group_of() {
 	case "$1" in
 	pulumi | pulumi-language-python) echo engine ;;
 	etcd | kube-apiserver) echo lab ;;
+	actionlint) echo ci ;;
 	esac
 }
 
@@ -109,6 +112,7 @@ check_pins() {
 	pulumi-language-python) check_pin language-python github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_LANGUAGE_PYTHON_VERSION" ;;
 	etcd) check_pin etcd go.etcd.io/etcd/server/v3 "v$ETCD_VERSION" ;;
 	kube-apiserver) check_pin kube-apiserver k8s.io/kubernetes "v$KUBERNETES_VERSION" ;;
+	actionlint) check_pin actionlint github.com/rhysd/actionlint "v$ACTIONLINT_VERSION" ;;
 	esac
 }
 
@@ -200,7 +204,7 @@ ENV
 
 status() {
 	local b
-	for b in pulumi pulumi-language-python pulumi-language-python-exec etcd kube-apiserver \
+	for b in pulumi pulumi-language-python pulumi-language-python-exec etcd kube-apiserver actionlint \
 		pulumi-resource-kubernetes pulumi-resource-vault pulumi-resource-postgresql; do
 		if [[ -x "$BIN/$b" ]]; then echo "built    $b"; else echo "missing  $b"; fi
 	done

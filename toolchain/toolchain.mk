@@ -3,7 +3,7 @@
 # the wrapper modules: ${KEYBUZZ_TOOLCHAIN_CACHE:-~/.cache/keybuzz-toolchain}/<key>.
 TOOLCHAIN_SH := toolchain/build.sh
 
-.PHONY: toolchain toolchain-bin toolchain-env toolchain-status toolchain-measure test-toolchain
+.PHONY: toolchain toolchain-bin toolchain-env toolchain-status toolchain-measure test-toolchain lint-workflows
 
 toolchain: ## build the pinned Pulumi engine, language host and lab binaries (a warm run is a no-op)
 	@bash $(TOOLCHAIN_SH) build
@@ -22,3 +22,6 @@ toolchain-measure: ## cold build, warm run and disk use of the toolchain (figure
 
 test-toolchain: $(STAMP) toolchain ## toolchain tier: pins, versions, an offline preview with the built engine
 	$(PY) -m pytest -m toolchain tests/toolchain
+
+lint-workflows: toolchain ## actionlint (built by the toolchain) on .github/workflows
+	"$$(bash $(TOOLCHAIN_SH) bin)/actionlint" -color .github/workflows/*.yml

@@ -37,6 +37,7 @@ WRAPPER_REQUIRES = {
     "language-python": [("github.com/pulumi/pulumi/sdk/v3", "PULUMI_LANGUAGE_PYTHON_VERSION")],
     "etcd": [("go.etcd.io/etcd/server/v3", "ETCD_VERSION")],
     "kube-apiserver": [("k8s.io/kubernetes", "KUBERNETES_VERSION")],
+    "actionlint": [("github.com/rhysd/actionlint", "ACTIONLINT_VERSION")],
 }
 
 PROVIDERS = {
@@ -170,6 +171,11 @@ def test_lab_binaries_tell_their_pinned_versions(toolchain_bin: Path, pins: dict
         [toolchain_bin / "kube-apiserver", "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert kube == f"Kubernetes v{pins['KUBERNETES_VERSION']}"
+
+
+def test_actionlint_tells_its_pinned_version(toolchain_bin: Path, pins: dict[str, str]) -> None:
+    out = subprocess.run([toolchain_bin / "actionlint", "-version"], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == f"v{pins['ACTIONLINT_VERSION']}"
 
 
 def test_external_secrets_crds_serve_v1(toolchain_bin: Path) -> None:
