@@ -1,0 +1,5 @@
+"""Entry point of `python -m ops`."""
+
+from ops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""`python -m ops <command>`: up, history, rollback, drift, preview on one stack of the program.
+
+Exit codes: 0 ok; 1 error; 2 refused (estate stack without --estate); 3 refused (the rollback would delete
+or replace a protected resource); 4 drift found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from ops import engine
+from ops.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_REFUSED_PROTECTED, OpsError
+from ops.guard import ESTATE_ENV, check_stack_allowed
+from ops.record import (
+    TAG_DEPLOYMENT,
+    TAG_DIRTY,
+    TAG_REVISION,
+    Deployment,
+    config_changes,
+    format_message,
+    git_revision,
+    repo_root,
+)
+from ops.steps import changed_steps, protected_violations, steps_from_events
+
+echo = engine._echo
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, *, policy: bool = False) -> None:
+        sp.add_argument("--stack", "-s", required=True, help="stack name (lab-dev, lab-prod; dev/prod need --estate)")
+        sp.add_argument("--cwd", type=Path, default=Path.cwd(), help="the program's directory (default: .)")
+        sp.add_argument(
+            "--estate",
+            action="store_true",
+            help=f"allow the estate stacks dev/prod (only where the estate is reachable; or {ESTATE_ENV}=yes)",
+        )
+        if policy:
+            sp.add_argument("--policy-pack", action="append", default=[], help="policy pack directory (repeatable)")
+            sp.add_argument("--policy-pack-config", action="append", default=[], help="its JSON config (repeatable)")
+
+    sp = sub.add_parser("up", help="apply the checkout to the stack and record what was deployed")
+    common(sp, policy=True)
+    sp = sub.add_parser("history", help="list the recorded deployments of the stack")
+    common(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output (secrets masked)")
+    sp = sub.add_parser("rollback", help="re-apply an earlier deployment (preview first; --yes to apply)")
+    common(sp, policy=True)
+    sp.add_argument("--to", type=int, required=True, metavar="N", help="deployment number from `history`")
+    sp.add_argument("--yes", action="store_true", help="apply after the preview (without it: preview only)")
+    sp.add_argument("--allow-dirty", action="store_true", help="roll back to a deployment made from a dirty tree")
+    sp = sub.add_parser("drift", help="refresh preview: exit 4 and list what changed out of band")
+    common(sp)
+    sp = sub.add_parser("preview", help="`pulumi preview --diff` of the checkout on the stack")
+    common(sp, policy=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        check_stack_allowed(args.stack, estate_flag=args.estate)
+        return int(COMMANDS[args.command](args))
+    except OpsError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.code
+    except auto.errors.CommandError as exc:
+        print(f"error: pulumi failed on stack '{args.stack}':\n{exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    work_dir = args.cwd.resolve()
+    rev = git_revision(work_dir)
+    stack = engine.select_stack(work_dir, args.stack)
+    deployments = engine.deployments(stack)
+    number = len(deployments) + 1
+    if rev.dirty:
+        echo(f"warning: the program's files differ from {rev.sha[:12]}: {', '.join(rev.dirty_paths[:5])}")
+    _up(stack, format_message("up", rev), args, number, rev.sha, rev.dirty)
+    return 0
+
+
+def _up(stack: auto.Stack, message: str, args: argparse.Namespace, number: int, sha: str, dirty: bool) -> None:
+    engine.run_engine(
+        "up",
+        stack,
+        lambda: stack.up(
+            message=message,
+            on_output=engine._echo,
+            show_secrets=False,
+            color="never",
+            **engine.policy_args(args.policy_pack, args.policy_pack_config),
+        ),
+    )
+    for key, value in ((TAG_REVISION, sha), (TAG_DIRTY, str(dirty).lower()), (TAG_DEPLOYMENT, str(number))):
+        stack.set_tag(key, value)
+    echo(f"recorded deployment #{number} of stack '{stack.name}': revision {sha[:12]}{' (dirty)' if dirty else ''}")
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    stack = engine.select_stack(args.cwd.resolve(), args.stack)
+    deps = engine.deployments(stack)
+    if args.json:
+        rows = [
+            {
+                "number": d.number,
+                "action": d.action or "pulumi",
+                "revision": d.revision,
+                "dirty": d.dirty,
+                "result": d.result,
+                "startTime": d.start_time,
+                "rolledBackTo": d.rolled_back_to,
+                "config": d.public_config(),
+                "resourceChanges": d.resource_changes,
+            }
+            for d in deps
+        ]
+        echo(json.dumps(rows, indent=2))
+        return 0
+    if not deps:
+        echo(f"stack '{stack.name}': no deployment recorded yet")
+        return 0
+    echo(f"deployments of stack '{stack.name}' (oldest first):")
+    previous: Deployment | None = None
+    for d in deps:
+        what = d.action or "pulumi up"
+        if d.rolled_back_to:
+            what += f" to #{d.rolled_back_to}"
+        rev = (d.revision[:12] or "(none)") + (" dirty" if d.dirty else "")
+        echo(f"  #{d.number:<3} {d.start_time:<24} {d.result:<10} {what:<16} {rev}")
+        changes = config_changes(previous, d)
+        if changes:
+            echo(f"       config: {'; '.join(changes)}")
+        previous = d
+    return 0
+
+
+@contextlib.contextmanager
+def _worktree(work_dir: Path, sha: str, stack_name: str) -> Iterator[Path]:
+    """A temporary `git worktree` at `sha`; yields the program's directory inside it."""
+    root = repo_root(work_dir)
+    rel = work_dir.relative_to(root)
+    probe = subprocess.run(["git", "-C", str(root), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True)
+    if probe.returncode != 0:
+        raise OpsError(
+            f"stack '{stack_name}': revision {sha} is not in this clone",
+            fix="git fetch (the full history: the CI checkout needs fetch-depth: 0)",
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="keybuzz-rollback-"))
+    tree = tmp / "tree"
+    subprocess.run(
+        ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), sha],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        program = tree / rel
+        # The program's virtualenv (Pulumi.yaml `virtualenv: .venv`) is not in git: reuse the checkout's.
+        for name in (".venv",):
+            if (work_dir / name).exists() and not (program / name).exists():
+                (program / name).symlink_to((work_dir / name).resolve())
+        yield program
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run(["git", "-C", str(root), "worktree", "prune"], capture_output=True)
+        with contextlib.suppress(OSError):
+            tmp.rmdir()
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    work_dir = args.cwd.resolve()
+    current = engine.select_stack(work_dir, args.stack)
+    deps = engine.deployments(current)
+    by_number = {d.number: d for d in deps}
+    target = by_number.get(args.to)
+    if target is None:
+        known = f"#1..#{len(deps)}" if deps else "none"
+        raise OpsError(
+            f"stack '{args.stack}' has no deployment #{args.to} (recorded: {known})",
+            fix=f"python -m ops history --stack {args.stack}",
+        )
+    if target.result != "succeeded":
+        raise OpsError(
+            f"deployment #{args.to} of stack '{args.stack}' {target.result}; only a succeeded one is re-applied"
+        )
+    if not target.revision:
+        raise OpsError(
+            f"deployment #{args.to} of stack '{args.stack}' recorded no git revision",
+            fix="roll back by hand (docs/runbook-rollback.md)",
+        )
+    if target.dirty and not args.allow_dirty:
+        raise OpsError(
+            f"deployment #{args.to} of stack '{args.stack}' was made from a dirty tree: revision "
+            f"{target.revision[:12]} is not exactly what ran",
+            fix="pass --allow-dirty to re-apply the committed revision with the recorded config anyway",
+        )
+    secret_config = engine.secret_config_of(current, target)
+    echo(
+        f"rollback of stack '{args.stack}' to deployment #{target.number} "
+        f"(revision {target.revision[:12]}, {target.start_time})"
+    )
+    changes = config_changes(deps[-1] if deps else None, target)
+    if changes:
+        echo(f"config back to #{target.number}: {'; '.join(changes)}")
+    short = args.stack.rsplit("/", 1)[-1]
+    with _worktree(work_dir, target.revision, args.stack) as program:
+        stack = engine.select_stack(program, args.stack)
+        engine.write_recorded_config(work_dir / f"Pulumi.{short}.yaml", program, stack, secret_config)
+        del secret_config
+        log = engine.EventLog()
+        pol = engine.policy_args(args.policy_pack, args.policy_pack_config)
+        echo("preview:")
+        preview_error: OpsError | None = None
+        try:
+            engine.run_engine(
+                "preview",
+                stack,
+                lambda: stack.preview(diff=True, on_output=echo, on_event=log, color="never", **pol),
+            )
+        except OpsError as exc:
+            preview_error = exc  # a preview the engine refused may still tell which step it refused
+        violations = protected_violations(steps_from_events(log.events))
+        if violations:
+            lines = "\n".join(f"    {s.line()}" for s in violations)
+            raise OpsError(
+                f"refusing to roll back stack '{args.stack}' to #{target.number}: the preview would delete or "
+                f"replace {len(violations)} protected resource(s):\n{lines}",
+                fix="protected resources hold data: adopt the live object in the earlier program "
+                "(keybuzz:adopt*) or roll forward instead; never unprotect to roll back (docs/runbook-rollback.md)",
+                code=EXIT_REFUSED_PROTECTED,
+            )
+        if preview_error:
+            raise preview_error
+        if not args.yes:
+            echo(f"preview only: re-run with --yes to apply deployment #{target.number} to stack '{args.stack}'")
+            return 0
+        rev = git_revision(program)
+        _up(
+            stack,
+            format_message("rollback", rev, to=target.number),
+            args,
+            len(deps) + 1,
+            target.revision,
+            target.dirty,
+        )
+    echo(
+        "note: the checkout still holds the newer program/config; the next `up` from it re-applies them. "
+        "Revert the change in git to make the rollback permanent (docs/runbook-rollback.md)."
+    )
+    return 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    stack = engine.select_stack(args.cwd.resolve(), args.stack)
+    log = engine.EventLog()
+    error: OpsError | None = None
+    try:
+        engine.run_engine(
+            "refresh preview",
+            stack,
+            lambda: stack.preview_refresh(expect_no_changes=True, on_output=echo, on_event=log, color="never"),
+        )
+    except OpsError as exc:
+        error = exc
+    drifted = changed_steps(steps_from_events(log.events))
+    if drifted:
+        echo(f"DRIFT on stack '{stack.name}': {len(drifted)} resource(s) changed out of band:")
+        for s in drifted:
+            echo(f"    {s.line()}")
+        echo("fix: re-apply the program (`python -m ops up`) or adopt the change in code and config")
+        return EXIT_DRIFT
+    if error:
+        raise error
+    echo(f"no drift on stack '{stack.name}'")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    stack = engine.select_stack(args.cwd.resolve(), args.stack)
+    engine.run_engine(
+        "preview",
+        stack,
+        lambda: stack.preview(
+            diff=True,
+            on_output=echo,
+            color="never",
+            **engine.policy_args(args.policy_pack, args.policy_pack_config),
+        ),
+    )
+    return 0
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "history": cmd_history,
+    "rollback": cmd_rollback,
+    "drift": cmd_drift,
+    "preview": cmd_preview,
+}

@@ -1,0 +1,169 @@
+"""The Automation API side: select a stack of a program directory, run the engine, restore a recorded config.
+
+Uses the `pulumi` on PATH (the hermetic toolchain: `eval "$(make -s toolchain-env)"`; or a standard
+install). The environment is passed through untouched: backend URL, passphrase, PULUMI_HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+from pulumi.automation import events
+
+from ops.errors import OpsError
+from ops.record import Deployment, deployments_from_history
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def pulumi_command() -> auto.PulumiCommand:
+    if shutil.which("pulumi") is None:
+        raise OpsError(
+            "no `pulumi` on PATH",
+            fix='eval "$(make -s toolchain-env)" (hermetic toolchain) or install the CLI at the version pinned '
+            "in toolchain/pins.env",
+        )
+    return auto.PulumiCommand()
+
+
+def select_stack(work_dir: Path, stack: str, command: auto.PulumiCommand | None = None) -> auto.Stack:
+    """The existing stack `stack` of the program in `work_dir` (never creates one)."""
+    if not (work_dir / "Pulumi.yaml").is_file():
+        raise OpsError(f"no Pulumi.yaml in {work_dir}", fix="run from the program's directory or pass --cwd DIR")
+    ws = auto.LocalWorkspace(work_dir=str(work_dir), pulumi_command=command or pulumi_command())
+    names = {s.name for s in ws.list_stacks()}
+    if stack not in names and stack.rsplit("/", 1)[-1] not in names:
+        raise OpsError(
+            f"stack '{stack}' does not exist in the backend {os.environ.get('PULUMI_BACKEND_URL', '(default)')}",
+            fix=f"known stacks: {', '.join(sorted(names)) or 'none'}; create it with `pulumi stack init {stack}`",
+        )
+    return auto.Stack.select(stack, ws)
+
+
+def cli(stack: auto.Stack, *args: str) -> str:
+    """Run `pulumi ARGS --stack S` in the stack's workspace; returns stdout."""
+    ws = stack.workspace
+    assert isinstance(ws, auto.LocalWorkspace)
+    result = ws.pulumi_command.run([*args, "--stack", stack.name], ws.work_dir, ws.env_vars or {})
+    return result.stdout
+
+
+def history_entries(stack: auto.Stack, *, show_secrets: bool = False) -> list[dict[str, Any]]:
+    """`pulumi stack history --json` as dicts (the Automation API's own summary drops `objectValue`)."""
+    args = ["stack", "history", "--json", *(["--show-secrets"] if show_secrets else [])]
+    return list(json.loads(cli(stack, *args) or "[]"))
+
+
+def deployments(stack: auto.Stack) -> list[Deployment]:
+    return deployments_from_history(history_entries(stack))
+
+
+def secret_config_of(stack: auto.Stack, deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """The recorded config of one deployment with secrets decrypted, in memory only (never printed)."""
+    full = deployments_from_history(history_entries(stack, show_secrets=True))
+    match = [d for d in full if d.number == deployment.number and d.start_time == deployment.start_time]
+    if not match:
+        raise OpsError(f"deployment #{deployment.number} of stack '{stack.name}' changed while reading it")
+    return match[0].config
+
+
+class EventLog:
+    """Collects engine events (for step inspection) while output streams to the terminal."""
+
+    def __init__(self) -> None:
+        self.events: list[events.EngineEvent] = []
+
+    def __call__(self, event: events.EngineEvent) -> None:
+        self.events.append(event)
+
+
+def policy_args(packs: list[str], configs: list[str]) -> dict[str, Any]:
+    return {"policy_packs": packs or None, "policy_pack_configs": configs or None}
+
+
+def run_engine(what: str, stack: auto.Stack, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except auto.errors.CommandError as exc:
+        raise OpsError(f"{what} of stack '{stack.name}' failed (engine output above): {_last_error(exc)}") from exc
+
+
+def _last_error(exc: auto.errors.CommandError) -> str:
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("error:")]
+    return lines[-1] if lines else text.strip().splitlines()[-1] if text.strip() else "unknown error"
+
+
+# --- restoring a recorded config into a worktree ------------------------------------------------
+
+
+def _path_parts(obj: Any, prefix: str) -> list[tuple[str, Any]]:
+    """Leaves of a config object as `pulumi config set --path` paths."""
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            seg = f".{k}" if k.replace("_", "").replace("-", "").isalnum() and "." not in k else f'["{k}"]'
+            out += _path_parts(v, prefix + seg)
+        return out
+    if isinstance(obj, list):
+        out = []
+        for i, v in enumerate(obj):
+            out += _path_parts(v, f"{prefix}[{i}]")
+        return out
+    return [(prefix, obj)]
+
+
+def write_recorded_config(
+    source_settings: Path, target_dir: Path, stack: auto.Stack, config: dict[str, dict[str, Any]]
+) -> None:
+    """Make `target_dir/Pulumi.<stack>.yaml` hold exactly `config`, secrets encrypted by the stack's provider.
+
+    The encryption settings (secretsprovider, encryptedkey, encryptionsalt) come from the current stack
+    file, so secrets encrypt the way the stack's state expects. Plain values are written as they were
+    recorded; each secret goes through `pulumi config set --secret` with the value on standard input, so it
+    appears on no command line and in no output.
+    """
+    short = stack.name.rsplit("/", 1)[-1]
+    settings: dict[str, Any] = {}
+    if source_settings.is_file():
+        settings = yaml.safe_load(source_settings.read_text()) or {}
+    settings.pop("config", None)
+    plain: dict[str, Any] = {}
+    secrets: list[tuple[str, Any, bool]] = []  # (key or path, value, is_path)
+    for key, entry in config.items():
+        if entry.get("secret"):
+            if "objectValue" in entry:
+                secrets += [(path, value, True) for path, value in _path_parts(entry["objectValue"], key)]
+            else:
+                secrets.append((key, entry.get("value", ""), False))
+        else:
+            plain[key] = entry["objectValue"] if "objectValue" in entry else entry.get("value", "")
+    if plain:
+        settings["config"] = plain
+    target = target_dir / f"Pulumi.{short}.yaml"
+    target.write_text(yaml.safe_dump(settings, sort_keys=True))
+
+    ws = stack.workspace
+    assert isinstance(ws, auto.LocalWorkspace)
+    env = {**os.environ, **(ws.env_vars or {}), "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    for key, value, is_path in secrets:
+        args = [ws.pulumi_command.command, "config", "set", "--secret", *(["--path"] if is_path else []), key]
+        args += ["--stack", stack.name, "--non-interactive"]
+        proc = subprocess.run(
+            args, input=str(value), cwd=target_dir, env=env, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            # The value is not in pulumi's message (it came on stdin); the key is.
+            raise OpsError(f"could not restore secret config {key} of stack '{stack.name}': {proc.stderr.strip()}")

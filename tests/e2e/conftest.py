@@ -1,0 +1,182 @@
+"""Fixtures for the e2e tier: the built engine, an offline environment, and a throwaway program in a git repo.
+
+The program uses no provider plugin (none can be built here; docs/toolchain.md): component resources,
+config-driven outputs, a protected component and a StackReference (served by the engine's builtin provider,
+which is what makes real drift observable without plugins).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLCHAIN = REPO / "toolchain"
+# Protects nothing: throwaway stacks in a temp dir only.
+FAKE_PASSPHRASE = "keybuzz-e2e-test-only-not-a-secret"
+FAKE_TOKEN = "obviously-fake-token-e2e"
+
+PROGRAM = '''"""Throwaway program for the ops e2e tests (no provider)."""
+
+import pulumi
+
+
+class Service(pulumi.ComponentResource):
+    def __init__(self, name: str, image_tag: str, mode: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fixture:app:Service", name, None, opts)
+        self.image = pulumi.Output.from_input(f"registry.invalid/{name}:{image_tag}")
+        self.mode = pulumi.Output.from_input(mode)
+        self.register_outputs({"image": self.image, "mode": self.mode})
+
+
+class Data(pulumi.ComponentResource):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fixture:data:Database", name, None, opts)
+        self.register_outputs({})
+
+
+cfg = pulumi.Config()
+api = Service("api", cfg.require("imageTag"), cfg.get("mode") or "default")
+pulumi.export("image", api.image)
+pulumi.export("mode", api.mode)
+pulumi.export("token", cfg.require_secret("token"))
+pulumi.export("revision", REVISION)
+if cfg.get_bool("keepData"):
+    Data("db", pulumi.ResourceOptions(protect=True))
+peer = cfg.get("peerStack")
+if peer:
+    pulumi.export("peerImage", pulumi.StackReference(peer).get_output("image"))
+'''
+
+
+def toolchain_bin() -> Path | None:
+    out = subprocess.run(["bash", str(TOOLCHAIN / "build.sh"), "bin"], capture_output=True, text=True, check=False)
+    path = Path(out.stdout.strip())
+    return path if out.returncode == 0 and (path / "pulumi").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def engine_bin() -> Path:
+    path = toolchain_bin()
+    if path is None:
+        pytest.skip("the toolchain's pulumi engine is not built: run `make toolchain` (make test-e2e does)")
+    return path
+
+
+def _offline_prefix() -> list[str]:
+    """Run in a new network namespace with only loopback up, where the machine allows it."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if not unshare or not ip:
+        return []
+    probe = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return []
+    return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"]
+
+
+@pytest.fixture(scope="session")
+def offline() -> list[str]:
+    return _offline_prefix()
+
+
+@pytest.fixture
+def env(tmp_path: Path, engine_bin: Path) -> dict[str, str]:
+    home, state = tmp_path / "pulumi-home", tmp_path / "state"
+    home.mkdir()
+    state.mkdir()
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KEYBUZZ_ESTATE"))}
+    out.update(
+        PATH=f"{engine_bin}{os.pathsep}{out.get('PATH', '')}",
+        PYTHONPATH=str(REPO),
+        PULUMI_HOME=str(home),
+        PULUMI_BACKEND_URL=f"file://{state}",
+        PULUMI_CONFIG_PASSPHRASE=FAKE_PASSPHRASE,
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        GIT_AUTHOR_NAME="e2e",
+        GIT_AUTHOR_EMAIL="e2e@example.invalid",
+        GIT_COMMITTER_NAME="e2e",
+        GIT_COMMITTER_EMAIL="e2e@example.invalid",
+    )
+    return out
+
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def program(tmp_path: Path, env: dict[str, str]) -> Path:
+    """The program in its own git repo (commit "rev1"), using the repo's .venv through a `.venv` link."""
+    prog = tmp_path / "repo"
+    prog.mkdir()
+    (prog / "Pulumi.yaml").write_text(
+        "name: ops-fixture\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: .venv\n"
+    )
+    (prog / ".gitignore").write_text(".venv\n")
+    (prog / ".venv").symlink_to(Path(sys.prefix))
+    write_program(prog, "rev1")
+    git(prog, env, "init", "--quiet", "--initial-branch", "main")
+    commit(prog, env, "rev1")
+    return prog
+
+
+def write_program(prog: Path, revision: str) -> None:
+    (prog / "__main__.py").write_text(PROGRAM.replace("REVISION", repr(revision)))
+
+
+def git(prog: Path, env: dict[str, str], *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=prog, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def commit(prog: Path, env: dict[str, str], message: str) -> str:
+    git(prog, env, "add", "-A")
+    git(prog, env, "commit", "--quiet", "-m", message)
+    return git(prog, env, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def pulumi(env: dict[str, str], offline: list[str], program: Path) -> Run:
+    """`pulumi ARGS` offline in the program's directory; fails the test on a non-zero exit unless check=False."""
+
+    def run(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*offline, "pulumi", *args, "--non-interactive"],
+            cwd=cwd or program,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"pulumi {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+@pytest.fixture
+def ops(env: dict[str, str], offline: list[str], program: Path) -> Run:
+    """`python -m ops ARGS` offline, from the program's directory; returns the completed process."""
+
+    def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*offline, sys.executable, "-m", "ops", *args],
+            cwd=program,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == expect, f"ops {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert FAKE_TOKEN not in proc.stdout + proc.stderr, "a secret config value was printed"
+        return proc
+
+    return run
