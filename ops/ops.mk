@@ -1,0 +1,28 @@
+# Operations on stacks through the Automation API (python -m ops; docs/operations.md).
+# Included by the top-level Makefile. The pulumi on PATH is the toolchain's (make toolchain), run offline
+# with a local file backend unless PULUMI_BACKEND_URL says otherwise. The estate stacks dev/prod are
+# refused unless KEYBUZZ_ESTATE_ACCESS=yes (python -m ops --estate).
+STACK ?=
+TO ?=
+OPS_ENV = eval "$$(bash toolchain/build.sh env)" &&
+
+.PHONY: test-e2e preview drift rollback history
+
+test-e2e: $(STAMP) toolchain ## e2e tier: ops up/history/rollback/drift/preview with the built engine; workflows linted
+	$(OPS_ENV) $(PY) -m pytest -m e2e tests/e2e
+
+preview: $(STAMP) toolchain ## pulumi preview --diff of STACK (make preview STACK=lab-dev)
+	@test -n "$(STACK)" || { echo "usage: make preview STACK=lab-dev" >&2; exit 1; }
+	@$(OPS_ENV) $(PY) -m ops preview --stack "$(STACK)"
+
+drift: $(STAMP) toolchain ## refresh preview of STACK; exit 4 and the changes on drift (make drift STACK=lab-dev)
+	@test -n "$(STACK)" || { echo "usage: make drift STACK=lab-dev" >&2; exit 1; }
+	@$(OPS_ENV) $(PY) -m ops drift --stack "$(STACK)"
+
+history: $(STAMP) toolchain ## recorded deployments of STACK (make history STACK=lab-dev)
+	@test -n "$(STACK)" || { echo "usage: make history STACK=lab-dev" >&2; exit 1; }
+	@$(OPS_ENV) $(PY) -m ops history --stack "$(STACK)"
+
+rollback: $(STAMP) toolchain ## preview re-applying deployment TO of STACK; YES=1 applies (make rollback STACK=lab-dev TO=3)
+	@test -n "$(STACK)" && test -n "$(TO)" || { echo "usage: make rollback STACK=lab-dev TO=N [YES=1]" >&2; exit 1; }
+	@$(OPS_ENV) $(PY) -m ops rollback --stack "$(STACK)" --to "$(TO)" $(if $(YES),--yes)
