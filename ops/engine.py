@@ -42,6 +42,9 @@ def select_stack(work_dir: Path, stack: str, command: auto.PulumiCommand | None 
     """The existing stack `stack` of the program in `work_dir` (never creates one)."""
     if not (work_dir / "Pulumi.yaml").is_file():
         raise OpsError(f"no Pulumi.yaml in {work_dir}", fix="run from the program's directory or pass --cwd DIR")
+    backend = os.environ.get("PULUMI_BACKEND_URL", "")
+    if backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)  # as pulumi.sh does
     ws = auto.LocalWorkspace(work_dir=str(work_dir), pulumi_command=command or pulumi_command())
     names = {s.name for s in ws.list_stacks()}
     if stack not in names and stack.rsplit("/", 1)[-1] not in names:
