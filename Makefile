@@ -17,12 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-test: ## run every test tier that exists (lint, unit, policy, lab, toolchain)
+test: ## run every test tier that exists (lint, unit, policy, lab, toolchain, e2e)
 	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-policy
 	$(MAKE) test-lab
 	$(MAKE) test-toolchain
+	$(MAKE) test-e2e
 
 test-unit: $(STAMP) ## unit tier: the real program under Pulumi mocks
 	$(PY) -m pytest -m unit tests/unit
@@ -42,3 +43,4 @@ clean: ## remove the virtualenv and caches
 
 -include lab/lab.mk
 -include toolchain/toolchain.mk
+-include ops/ops.mk
