@@ -1,10 +1,12 @@
-"""Shared pytest setup: every test under tests/<tier>/ carries the tier's marker."""
+"""Shared pytest setup: tier markers, and the real program rendered under mocks once per stack."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from tests.support.render import Rendering, render_stack
 
 TIERS = ("unit", "policy", "lab", "toolchain", "e2e")
 
@@ -15,3 +17,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.fspath)).relative_to(root).parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+@pytest.fixture(scope="session")
+def dev() -> Rendering:
+    """The real program rendered for the real DEV stack file (unit and policy tiers)."""
+    return render_stack("dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> Rendering:
+    """The real program rendered for the real PROD stack file (unit and policy tiers)."""
+    return render_stack("prod")

@@ -1,20 +1,10 @@
-"""Unit tier fixtures: the real program rendered under mocks, once per stack per session."""
+"""Unit tier fixtures: both stacks as one parametrized fixture (`dev`/`prod` live in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.render import Rendering, render_stack
-
-
-@pytest.fixture(scope="session")
-def dev() -> Rendering:
-    return render_stack("dev")
-
-
-@pytest.fixture(scope="session")
-def prod() -> Rendering:
-    return render_stack("prod")
+from tests.support.render import Rendering
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])
