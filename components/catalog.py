@@ -28,8 +28,6 @@ class AppKind:
     health_path: str | None
     #: Whether the app owns a database of its own (api, backend).
     owns_database: bool
-    #: Whether the app connects to PostgreSQL at all (worker uses another app's database).
-    uses_database: bool
     #: Kubernetes Secret name the app's code reads its PG* variables from (as on the estate).
     db_secret_name: str | None
     #: Whether the app also reads DATABASE_URL (Prisma).
@@ -41,6 +39,11 @@ class AppKind:
     #: Default image repository.
     image_repository: str
 
+    @property
+    def uses_database(self) -> bool:
+        """Whether the app connects to PostgreSQL at all (the worker uses another app's database)."""
+        return self.db_secret_name is not None
+
 
 CATALOG: Final[dict[str, AppKind]] = {
     "api": AppKind(
@@ -48,7 +51,6 @@ CATALOG: Final[dict[str, AppKind]] = {
         port=3001,
         health_path="/health",  # GET /health -> {"status":"ok"} (PH16, PH17)
         owns_database=True,
-        uses_database=True,
         db_secret_name="keybuzz-api-postgres",  # PH16/PH17/PH28.2
         wants_database_url=False,
         uses_redis=False,
@@ -60,7 +62,6 @@ CATALOG: Final[dict[str, AppKind]] = {
         port=4000,
         health_path=None,
         owns_database=True,
-        uses_database=True,
         db_secret_name="keybuzz-backend-db",  # PH16: adds DATABASE_URL for Prisma
         wants_database_url=True,
         uses_redis=False,
@@ -72,7 +73,6 @@ CATALOG: Final[dict[str, AppKind]] = {
         port=3000,
         health_path=None,
         owns_database=False,
-        uses_database=False,
         db_secret_name=None,
         wants_database_url=False,
         uses_redis=False,
@@ -84,7 +84,6 @@ CATALOG: Final[dict[str, AppKind]] = {
         port=None,
         health_path=None,
         owns_database=False,
-        uses_database=True,
         db_secret_name="keybuzz-worker-db",
         wants_database_url=True,
         uses_redis=True,
@@ -101,3 +100,6 @@ DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
 
 #: Command the migrations Job runs (replaces the leader-probing scripts/db_migrate_leader.sh).
 MIGRATIONS_COMMAND: Final[tuple[str, ...]] = ("npx", "prisma", "migrate", "deploy")
+
+#: Secret (maintained by ESO from the migrations Vault role) the migrations Job reads DATABASE_URL from.
+MIGRATIONS_SECRET: Final = "keybuzz-backend-migrations-db"

@@ -221,6 +221,16 @@ SecretT = Annotated[SecretStr, AfterValidator(_not_empty_secret)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
+def database_apps(apps: Iterable[str]) -> list[str]:
+    """Apps among `apps` that own a database, in catalog order."""
+    return [a for a in APP_NAMES if a in apps and CATALOG[a].owns_database]
+
+
+def database_name(env: str, app: str, explicit: str) -> str:
+    """Physical database of a database-owning app: the configured (legacy) name, else the derived one."""
+    return explicit or Naming(env).database(app)
+
+
 def _key(alias: str, description: str, default: Any = ..., **kw: Any) -> Any:
     return Field(default, alias=alias, description=description, **kw)
 
@@ -380,13 +390,12 @@ class StackConfig(BaseModel):
         """Physical database an app owns (api/backend) or uses (worker)."""
         if app == "worker":
             app = self.worker_database_app
-        explicit = cast(str, self.app_setting(app, "database"))
-        return explicit or self.naming.database(app)
+        return database_name(self.environment, app, cast(str, self.app_setting(app, "database")))
 
     @property
     def database_apps(self) -> list[str]:
         """Enabled apps that own a database, in catalog order."""
-        return [a for a in APP_NAMES if a in self.apps and CATALOG[a].owns_database]
+        return database_apps(self.apps)
 
     @property
     def vault_in_cluster(self) -> str:
@@ -395,12 +404,6 @@ class StackConfig(BaseModel):
     def secret_env(self) -> dict[str, dict[str, str]]:
         """The parsed appSecretEnv (validated by load_config); values are secrets: wrap before use."""
         return cast(dict[str, dict[str, str]], json.loads(self.app_secret_env.get_secret_value()))
-
-    def node_addresses(self) -> dict[str, str]:
-        """Every node address behind a LB, mapped to what it is."""
-        nodes = {a: "Patroni (PostgreSQL) node" for a in self.postgres_nodes}
-        nodes.update({a: "Redis node" for a in self.redis_nodes})
-        return nodes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -702,9 +705,9 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
                 f"remove {NAMESPACE}:{_alias(field_name)} or add '{app}' to apps",
             )
     if _needs(values, "api_database", "backend_database", "environment"):
-        naming = Naming(values["environment"])
-        api_db = values["api_database"] or naming.database("api")
-        backend_db = values["backend_database"] or naming.database("backend")
+        env = values["environment"]
+        api_db = database_name(env, "api", values["api_database"])
+        backend_db = database_name(env, "backend", values["backend_database"])
         if "api" in apps and "backend" in apps and api_db == backend_db:
             report(
                 "backendDatabase",
@@ -817,8 +820,8 @@ def _declared_names(values: Values) -> dict[str, set[str]]:
     env = values["environment"]
     naming = Naming(env)
     apps = values["apps"]
-    db_apps = [a for a in APP_NAMES if a in apps and CATALOG[a].owns_database]
-    databases = {values.get(f"{a}_database") or naming.database(a) for a in db_apps}
+    db_apps = database_apps(apps)
+    databases = {database_name(env, a, values[f"{a}_database"]) for a in db_apps}
     roles = {naming.vault_login()}
     for a in db_apps:
         roles |= {naming.owner_group(a), naming.reader_group(a)}

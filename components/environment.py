@@ -11,7 +11,7 @@ import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 
 from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs
-from .catalog import CATALOG, MIGRATIONS_COMMAND
+from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
 from .config import StackConfig, app_names
 from .external_secrets import DatabaseSecret, ExternalSecrets, ExternalSecretsArgs, KvSecret, VaultLogin
 from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
@@ -234,7 +234,7 @@ class Environment(pulumi.ComponentResource):
                 )
                 db_secrets.append(
                     DatabaseSecret(
-                        "keybuzz-backend-migrations-db",
+                        MIGRATIONS_SECRET,
                         naming.creds_path(MIGRATIONS),
                         migrations_login,
                         lb,
@@ -265,7 +265,7 @@ class Environment(pulumi.ComponentResource):
                         service_account=naming.service_account(MIGRATIONS),
                         image=cfg.image("backend"),
                         command=MIGRATIONS_COMMAND,
-                        secret_name="keybuzz-backend-migrations-db",
+                        secret_name=MIGRATIONS_SECRET,
                         skip_await=cfg.kubernetes_skip_await,
                     ),
                     opts=with_k8s,
