@@ -1,39 +1,56 @@
 #!/usr/bin/env bash
-# Hermetic Pulumi toolchain: builds the pinned engine, language host and lab
-# binaries from the Go module proxy into a cache outside the repo. Nothing is
-# downloaded at preview/apply time.
+# Hermetic Pulumi toolchain: builds the pinned engine, language host, provider
+# plugins and lab binaries into a cache outside the repo, from the Go module
+# proxy and from the pinned upstream trees of toolchain/upstream.lock (the
+# modules the proxy here refuses). Nothing is downloaded at preview/apply time.
 #
 # Cache layout (root: ${KEYBUZZ_TOOLCHAIN_CACHE:-~/.cache/keybuzz-toolchain}):
 #   objects/<name>-<version>-<key>/   one built artifact; <key> hashes what decides its
-#                                     bytes: Go version, build command, its wrapper module
+#                                     bytes: Go version, build command, its wrapper module,
+#                                     the digests of the upstream trees it builds from and
+#                                     the preparation step that stages them
+#   stage/<name>-<key>/               scratch folder of a build (wrapper + `upstream` link);
+#                                     removed when the build succeeds, kept when it fails
 #   <set key>/bin/                    hard links to the objects of the current pins;
 #                                     <set key> hashes all object keys
-# so a pin or wrapper change rebuilds only the artifact it concerns.
+#   <set key>/plugins/                the provider plugins (not on PATH: installed into
+#                                     PULUMI_HOME's plugin cache, see install_plugins)
+# so a pin, wrapper or upstream tree change rebuilds only the artifact it concerns.
 #
-# Usage: toolchain/build.sh [build|bin|dir|key|env|status]
-#   build   build whatever is missing (default); a warm run only hashes files
-#   bin     print the folder holding the binaries
+# Usage: toolchain/build.sh [build|bin|plugins|install-plugins|dir|key|object NAME|env|status|list]
+#   build   build whatever is missing (default), then install-plugins; a warm run only hashes files
+#   bin     print the folder holding the binaries (engine, language host, lab, ci)
+#   plugins print the folder holding the provider plugins
+#   install-plugins  put the provider plugins in ${PULUMI_HOME:-~/.pulumi}/plugins at their
+#           versions (what the engine resolves); a no-op when the same bytes are there
 #   dir     print the set folder for the current pins
 #   key     print the set key
 #   object NAME  print the object folder of one artifact (pulumi, etcd, ..., crds)
 #   env     print `export ...` lines that make pulumi run offline with this toolchain
-#   status  list each pinned artifact as built / missing
+#   status  list each pinned artifact as built / missing / NOT BUILDABLE (and why)
+#   list    print "name version group" per artifact
 #
 # Environment:
 #   KEYBUZZ_TOOLCHAIN_CACHE  cache root (default ~/.cache/keybuzz-toolchain)
-#   KEYBUZZ_TOOLCHAIN_ONLY   space-separated subset to build (default: all):
-#                            engine (pulumi + language host), lab (etcd, kube-apiserver), crds,
-#                            ci (actionlint, the workflow linter)
+#   KEYBUZZ_TOOLCHAIN_ONLY   space-separated groups or artifact names to build (default: all):
+#                            engine (pulumi + language host), providers (kubernetes, vault,
+#                            postgresql plugins), lab (etcd, kube-apiserver, external-secrets,
+#                            reloader), crds, ci (actionlint, the workflow linter)
+#   KEYBUZZ_UPSTREAM_DIR     the upstream trees (default ../shared/upstream; toolchain/upstream.sh)
 set -euo pipefail
 
 TOOLCHAIN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MODULES="$TOOLCHAIN_DIR/modules"
+UPSTREAM_SH="$TOOLCHAIN_DIR/upstream.sh"
 # shellcheck source=pins.env
 source "$TOOLCHAIN_DIR/pins.env"
 
 CACHE_ROOT="${KEYBUZZ_TOOLCHAIN_CACHE:-$HOME/.cache/keybuzz-toolchain}"
 OBJECTS="$CACHE_ROOT/objects"
-ONLY="${KEYBUZZ_TOOLCHAIN_ONLY:-engine lab crds ci}"
+STAGES="$CACHE_ROOT/stage"
+ONLY="${KEYBUZZ_TOOLCHAIN_ONLY:-engine providers lab crds ci}"
+SRC="$(bash "$UPSTREAM_SH" dir)"
+LOCK="${KEYBUZZ_UPSTREAM_LOCK:-$TOOLCHAIN_DIR/upstream.lock}"
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -50,47 +67,146 @@ GO_VERSION="$(go env GOVERSION)"
 K_VER="k8s.io/component-base/version"
 K_MINOR="${KUBERNETES_VERSION#*.}"
 K_MINOR="${K_MINOR%%.*}"
+PYHOST="github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3"
 
-# Artifacts: name|version|wrapper dir|package|ldflags. The ldflags stamp versions
-# so `pulumi version` and `kube-apiserver --version` tell the truth (upstream's
-# release builds set the same variables).
+# Artifacts: name|version|group|wrapper dir|package|ldflags|tags|upstream trees|hook
+# The ldflags stamp versions so `pulumi version`, `kube-apiserver --version` and
+# each plugin's GetPluginInfo tell the truth (upstream's release builds set the
+# same variables). Upstream trees (comma-separated names of toolchain/upstream.lock)
+# are verified by digest and linked into the stage as ./upstream, which the wrapper's
+# go.mod replaces point into. A hook (a function below) prepares the stage before
+# `go build` (schemas, patched copies) or adds files to the object after it.
 ARTIFACTS=(
-	"pulumi|$PULUMI_VERSION|pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
-	"pulumi-language-python|$PULUMI_LANGUAGE_PYTHON_VERSION|language-python|.|-X main.version=$PULUMI_LANGUAGE_PYTHON_VERSION"
-	"etcd|$ETCD_VERSION|etcd|go.etcd.io/etcd/server/v3|"
-	"kube-apiserver|$KUBERNETES_VERSION|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean"
-	"actionlint|$ACTIONLINT_VERSION|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION"
+	"pulumi|$PULUMI_VERSION|engine|pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION|||"
+	"pulumi-language-python|$PULUMI_LANGUAGE_PYTHON_VERSION|engine|language-python|$PYHOST|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGUAGE_PYTHON_VERSION|osusergo|pulumi-language-python-v$PULUMI_LANGUAGE_PYTHON_VERSION|hook_language_python"
+	"pulumi-resource-postgresql|$PULUMI_POSTGRESQL_VERSION|providers|provider-postgresql|.|-X github.com/pulumi/pulumi-postgresql/provider/v3/pkg/version.Version=$PULUMI_POSTGRESQL_VERSION||pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION,$TERRAFORM_PROVIDER_POSTGRESQL_TREE|hook_postgresql"
+	"pulumi-resource-vault|$PULUMI_VAULT_VERSION|providers|provider-vault|.|-X github.com/pulumi/pulumi-vault/provider/v7/pkg/version.Version=$PULUMI_VAULT_VERSION||pulumi-vault-v$PULUMI_VAULT_VERSION,$TERRAFORM_PROVIDER_VAULT_TREE|hook_vault"
+	"pulumi-resource-kubernetes|$PULUMI_KUBERNETES_VERSION|providers|provider-kubernetes|.|-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION||pulumi-kubernetes-v$PULUMI_KUBERNETES_VERSION,$FLUXCD_SSA_TREE|hook_kubernetes"
+	"etcd|$ETCD_VERSION|lab|etcd|go.etcd.io/etcd/server/v3||||"
+	"kube-apiserver|$KUBERNETES_VERSION|lab|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean|||"
+	"external-secrets|$EXTERNAL_SECRETS_VERSION|lab|external-secrets|github.com/external-secrets/external-secrets||vault|external-secrets-v$EXTERNAL_SECRETS_VERSION|"
+	"reloader|$RELOADER_VERSION|lab|reloader|github.com/stakater/Reloader|-X github.com/stakater/Reloader/pkg/common.Version=v$RELOADER_VERSION||reloader-v$RELOADER_VERSION,$OPENSHIFT_API_TREE|"
+	"actionlint|$ACTIONLINT_VERSION|ci|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION|||"
 )
-group_of() {
-	case "$1" in
-	pulumi | pulumi-language-python) echo engine ;;
-	etcd | kube-apiserver) echo lab ;;
-	actionlint) echo ci ;;
-	esac
+
+# --- hooks: stage preparation (before go build) and extra files (after) ----------------------
+
+# set_schema_version IN OUT VERSION: upstream's generate.go step (schema-embed.json).
+set_schema_version() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+src, dst, version = sys.argv[1:]
+with open(src) as f:
+    spec = json.load(f)
+spec["version"] = version
+with open(dst, "w") as f:
+    json.dump(spec, f, separators=(",", ":"))
+PY
 }
 
-# object_key NAME VERSION DIR PKG LDFLAGS: hash of everything that decides the bytes.
+# Each hook is called as HOOK pre|post STAGE OBJECT-TMP and runs with cwd = STAGE.
+hook_language_python() {
+	[[ "$1" == post ]] || return 0
+	local tree="upstream/pulumi-language-python-v$PULUMI_LANGUAGE_PYTHON_VERSION/sdk/python"
+	# The Python entry point the host runs and the dynamic-provider shim, as upstream ships them.
+	install -m 0755 "$tree/cmd/pulumi-language-python-exec" "$3/"
+	install -m 0755 "$tree/dist/pulumi-resource-pulumi-python" "$3/"
+}
+
+hook_postgresql() {
+	[[ "$1" == pre ]] || return 0
+	local tree="$TERRAFORM_PROVIDER_POSTGRESQL_TREE" p
+	# The bridged Terraform provider is used with the wrapper repository's patches applied
+	# to a copy (as upstream's `make upstream` does).
+	mkdir -p patched
+	cp -r "upstream/$tree" patched/
+	chmod -R u+w "patched/$tree"
+	for p in "upstream/pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION/patches/"*.patch; do
+		patch -s -p1 -d "patched/$tree" <"$p" || die "patch $p does not apply to $tree"
+	done
+	set_schema_version \
+		"upstream/pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION/provider/cmd/pulumi-resource-postgresql/schema.json" \
+		schema.json "$PULUMI_POSTGRESQL_VERSION"
+}
+
+hook_vault() {
+	[[ "$1" == pre ]] || { cp schema.json "$3/"; return 0; }
+	local gen
+	# The schema is not in the tree (too large for the snapshot): regenerate it with the
+	# repository's own tfgen, built from the same wrapper, run from a folder holding
+	# provider/ and upstream/ (the Terraform tree) as its Makefile does.
+	log "  pulumi-tfgen-vault: building and generating the schema ..."
+	go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-vault/provider/v7/pkg/version.Version=$PULUMI_VAULT_VERSION" \
+		-o tfgen/pulumi-tfgen-vault github.com/pulumi/pulumi-vault/provider/v7/cmd/pulumi-tfgen-vault
+	gen="$(pwd)/tfgen/gen"
+	mkdir -p "$gen/out"
+	ln -sfn "$(pwd)/upstream/pulumi-vault-v$PULUMI_VAULT_VERSION/provider" "$gen/provider"
+	ln -sfn "$(pwd)/upstream/$TERRAFORM_PROVIDER_VAULT_TREE" "$gen/upstream"
+	(cd "$gen" && "$OLDPWD/tfgen/pulumi-tfgen-vault" schema --skip-examples --out out >tfgen.log 2>&1) ||
+		die "pulumi-tfgen-vault failed: $(tail -20 "$gen/tfgen.log")"
+	set_schema_version "$gen/out/schema.json" schema.json "$PULUMI_VAULT_VERSION"
+}
+
+hook_kubernetes() {
+	[[ "$1" == pre ]] || { cp schema.json "$3/"; return 0; }
+	local tree="upstream/pulumi-kubernetes-v$PULUMI_KUBERNETES_VERSION/provider/cmd/pulumi-resource-kubernetes" swagger
+	# The schema comes from the Kubernetes OpenAPI v2 document of the API server the lab
+	# runs (KUBERNETES_VERSION), read from the k8s.io/kubernetes module (hash checked by the
+	# checksum database), through the repository's own generator package (cmd/schema).
+	log "  kubernetes schema: generating from the k8s.io/kubernetes v$KUBERNETES_VERSION OpenAPI document ..."
+	swagger="$(module_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")/api/openapi-spec/swagger.json"
+	[[ -f "$swagger" ]] || die "no OpenAPI document at $swagger"
+	go build -trimpath -ldflags "-s -w" -o tfgen/pulumi-kubernetes-schema ./cmd/schema
+	tfgen/pulumi-kubernetes-schema "$swagger" "$PULUMI_KUBERNETES_VERSION" schema.json
+	cp "$tree/terraform-mapping.json" "$tree/helm-mapping.json" .
+}
+
+# module_dir MODULE@VERSION: download (or find) a module outside any wrapper; print its folder.
+module_dir() {
+	local tmp json
+	tmp="$(mktemp -d)"
+	json="$(cd "$tmp" && GOFLAGS= go mod download -json "$1")"
+	rmdir "$tmp"
+	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json"
+}
+
+# --- keys -------------------------------------------------------------------------------------
+
+# tree_lines TREES: the lock lines of the named trees (their digests decide the bytes).
+tree_lines() {
+	local t
+	for t in ${1//,/ }; do
+		awk -v n="$t" '$1 == n' "$LOCK"
+	done
+}
+
+# object_key NAME VERSION DIR PKG LDFLAGS TAGS TREES HOOK: hash of everything that decides the bytes.
 object_key() {
-	local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5"
+	local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5" tags="$6" trees="$7" hook="$8"
 	{
 		echo "$name $version $GO_VERSION $GOFLAGS"
-		echo "go build -trimpath -ldflags '-s -w $ldflags' $pkg"
+		echo "go build -trimpath -tags '$tags' -ldflags '-s -w $ldflags' $pkg"
+		[[ -z "$trees" ]] || tree_lines "$trees"
+		[[ -z "$hook" ]] || declare -f "$hook" set_schema_version
+		[[ "$hook" != hook_kubernetes ]] || echo "openapi k8s.io/kubernetes v$KUBERNETES_VERSION"
 		cd "$MODULES/$dir"
 		find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) | LC_ALL=C sort | xargs sha256sum
 	} | sha256sum | cut -c1-16
 }
 crds_key() { echo "external-secrets $EXTERNAL_SECRETS_VERSION $EXTERNAL_SECRETS_MODULE_SUM" | sha256sum | cut -c1-16; }
 
-declare -A OBJ
+declare -A OBJ GROUP
 for a in "${ARTIFACTS[@]}"; do
-	IFS='|' read -r name version dir pkg ldflags <<<"$a"
-	OBJ[$name]="$OBJECTS/$name-$version-$(object_key "$name" "$version" "$dir" "$pkg" "$ldflags")"
+	IFS='|' read -r name version group dir pkg ldflags tags trees hook <<<"$a"
+	OBJ[$name]="$OBJECTS/$name-$version-$(object_key "$name" "$version" "$dir" "$pkg" "$ldflags" "$tags" "$trees" "$hook")"
+	GROUP[$name]="$group"
 done
 OBJ[crds]="$OBJECTS/external-secrets-crds-$EXTERNAL_SECRETS_VERSION-$(crds_key)"
 
 KEY="$(for n in "${!OBJ[@]}"; do echo "$n ${OBJ[$n]##*/}"; done | LC_ALL=C sort | sha256sum | cut -c1-16)"
 OUT="$CACHE_ROOT/$KEY"
 BIN="$OUT/bin"
+PLUGINS="$OUT/plugins"
 
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -109,11 +225,12 @@ check_pins() {
 		check_pin pulumi github.com/pulumi/pulumi/pkg/v3 "v$PULUMI_VERSION"
 		check_pin pulumi github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_VERSION"
 		;;
-	pulumi-language-python) check_pin language-python github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_LANGUAGE_PYTHON_VERSION" ;;
 	etcd) check_pin etcd go.etcd.io/etcd/server/v3 "v$ETCD_VERSION" ;;
 	kube-apiserver) check_pin kube-apiserver k8s.io/kubernetes "v$KUBERNETES_VERSION" ;;
 	actionlint) check_pin actionlint github.com/rhysd/actionlint "v$ACTIONLINT_VERSION" ;;
 	esac
+	# Artifacts built from upstream trees are pinned by the trees' versions (their
+	# folder names carry the pins) and digests (upstream.lock), checked in build_artifact.
 }
 
 # link NAME OBJECT-FILE: expose an object in the set's bin folder. A hard link,
@@ -123,28 +240,73 @@ check_pins() {
 # its own (unresolved) path.
 link() { ln -f "$2" "$BIN/$1"; }
 
+# stage DIR WRAPPER TREES: the wrapper module plus an `upstream` link to the source folder.
+make_stage() {
+	local stage="$1" dir="$2"
+	rm -rf "$stage" && mkdir -p "$stage"
+	cp -r "$MODULES/$dir/." "$stage/"
+	ln -s "$SRC" "$stage/upstream"
+}
+
 build_artifact() {
-	local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5" obj="${OBJ[$1]}" t0 tmp sdkdir
+	local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5" tags="$6" trees="$7" hook="$8"
+	local obj="${OBJ[$1]}" t0 tmp stage f
 	if [[ -f "$obj/.complete" ]]; then
 		log "$name $version: cached"
 	else
 		check_pins "$name"
-		log "$name $version: building (go build $pkg) ..."
+		[[ -z "$trees" ]] || bash "$UPSTREAM_SH" verify ${trees//,/ }
+		log "$name $version: building (go build ${tags:+-tags $tags }$pkg) ..."
 		t0=$(date +%s)
 		tmp="$obj.tmp.$$"
+		stage="$STAGES/${obj##*/}"
 		rm -rf "$tmp" && mkdir -p "$tmp"
-		(cd "$MODULES/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
-		if [[ "$name" == pulumi-language-python ]]; then
-			# The Python entry point the host runs, unmodified, from the same sdk/v3 module.
-			sdkdir="$(cd "$MODULES/$dir" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
-			install -m 0755 "$sdkdir/python/cmd/pulumi-language-python-exec" "$tmp/"
-		fi
+		make_stage "$stage" "$dir"
+		(
+			cd "$stage"
+			[[ -z "$hook" ]] || "$hook" pre "$stage" "$tmp"
+			go build -trimpath ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg"
+			[[ -z "$hook" ]] || "$hook" post "$stage" "$tmp"
+		) || die "$name $version: build failed; its stage is kept in $stage"
+		chmod -R u+w "$stage" && rm -rf "$stage"
 		touch "$tmp/.complete"
 		rm -rf "$obj" && mv "$tmp" "$obj"
 		log "$name $version: built in $(($(date +%s) - t0)) s ($(du -h "$obj/$name" | cut -f1))"
 	fi
-	link "$name" "$obj/$name"
-	[[ "$name" != pulumi-language-python ]] || link pulumi-language-python-exec "$obj/pulumi-language-python-exec"
+	for f in "$obj"/*; do
+		if [[ -f "$f" && -x "$f" ]]; then
+			# Provider plugins are not put on PATH: the engine would use them as "ambient" plugins
+			# and warn on every run. They go to plugins/, and install_plugins puts them in the
+			# PULUMI_HOME plugin cache at their version, where the engine looks them up.
+			if [[ "${GROUP[$name]}" == providers ]]; then ln -f "$f" "$PLUGINS/${f##*/}"; else link "${f##*/}" "$f"; fi
+		fi
+	done
+	return 0
+}
+
+# install_plugins: each built provider plugin into ${PULUMI_HOME:-~/.pulumi}/plugins at its
+# version (`pulumi plugin install --file`), unless the same bytes are already there.
+install_plugins() {
+	local a name version group home short dest obj n=0
+	home="${PULUMI_HOME:-$HOME/.pulumi}"
+	[[ -x "$BIN/pulumi" ]] || die "install-plugins needs the engine: run 'make toolchain' first"
+	for a in "${ARTIFACTS[@]}"; do
+		IFS='|' read -r name version group _ <<<"$a"
+		[[ "$group" == providers ]] || continue
+		obj="${OBJ[$name]}/$name"
+		[[ -x "$obj" ]] || { log "plugin $name $version: not built, not installed"; continue; }
+		short="${name#pulumi-resource-}"
+		dest="$home/plugins/resource-$short-v$version/$name"
+		if cmp -s "$obj" "$dest"; then
+			n=$((n + 1))
+			continue
+		fi
+		PULUMI_SKIP_UPDATE_CHECK=true "$BIN/pulumi" plugin install resource "$short" "$version" --file "$obj" \
+			--reinstall >/dev/null || die "pulumi plugin install resource $short $version failed"
+		log "plugin $short $version: installed in $home/plugins"
+		n=$((n + 1))
+	done
+	log "$n provider plugins in $home/plugins"
 }
 
 # The CRDs are committed YAML in the module zip: download the module (hash
@@ -177,21 +339,6 @@ fetch_crds() {
 	ln -sfn "$obj" "$OUT/crds/external-secrets"
 }
 
-# Providers are pinned (their SDKs are) but cannot be built here: see
-# docs/toolchain.md, "What cannot be built here".
-report_providers() {
-	local p
-	for p in "kubernetes $PULUMI_KUBERNETES_VERSION" "vault $PULUMI_VAULT_VERSION" \
-		"postgresql $PULUMI_POSTGRESQL_VERSION"; do
-		set -- $p
-		if [[ -x "$BIN/pulumi-resource-$1" ]]; then
-			log "pulumi-resource-$1 $2: present"
-		else
-			log "pulumi-resource-$1 $2: NOT BUILT (module not served by the Go module proxy; docs/toolchain.md)"
-		fi
-	done
-}
-
 print_env() {
 	cat <<ENV
 export PATH="$BIN:\$PATH"
@@ -203,13 +350,22 @@ ENV
 }
 
 status() {
-	local b
-	for b in pulumi pulumi-language-python pulumi-language-python-exec etcd kube-apiserver actionlint \
-		pulumi-resource-kubernetes pulumi-resource-vault pulumi-resource-postgresql; do
-		if [[ -x "$BIN/$b" ]]; then echo "built    $b"; else echo "missing  $b"; fi
+	local a name version group dir pkg ldflags tags trees hook why
+	for a in "${ARTIFACTS[@]}"; do
+		IFS='|' read -r name version group dir pkg ldflags tags trees hook <<<"$a"
+		if [[ -f "${OBJ[$name]}/.complete" ]] && [[ -x "$BIN/$name" || -x "$PLUGINS/$name" ]]; then
+			printf 'built          %-28s %-8s %s\n' "$name" "$version" "$group"
+		elif [[ -n "$trees" ]] && ! why="$(bash "$UPSTREAM_SH" verify ${trees//,/ } 2>&1)"; then
+			printf 'NOT BUILDABLE  %-28s %-8s %s: %s\n' "$name" "$version" "$group" "${why#\[upstream\] ERROR: }"
+		else
+			printf 'missing        %-28s %-8s %s (make toolchain builds it)\n' "$name" "$version" "$group"
+		fi
 	done
-	if [[ -f "$OUT/crds/external-secrets/.complete" ]]; then echo "built    crds/external-secrets"; else
-		echo "missing  crds/external-secrets"; fi
+	if [[ -f "$OUT/crds/external-secrets/.complete" ]]; then
+		printf 'built          %-28s %-8s %s\n' crds/external-secrets "$EXTERNAL_SECRETS_VERSION" crds
+	else
+		printf 'missing        %-28s %-8s %s (make toolchain builds it)\n' crds/external-secrets "$EXTERNAL_SECRETS_VERSION" crds
+	fi
 }
 
 case "${1:-build}" in
@@ -218,19 +374,36 @@ dir) echo "$OUT" ;;
 key) echo "$KEY" ;;
 object) echo "${OBJ[${2:?object NAME}]}" ;;
 env) print_env ;;
+plugins) echo "$PLUGINS" ;;
+install-plugins) install_plugins ;;
 status) status ;;
+list)
+	for a in "${ARTIFACTS[@]}"; do
+		IFS='|' read -r name version group _ <<<"$a"
+		echo "$name $version $group"
+	done
+	;;
 build)
 	t_start=$(date +%s)
-	mkdir -p "$BIN" "$OBJECTS"
-	log "set $OUT ($GO_VERSION; objects in $OBJECTS)"
+	mkdir -p "$BIN" "$PLUGINS" "$OBJECTS"
+	log "set $OUT ($GO_VERSION; objects in $OBJECTS; upstream trees in $SRC)"
+	n=0 total=0
 	for a in "${ARTIFACTS[@]}"; do
-		IFS='|' read -r name version dir pkg ldflags <<<"$a"
-		wants "$(group_of "$name")" && build_artifact "$name" "$version" "$dir" "$pkg" "$ldflags"
+		IFS='|' read -r name _ group _ <<<"$a"
+		if wants "$group" || wants "$name"; then total=$((total + 1)); fi
 	done
-	wants crds && fetch_crds
-	wants engine && report_providers
+	for a in "${ARTIFACTS[@]}"; do
+		IFS='|' read -r name version group dir pkg ldflags tags trees hook <<<"$a"
+		if wants "$group" || wants "$name"; then
+			n=$((n + 1))
+			log "($n/$total) $name"
+			build_artifact "$name" "$version" "$dir" "$pkg" "$ldflags" "$tags" "$trees" "$hook"
+		fi
+	done
+	if wants crds; then fetch_crds; fi
+	if wants providers && [[ -x "$BIN/pulumi" ]]; then install_plugins; fi
 	cp "$TOOLCHAIN_DIR/pins.env" "$OUT/pins.env"
 	log "done in $(($(date +%s) - t_start)) s; binaries in $BIN"
 	;;
-*) die "unknown command '$1' (build|bin|dir|key|env|status)" ;;
+*) die "unknown command '$1' (build|bin|plugins|install-plugins|dir|key|object NAME|env|status|list)" ;;
 esac
