@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common], help="start etcd, 3 Patroni nodes, HAProxy, OpenBao")
     up.add_argument("--fresh", action="store_true", help="delete the state directory first (new cluster, new secrets)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the lab to be healthy")
+    up.add_argument(
+        "--kube", action="store_true", help="also start the Kubernetes API (etcd, kube-apiserver: make toolchain)"
+    )
     down = sub.add_parser("down", parents=[common], help="stop everything the lab started (by PID)")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
     sub.add_parser("status", parents=[common], help="processes, Patroni members, HAProxy routing, OpenBao")
@@ -45,6 +48,12 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help='print shell exports for the lab (PG*, BAO_*/VAULT_*; includes its secrets): eval "$(python -m lab env)"',
     )
+    st = sub.add_parser(
+        "stacks",
+        parents=[common],
+        help="write lab-dev/lab-prod from the shipped stacks (lab addresses, secrets); seed what they adopt",
+    )
+    st.add_argument("envs", nargs="*", default=["dev", "prod"], choices=["dev", "prod"], help="which (default: both)")
     fo = sub.add_parser("failover", parents=[common], help="fail the leader over under write load; report the gap")
     fo.add_argument("--mode", choices=FAILOVER_MODES, default="switchover")
     fo.add_argument("--candidate", default=None, help="switchover target (default: the synchronous standby)")
@@ -78,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lab = Lab(args.state_dir, args.base_port)
         if args.command == "up":
-            result: Any = lab.up(fresh=args.fresh, timeout=args.timeout)
-            text = (
-                "lab already running" if result.get("already_running") else f"lab up in {result['total_s']}s {result}"
-            )
+            result: Any = lab.up(fresh=args.fresh, timeout=args.timeout, kube=args.kube)
+            text = f"lab up in {result['total_s']}s {result}"
+            if result.get("already_running"):
+                text = f"lab already running {result}"
         elif args.command == "down":
             result = lab.down()
             if args.purge:
@@ -104,7 +113,22 @@ def main(argv: list[str] | None = None) -> int:
                 "VAULT_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
                 "VAULT_TOKEN": secrets.bao_root_token,
             }
+            if lab.kube.kubeconfig_path.exists():
+                values["KUBECONFIG"] = str(lab.kube.kubeconfig_path)
             result, text = values, "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
+        elif args.command == "stacks":
+            from lab.estate import seed
+            from lab.stacks import policy_config, pulumi_env, stack_name, write_stack
+
+            seeded = {env: seed(lab, env) for env in args.envs}
+            written = {stack_name(env): str(write_stack(lab, env)) for env in args.envs}
+            backend = pulumi_env(lab)["PULUMI_BACKEND_URL"]
+            result = {"stacks": written, "backend": backend, "seeded": seeded}
+            text = "\n".join(
+                [f"{name}: {path}" for name, path in written.items()]
+                + [f"estate objects created for {env}: {made}" for env, made in seeded.items()]
+                + [f"backend: {backend}", "policy configs: " + ", ".join(str(policy_config(lab, e)) for e in args.envs)]
+            )
         elif args.command == "status":
             result = lab.status()
             if not args.json:

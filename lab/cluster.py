@@ -9,6 +9,8 @@ Processes (each recorded by PID in ``<state>/run``):
 - ``haproxy``: write port base+0 routed to the node whose Patroni answers ``OPTIONS /primary`` with 200,
   read port base+1 to the nodes answering ``/replica``; stats on base+2.
 - ``bao``: an OpenBao dev server (Vault API) on base+8, root token generated per lab.
+- with ``up(kube=True)``: ``kube-etcd`` and ``kube-apiserver`` (``lab/kube.py``), a Kubernetes API on
+  base+32 with the External Secrets CRDs and a kubeconfig in ``<state>/kubeconfig``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import psycopg
 from lab import config as cfg
 from lab.config import HOST, NODES, Layout, Ports, Secrets
 from lab.http import HttpError, Vault, request
+from lab.kube import PROCS as KUBE_PROCS
+from lab.kube import KubeApi, kube_ports, toolchain_bin
 from lab.procs import LabError, ProcRecord, ProcTable, postmaster_pid, stop, wait_for
 from lab.writer import CONN_OPTS, LoadWriter
 
@@ -128,6 +132,7 @@ class Lab:
             )
         self.ports = Ports(base_port or (stored["base_port"] if stored else cfg.default_base_port()))
         self.procs = ProcTable(self.layout.run_dir)
+        self.kube = KubeApi(self.layout, self.ports)
         self.as_root = os.geteuid() == 0
 
     # ------------------------------------------------------------------ state
@@ -428,23 +433,32 @@ class Lab:
 
     # ------------------------------------------------------------------ up / down / status
 
-    def up(self, fresh: bool = False, timeout: float = 120.0) -> dict[str, Any]:
-        """Start everything (or nothing, if the lab already runs); return phase timings in seconds."""
+    def up(self, fresh: bool = False, timeout: float = 120.0, kube: bool = False) -> dict[str, Any]:
+        """Start everything (or nothing, if the lab already runs); return phase timings in seconds.
+
+        With `kube`, also the Kubernetes API (lab/kube.py; needs `make toolchain`).
+        """
         t0 = time.monotonic()
-        records = self.procs.all()
+        if kube:
+            toolchain_bin()  # refuse before starting anything when the toolchain is not built
+        records = [r for r in self.procs.all() if r.name not in KUBE_PROCS]
         if records and all(r.alive() for r in records) and len(records) == len(NODES) + 3:
-            return {"already_running": True, "total_s": 0.0}
+            timings: dict[str, Any] = {"already_running": True, "total_s": 0.0}
+            if kube:
+                timings.update(self.kube.up())
+            return timings
         if records:  # a partial lab from an earlier run: stop what is left, then start cleanly
             self.down()
         if fresh:
             self.purge()
-        busy = [f"{name}={port}" for name, port in self.ports.all().items() if not port_is_free(port)]
+        wanted = {**self.ports.all(), **(kube_ports(self.ports) if kube else {})}
+        busy = [f"{name}={port}" for name, port in wanted.items() if not port_is_free(port)]
         if busy:
             raise LabError(f"ports already in use on {HOST}: {', '.join(busy)}; choose another --base-port")
         pg_bin = _pg_bin_dir()
         secrets = cfg.load_or_create_secrets(self.layout)
         self._prepare(secrets, pg_bin)
-        timings: dict[str, Any] = {}
+        timings = {}
         self._spawn_etcd()
         self._spawn_bao(secrets)
         self._spawn_haproxy()
@@ -452,6 +466,8 @@ class Lab:
         timings["etcd_s"] = round(time.monotonic() - t0, 2)
         for node in NODES:
             self._spawn_patroni(node)
+        if kube:  # starts while the Patroni nodes elect a leader
+            timings.update(self.kube.up())
         wait_for(self.bao_health, 30, "OpenBao /v1/sys/health")
         timings["bao_s"] = round(time.monotonic() - t0, 2)
         wait_for(self.leader, timeout, "a Patroni leader (see <state>/log/patroni-*.log)", 0.1)
@@ -480,6 +496,7 @@ class Lab:
         by_name = {r.name: r for r in self.procs.all()}
         killed: list[str] = []
         stopped = [name for name, r in by_name.items() if r.alive()]
+        killed += self.kube.down()
         groups = [["haproxy"], [f"patroni-{n}" for n in NODES], ["bao"], ["etcd"]]
         for group in groups:
             records = [by_name[name] for name in group if name in by_name]

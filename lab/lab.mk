@@ -5,13 +5,16 @@ LAB := $(PY) -m lab
 MODE ?= switchover
 LAB_ARGS ?=
 
-.PHONY: lab-setup lab-up lab-down lab-status lab-failover test-lab bench-lab
+.PHONY: lab-setup lab-up lab-stacks lab-down lab-status lab-failover test-lab bench-lab
 
 lab-setup: $(STAMP) ## install the lab's Debian packages if missing (postgresql, patroni, etcd-server, haproxy)
 	bash lab/setup.sh
 
-lab-up: lab-setup ## start etcd, 3 Patroni nodes, HAProxy and OpenBao on 127.0.0.1
-	$(LAB) up $(LAB_ARGS)
+lab-up: lab-setup toolchain ## start etcd, 3 Patroni nodes, HAProxy, OpenBao and the Kubernetes API on 127.0.0.1
+	$(LAB) up --kube $(LAB_ARGS)
+
+lab-stacks: $(STAMP) ## write the lab-dev/lab-prod stacks for the running lab, seed what they adopt
+	$(LAB) stacks $(LAB_ARGS)
 
 lab-down: $(STAMP) ## stop everything the lab started (by PID); data is kept, PURGE=1 deletes it
 	$(LAB) down $(LAB_ARGS) $(if $(PURGE),--purge)

@@ -1,0 +1,215 @@
+"""The lab's Kubernetes API: etcd and kube-apiserver from the toolchain, on loopback, with ESO's CRDs.
+
+There is no kubelet, scheduler or controller manager: objects are stored and served (Deployments,
+Services, ExternalSecrets, ...), workloads never run. Processes, recorded by PID in ``<state>/run``
+beside the HA lab's:
+
+- ``kube-etcd``: etcd 3.6 (the toolchain's; the Patroni DCS is a separate etcd), client port base+30.
+- ``kube-apiserver``: secure port base+32, a self-signed serving certificate in ``<state>/kube/certs``,
+  a service-account issuer and signing key (so TokenReview works for OpenBao's Kubernetes auth), a
+  static admin token (``<state>/kube/tokens.csv``, mode 0600, generated per lab) and RBAC.
+
+``<state>/kubeconfig`` (mode 0600) points at it with that token and the serving certificate as CA.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.config import HOST, Layout, Ports
+from lab.procs import LabError, ProcRecord, ProcTable, stop, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+PROCS = ("kube-apiserver", "kube-etcd")  # stop order
+SERVICE_CIDR = "10.96.0.0/24"  # kube-apiserver requires a range; no Service address is ever routed
+
+
+def toolchain_bin() -> Path:
+    """The toolchain's bin folder (etcd, kube-apiserver); refuses clearly when it is not built."""
+    out = subprocess.run(
+        ["bash", str(REPO / "toolchain" / "build.sh"), "bin"], capture_output=True, text=True, check=False
+    )
+    path = Path(out.stdout.strip())
+    if out.returncode != 0 or not (path / "kube-apiserver").is_file():
+        raise LabError(f"the toolchain's kube-apiserver is not built ({path}): run `make toolchain` first")
+    return path
+
+
+def kube_ports(ports: Ports) -> dict[str, int]:
+    return {"kube_etcd": ports.base + 30, "kube_etcd_peer": ports.base + 31, "kube_api": ports.base + 32}
+
+
+class KubeApi:
+    """The lab's Kubernetes API server, its etcd, its admin credentials and kubeconfig."""
+
+    def __init__(self, layout: Layout, ports: Ports) -> None:
+        self.layout = layout
+        self.ports = kube_ports(ports)
+        self.dir = layout.state_dir / "kube"
+        self.procs = ProcTable(layout.run_dir)
+
+    @property
+    def url(self) -> str:
+        return f"https://{HOST}:{self.ports['kube_api']}"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.layout.state_dir / "kubeconfig"
+
+    @property
+    def token(self) -> str:
+        return (self.dir / "admin.token").read_text().strip()
+
+    def running(self) -> list[ProcRecord]:
+        return [r for name in PROCS if (r := self.procs.get(name)) and r.alive()]
+
+    # ------------------------------------------------------------------ files
+
+    def _prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "certs").mkdir(exist_ok=True)
+        key = self.dir / "sa.key"
+        if not key.exists():
+            subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+            key.chmod(0o600)
+        token_file = self.dir / "admin.token"
+        if not token_file.exists():
+            _write_private(token_file, "lab-kube-" + secrets.token_urlsafe(24) + "\n")
+        _write_private(self.dir / "tokens.csv", f"{self.token},lab-admin,lab-admin,system:masters\n")
+
+    def _write_kubeconfig(self) -> None:
+        ca = (self.dir / "certs" / "apiserver.crt").read_bytes()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "keybuzz-lab",
+                    "cluster": {"server": self.url, "certificate-authority-data": base64.b64encode(ca).decode()},
+                }
+            ],
+            "users": [{"name": "lab-admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "keybuzz-lab", "context": {"cluster": "keybuzz-lab", "user": "lab-admin"}}],
+            "current-context": "keybuzz-lab",
+        }
+        _write_private(self.kubeconfig_path, yaml.safe_dump(config, sort_keys=False))
+
+    # ------------------------------------------------------------------ processes
+
+    def _spawn(self, bin_dir: Path) -> None:
+        p = self.ports
+        etcd_url, peer_url = f"http://{HOST}:{p['kube_etcd']}", f"http://{HOST}:{p['kube_etcd_peer']}"
+        env = {"PATH": os.environ.get("PATH", "")}
+        self.procs.spawn(
+            "kube-etcd",
+            [str(bin_dir / "etcd"), "--name=lab-kube-etcd", f"--data-dir={self.dir / 'etcd'}",
+             f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+             f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+             f"--initial-cluster=lab-kube-etcd={peer_url}", "--listen-metrics-urls=",
+             "--log-outputs=stderr"],
+            self.layout.log("kube-etcd"), env=env,
+        )  # fmt: skip
+        key = self.dir / "sa.key"
+        self.procs.spawn(
+            "kube-apiserver",
+            [str(bin_dir / "kube-apiserver"), f"--etcd-servers={etcd_url}",
+             f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={p['kube_api']}",
+             f"--cert-dir={self.dir / 'certs'}", f"--service-account-issuer={self.url}",
+             f"--service-account-key-file={key}", f"--service-account-signing-key-file={key}",
+             f"--api-audiences={self.url}",
+             f"--token-auth-file={self.dir / 'tokens.csv'}", "--authorization-mode=RBAC",
+             f"--service-cluster-ip-range={SERVICE_CIDR}", "--enable-priority-and-fairness=false"],
+            self.layout.log("kube-apiserver"), env=env,
+        )  # fmt: skip
+
+    def up(self, timeout: float = 90.0) -> dict[str, float]:
+        """Start etcd and the API server (or nothing if both run), install the ESO CRDs, write the kubeconfig."""
+        t0 = time.monotonic()
+        if len(self.running()) == len(PROCS):
+            return {"already_running": 1.0}
+        self.down()
+        bin_dir = toolchain_bin()
+        self._prepare()
+        self._spawn(bin_dir)
+        wait_for(self.ready, timeout, f"kube-apiserver /readyz (see {self.layout.log('kube-apiserver')})", 0.25)
+        self._write_kubeconfig()
+        ready = round(time.monotonic() - t0, 2)
+        self.install_crds(bin_dir.parent / "crds" / "external-secrets")
+        return {"kube_ready_s": ready, "kube_total_s": round(time.monotonic() - t0, 2)}
+
+    def down(self) -> list[str]:
+        killed: list[str] = []
+        for name in PROCS:
+            record = self.procs.get(name)
+            if record:
+                killed += stop([record], timeout=30)
+                self.procs.drop(name)
+        return killed
+
+    # ------------------------------------------------------------------ API
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
+        """One authenticated request; returns (status, parsed JSON or text)."""
+        ctx = ssl.create_default_context(cafile=str(self.dir / "certs" / "apiserver.crt"))
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def ready(self) -> bool:
+        if not (self.dir / "certs" / "apiserver.crt").exists():
+            return False
+        try:
+            return self.request("GET", "/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def install_crds(self, crd_dir: Path, timeout: float = 60.0) -> list[str]:
+        """Create (or keep) every CRD in `crd_dir` and wait until each is Established."""
+        names = []
+        for path in sorted(crd_dir.glob("*.yaml")):
+            crd = yaml.safe_load(path.read_text())
+            status, body = self.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+            if status not in (201, 409):
+                raise LabError(f"creating CRD {crd['metadata']['name']} failed ({status}): {body}")
+            names.append(crd["metadata"]["name"])
+
+        def established() -> bool:
+            for name in names:
+                _, body = self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                conditions = (body.get("status") or {}).get("conditions") or [] if isinstance(body, dict) else []
+                if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                    return False
+            return True
+
+        wait_for(established, timeout, "the External Secrets CRDs to be Established", 0.25)
+        return names
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

@@ -1,0 +1,146 @@
+"""Lab stacks: ``lab-dev`` / ``lab-prod`` generated from the shipped ``Pulumi.dev.yaml`` / ``Pulumi.prod.yaml``.
+
+Only the lab's addresses and credentials differ from the shipped stack (``LAB_KEYS``; a test checks it),
+plus ``kubernetesSkipAwait`` (the lab has no kubelet, so nothing ever becomes ready). Plain values are
+written into ``Pulumi.lab-<env>.yaml`` beside the program (git-ignored); secrets are set with
+``pulumi config set --secret`` through standard input (never in argv), encrypted by the passphrase
+secrets provider with a passphrase generated per lab (``<state>/pulumi/passphrase``, mode 0600).
+State goes to a file backend in ``<state>/pulumi/state`` unless ``PULUMI_BACKEND_URL`` says otherwise.
+
+The policy pack reads the estate facts from a config file: ``policy_config`` writes the lab's
+(``<state>/pulumi/policy-lab-<env>.json``) from the shipped ``policy/config/<env>.json`` with the lab's
+LB and node addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.cluster import Lab
+from lab.config import repo_root
+from lab.kube import toolchain_bin
+from lab.procs import LabError
+from lab.program import lab_overrides
+
+NAMESPACE = "keybuzz"
+# Keys a lab stack sets differently from the shipped stack: where things are, and how to log in.
+ADDRESS_KEYS = frozenset(
+    {"postgresWriteEndpoint", "postgresReadEndpoint", "redisEndpoint", "postgresNodes", "redisNodes",
+     "vaultAddress", "postgresSslMode"}
+)  # fmt: skip
+CREDENTIAL_KEYS = frozenset({"postgresAdminPassword", "vaultToken", "vaultDbPassword", "appSecretEnv", "kubeconfig"})
+LAB_ONLY_KEYS = frozenset({"kubernetesSkipAwait"})  # no kubelet in the lab: nothing ever becomes ready
+LAB_KEYS = ADDRESS_KEYS | CREDENTIAL_KEYS | LAB_ONLY_KEYS
+
+
+def stack_name(env: str) -> str:
+    return f"lab-{env}"
+
+
+def shipped_config(env: str, root: Path | None = None) -> dict[str, Any]:
+    """The `config:` block of the shipped ``Pulumi.<env>.yaml``."""
+    path = (root or repo_root()) / f"Pulumi.{env}.yaml"
+    return dict(yaml.safe_load(path.read_text())["config"])
+
+
+def lab_values(lab: Lab, env: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(plain config, secret config) of lab-<env>, both keyed ``keybuzz:<key>`` like a stack file."""
+    overrides = lab_overrides(lab)
+    if not lab.kube.kubeconfig_path.exists():
+        raise LabError("the lab has no Kubernetes API: start it with `python -m lab up --kube` (make lab-up)")
+    plain = shipped_config(env)
+    secret: dict[str, str] = {}
+    for key, value in overrides.items():
+        full = f"{NAMESPACE}:{key}"
+        if key in CREDENTIAL_KEYS:
+            secret[full] = str(value)
+        else:
+            plain[full] = value
+    plain[f"{NAMESPACE}:kubernetesSkipAwait"] = True
+    secret[f"{NAMESPACE}:vaultToken"] = lab.secrets.bao_root_token
+    secret[f"{NAMESPACE}:kubeconfig"] = lab.kube.kubeconfig_path.read_text()
+    secret[f"{NAMESPACE}:appSecretEnv"] = json.dumps({"api": {"JWT_SECRET": "lab-" + secrets.token_urlsafe(18)}})
+    secret[f"{NAMESPACE}:vaultDbPassword"] = _lab_secret(lab, f"vault-db-{env}")
+    return plain, secret
+
+
+def _lab_secret(lab: Lab, name: str) -> str:
+    """A per-lab generated secret, kept in ``<state>/pulumi/<name>`` (mode 0600): stable across runs."""
+    path = lab.layout.state_dir / "pulumi" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def pulumi_env(lab: Lab) -> dict[str, str]:
+    """Environment for the toolchain's pulumi on a lab stack (offline, lab passphrase, lab backend)."""
+    bin_dir = toolchain_bin()
+    state = lab.layout.state_dir / "pulumi" / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYBUZZ_ESTATE")}
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_CONFIG_PASSPHRASE=_lab_secret(lab, "passphrase"),
+    )
+    env.setdefault("PULUMI_BACKEND_URL", f"file://{state}")
+    return env
+
+
+def _pulumi(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run(
+        ["pulumi", *args, "--non-interactive"], cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
+        check=False, timeout=300,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise LabError(f"pulumi {' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def write_stack(lab: Lab, env: str, root: Path | None = None) -> Path:
+    """Create (or update) the lab stack of `env`: its stack file, its secrets, its policy config."""
+    root = root or repo_root()
+    name = stack_name(env)
+    plain, secret = lab_values(lab, env)
+    penv = pulumi_env(lab)
+    stacks = json.loads(_pulumi(penv, root, "stack", "ls", "--json"))
+    if name not in {s["name"] for s in stacks}:
+        _pulumi(penv, root, "stack", "init", name, "--secrets-provider", "passphrase")
+    path = root / f"Pulumi.{name}.yaml"
+    doc = yaml.safe_load(path.read_text()) if path.exists() else {}
+    doc = {k: v for k, v in (doc or {}).items() if k != "config"}
+    header = (
+        f"# GENERATED by `python -m lab stacks` from Pulumi.{env}.yaml. Do not edit; regenerate.\n"
+        "# Only the lab's addresses and credentials differ from the shipped stack file:\n"
+        + "".join(f"#   {key}\n" for key in sorted(LAB_KEYS))
+    )
+    path.write_text(header + yaml.safe_dump({**doc, "config": plain}, sort_keys=False))
+    for key, value in secret.items():
+        _pulumi(penv, root, "config", "set", "--secret", key, "--stack", name, stdin=value)
+    policy_config(lab, env)
+    return path
+
+
+def policy_config(lab: Lab, env: str) -> Path:
+    """The policy pack's config for lab-<env>: the shipped one with the lab's LB and node addresses."""
+    shipped = json.loads((repo_root() / "policy" / "config" / f"{env}.json").read_text())
+    overrides = lab_overrides(lab)
+    nodes = shipped["no-node-endpoints"]
+    nodes["postgresLb"] = overrides["postgresWriteEndpoint"]
+    nodes["redisLb"] = overrides["redisEndpoint"]
+    nodes["nodeAddresses"] = [*overrides["postgresNodes"], *overrides["redisNodes"]]
+    path = lab.layout.state_dir / "pulumi" / f"policy-{stack_name(env)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(shipped, indent=2) + "\n")
+    return path
