@@ -9,8 +9,10 @@ Processes (each recorded by PID in ``<state>/run``):
 - ``haproxy``: write port base+0 routed to the node whose Patroni answers ``OPTIONS /primary`` with 200,
   read port base+1 to the nodes answering ``/replica``; stats on base+2.
 - ``bao``: an OpenBao dev server (Vault API) on base+8, root token generated per lab.
-- with ``up(kube=True)``: ``kube-etcd`` and ``kube-apiserver`` (``lab/kube.py``), a Kubernetes API on
-  base+32 with the External Secrets CRDs and a kubeconfig in ``<state>/kubeconfig``.
+- with ``up(kube=True)``: ``kube-etcd``, ``kube-apiserver`` and ``external-secrets`` (``lab/kube.py``): a
+  Kubernetes API on base+32 with the External Secrets CRDs, the ESO controller running out of cluster,
+  a kubeconfig in ``<state>/kubeconfig``, and OpenBao's ``kubernetes`` auth method reviewing service
+  account tokens against that API server.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from lab import config as cfg
 from lab.config import HOST, NODES, Layout, Ports, Secrets
 from lab.http import HttpError, Vault, request
 from lab.kube import PROCS as KUBE_PROCS
-from lab.kube import KubeApi, kube_ports, toolchain_bin
+from lab.kube import KubeApi, configure_openbao_kubernetes_auth, kube_ports, toolchain_bin
 from lab.procs import LabError, ProcRecord, ProcTable, postmaster_pid, stop, wait_for
 from lab.writer import CONN_OPTS, LoadWriter
 
@@ -446,6 +448,7 @@ class Lab:
             timings: dict[str, Any] = {"already_running": True, "total_s": 0.0}
             if kube:
                 timings.update(self.kube.up())
+                configure_openbao_kubernetes_auth(self.kube, self.vault())
             return timings
         if records:  # a partial lab from an earlier run: stop what is left, then start cleanly
             self.down()
@@ -470,6 +473,8 @@ class Lab:
             timings.update(self.kube.up())
         wait_for(self.bao_health, 30, "OpenBao /v1/sys/health")
         timings["bao_s"] = round(time.monotonic() - t0, 2)
+        if kube:
+            configure_openbao_kubernetes_auth(self.kube, self.vault())
         wait_for(self.leader, timeout, "a Patroni leader (see <state>/log/patroni-*.log)", 0.1)
         timings["leader_s"] = round(time.monotonic() - t0, 2)
         self.wait_healthy(timeout)

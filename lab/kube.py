@@ -32,7 +32,9 @@ from lab.config import HOST, Layout, Ports
 from lab.procs import LabError, ProcRecord, ProcTable, stop, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-PROCS = ("kube-apiserver", "kube-etcd")  # stop order
+PROCS = ("external-secrets", "kube-apiserver", "kube-etcd")  # stop order
+REVIEWER = ("kube-system", "openbao-token-reviewer")  # namespace, service account
+REVIEWER_TOKEN_SECONDS = 7 * 24 * 3600
 SERVICE_CIDR = "10.96.0.0/24"  # kube-apiserver requires a range; no Service address is ever routed
 
 
@@ -48,7 +50,13 @@ def toolchain_bin() -> Path:
 
 
 def kube_ports(ports: Ports) -> dict[str, int]:
-    return {"kube_etcd": ports.base + 30, "kube_etcd_peer": ports.base + 31, "kube_api": ports.base + 32}
+    return {
+        "kube_etcd": ports.base + 30,
+        "kube_etcd_peer": ports.base + 31,
+        "kube_api": ports.base + 32,
+        "eso_metrics": ports.base + 33,
+        "eso_health": ports.base + 34,
+    }
 
 
 class KubeApi:
@@ -147,7 +155,31 @@ class KubeApi:
         self._write_kubeconfig()
         ready = round(time.monotonic() - t0, 2)
         self.install_crds(bin_dir.parent / "crds" / "external-secrets")
+        self._spawn_eso(bin_dir)
+        wait_for(self.eso_healthy, timeout, f"the ESO controller (see {self.layout.log('external-secrets')})", 0.25)
         return {"kube_ready_s": ready, "kube_total_s": round(time.monotonic() - t0, 2)}
+
+    def _spawn_eso(self, bin_dir: Path) -> None:
+        """The External Secrets controller, out of cluster, with the lab's kubeconfig (no webhook, no
+        cert controller: those are separate subcommands; metrics and health on loopback only)."""
+        p = self.ports
+        self.procs.spawn(
+            "external-secrets",
+            [str(bin_dir / "external-secrets"), f"--metrics-addr={HOST}:{p['eso_metrics']}",
+             f"--live-addr={HOST}:{p['eso_health']}", "--enable-leader-election=false",
+             "--enable-cluster-store-reconciler=false", "--enable-cluster-external-secret-reconciler=false",
+             "--enable-cluster-push-secret-reconciler=false", "--loglevel=info"],
+            self.layout.log("external-secrets"),
+            env={"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(self.kubeconfig_path),
+                 "HOME": str(self.dir)},
+        )  # fmt: skip
+
+    def eso_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{self.ports['eso_health']}/healthz", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def down(self) -> list[str]:
         killed: list[str] = []
@@ -206,6 +238,40 @@ class KubeApi:
 
         wait_for(established, timeout, "the External Secrets CRDs to be Established", 0.25)
         return names
+
+
+def configure_openbao_kubernetes_auth(kube: KubeApi, vault: Any, mount: str = "kubernetes") -> None:
+    """OpenBao's Kubernetes auth method against the lab's API server, as the estate has it: logins with a
+    service account's token are checked by TokenReview, with a reviewer account allowed to do that
+    (``system:auth-delegator``). Idempotent. `vault` is a `lab.http.Vault` with a root token."""
+    ns, name = REVIEWER
+    kube.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts",
+                 {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}})  # fmt: skip
+    kube.request(
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": f"{name}-auth-delegator"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]},
+    )  # fmt: skip
+    status, body = kube.request(
+        "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{name}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+         "spec": {"expirationSeconds": REVIEWER_TOKEN_SECONDS}},
+    )  # fmt: skip
+    if status != 201:
+        raise LabError(f"no token for the OpenBao token reviewer ({status}): {body}")
+    auths = vault.read("sys/auth")
+    table = auths.get("data", auths) if isinstance(auths, dict) else {}
+    if f"{mount}/" not in table:
+        vault.write(f"sys/auth/{mount}", {"type": "kubernetes"})
+    vault.write(
+        f"auth/{mount}/config",
+        {"kubernetes_host": kube.url,
+         "kubernetes_ca_cert": (kube.dir / "certs" / "apiserver.crt").read_text(),
+         "token_reviewer_jwt": body["status"]["token"]},
+    )  # fmt: skip
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -5,7 +5,8 @@ plus ``kubernetesSkipAwait`` (the lab has no kubelet, so nothing ever becomes re
 written into ``Pulumi.lab-<env>.yaml`` beside the program (git-ignored); secrets are set with
 ``pulumi config set --secret`` through standard input (never in argv), encrypted by the passphrase
 secrets provider with a passphrase generated per lab (``<state>/pulumi/passphrase``, mode 0600).
-State goes to a file backend in ``<state>/pulumi/state`` unless ``PULUMI_BACKEND_URL`` says otherwise.
+State goes to the lab's PostgreSQL through the LB (``lab/state.py``) unless ``PULUMI_BACKEND_URL`` says
+otherwise.
 
 The policy pack reads the estate facts from a config file: ``policy_config`` writes the lab's
 (``<state>/pulumi/policy-lab-<env>.json``) from the shipped ``policy/config/<env>.json`` with the lab's
@@ -83,18 +84,21 @@ def _lab_secret(lab: Lab, name: str) -> str:
 
 
 def pulumi_env(lab: Lab) -> dict[str, str]:
-    """Environment for the toolchain's pulumi on a lab stack (offline, lab passphrase, lab backend)."""
+    """Environment for the toolchain's pulumi on a lab stack: offline, the lab's passphrase, and the
+    lab's state backend (its PostgreSQL through the LB, lab/state.py) unless PULUMI_BACKEND_URL is set."""
+    from lab.state import backend_url, ensure_state_database
+
     bin_dir = toolchain_bin()
-    state = lab.layout.state_dir / "pulumi" / "state"
-    state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYBUZZ_ESTATE")}
+    if "PULUMI_BACKEND_URL" not in env:
+        ensure_state_database(lab)
+        env["PULUMI_BACKEND_URL"] = backend_url(lab)
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_CONFIG_PASSPHRASE=_lab_secret(lab, "passphrase"),
     )
-    env.setdefault("PULUMI_BACKEND_URL", f"file://{state}")
     return env
 
 
@@ -115,9 +119,12 @@ def write_stack(lab: Lab, env: str, root: Path | None = None) -> Path:
     plain, secret = lab_values(lab, env)
     penv = pulumi_env(lab)
     stacks = json.loads(_pulumi(penv, root, "stack", "ls", "--json"))
-    if name not in {s["name"] for s in stacks}:
-        _pulumi(penv, root, "stack", "init", name, "--secrets-provider", "passphrase")
     path = root / f"Pulumi.{name}.yaml"
+    if name not in {s["name"] for s in stacks}:
+        # A stack file left from another lab holds that lab's encryption salt: the file is generated,
+        # so start it anew with the stack.
+        path.unlink(missing_ok=True)
+        _pulumi(penv, root, "stack", "init", name, "--secrets-provider", "passphrase")
     doc = yaml.safe_load(path.read_text()) if path.exists() else {}
     doc = {k: v for k, v in (doc or {}).items() if k != "config"}
     header = (

@@ -1,0 +1,72 @@
+"""The lab stacks' Pulumi state in the lab's PostgreSQL, through the HAProxy LB (the engine's DIY backend).
+
+``pulumi login postgres://...`` stores each stack's checkpoint, history and lock as rows of one table
+(engine source ``pkg/backend/diy/postgres``). Here that table lives in a database and role of its own,
+``pulumi_state``, owned by nobody else: the program's roles and Vault's dynamic users cannot CONNECT to
+it (CONNECT revoked from PUBLIC). The connection goes through the write LB, so the state follows the
+Patroni leader like every other client. The role's password is generated per lab and handed to the
+engine through a ``passfile`` (``<state>/pulumi/pgpass``, mode 0600), never in the URL, argv or the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from lab.cluster import Lab
+from lab.config import HOST
+
+DATABASE = "pulumi_state"
+ROLE = "pulumi_state"
+TABLE = "pulumi_state"
+
+
+def _passfile(lab: Lab) -> Path:
+    return lab.layout.state_dir / "pulumi" / "pgpass"
+
+
+def _password(lab: Lab) -> str:
+    path = lab.layout.state_dir / "pulumi" / "state-password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def ensure_state_database(lab: Lab) -> None:
+    """Create (or keep) the state role and database; write the passfile. Idempotent."""
+    password = _password(lab)
+    with psycopg.connect(**lab.conninfo(), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(ROLE), sql.Literal(password)))
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(ROLE)))
+        cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(DATABASE)))
+    passfile = _passfile(lab)
+    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{HOST}:{lab.ports.lb_write}:{DATABASE}:{ROLE}:{password}\n")
+
+
+def backend_url(lab: Lab) -> str:
+    """The engine's backend URL for the lab (no secret in it: the password is in the passfile)."""
+    return (
+        f"postgres://{ROLE}@{HOST}:{lab.ports.lb_write}/{DATABASE}"
+        f"?sslmode=disable&table={TABLE}&passfile={_passfile(lab)}&connect_timeout=5"
+    )
+
+
+def state_rows(lab: Lab) -> list[tuple[str, str]]:
+    """(key, data as text) of every row of the state table, read as the superuser."""
+    with psycopg.connect(**lab.conninfo(dbname=DATABASE)) as conn:
+        query = sql.SQL("SELECT key, data::text FROM {}").format(sql.Identifier(TABLE))
+        return [(key, data) for key, data in conn.execute(query)]
