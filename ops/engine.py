@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,13 +101,39 @@ def run_engine(what: str, stack: auto.Stack, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except auto.errors.CommandError as exc:
-        raise OpsError(f"{what} of stack '{stack.name}' failed (engine output above): {_last_error(exc)}") from exc
+        raise OpsError(f"{what} of stack '{stack.name}' failed: {engine_errors(str(exc))}") from exc
 
 
-def _last_error(exc: auto.errors.CommandError) -> str:
-    text = str(exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("error:")]
-    return lines[-1] if lines else text.strip().splitlines()[-1] if text.strip() else "unknown error"
+_GENERIC = ("an unhandled error occurred: program exited with non-zero exit code", "preview failed", "update failed")
+
+
+def engine_errors(text: str) -> str:
+    """Every error the engine reported, each with its continuation lines (a config error lists one problem
+    and its fix per line), without the generic "program exited" lines when a real error is there."""
+    blocks: list[str] = []
+    # The Automation API's CommandError reads " code: N\n stdout: ...\n stderr: ...": unwrap those prefixes.
+    lines = [re.sub(r"^ (stdout|stderr): ", "", line) for line in text.splitlines()]
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped.startswith("error:"):
+            indent = len(line) - len(line.lstrip())
+            block = [stripped]
+            i += 1
+            while i < len(lines) and lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) > indent:
+                block.append(lines[i][indent:].rstrip())
+                i += 1
+            text_block = "\n".join(block)
+            if text_block not in blocks:
+                blocks.append(text_block)
+            continue
+        i += 1
+    real = [b for b in blocks if not any(g in b for g in _GENERIC)]
+    chosen = real or blocks
+    if not chosen:
+        return text.strip().splitlines()[-1] if text.strip() else "unknown error"
+    return "\n" + "\n".join(chosen)
 
 
 # --- restoring a recorded config into a worktree ------------------------------------------------

@@ -134,3 +134,35 @@ def test_the_policy_pack_blocks_an_injected_node_address_in_preview(kube_lab: ob
     assert "no-node-endpoints" in out, out[-4000:]
     assert f"contains node address {node}" in out, out[-4000:]
     assert "injected-pinned-node" in out
+
+
+def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(
+    kube_lab: object, lab_program: Path
+) -> None:
+    """Through the engine (`pulumi preview`) and through `python -m ops preview`: every problem, each fix a
+    sentence naming the stack's real LB, no Python traceback."""
+    from lab.stacks import pulumi_env
+
+    env = {**pulumi_env(kube_lab), "PYTHONPATH": str(REPO)}  # type: ignore[arg-type]
+    lb = f"127.0.0.1:{kube_lab.ports.lb_write}"  # type: ignore[attr-defined]
+
+    def run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, cwd=lab_program, env=env, input=stdin, capture_output=True, text=True,
+                              timeout=600, check=False)  # fmt: skip
+
+    bad = {"keybuzz:postgresReadEndpoint": "127.0.0.12:5432", "keybuzz:credentialTtlSeconds": "600"}
+    for key, value in bad.items():
+        assert run("pulumi", "config", "set", key, value, "--stack", "lab-dev").returncode == 0
+    try:
+        engine = run("pulumi", "preview", "--stack", "lab-dev", "--non-interactive")
+        via_ops = run(sys.executable, "-m", "ops", "preview", "--stack", "lab-dev", "--cwd", str(lab_program))
+    finally:
+        for key in bad:
+            run("pulumi", "config", "rm", key, "--stack", "lab-dev")
+    for proc in (engine, via_ops):
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "Traceback" not in out, out[-3000:]
+        assert "(2 problems)" in out, out[-3000:]
+        assert f"fix: Use the LB {lb}." in out, out[-3000:]
+        assert "fix: Set secretRefreshSeconds to at most 299 or raise credentialTtlSeconds." in out, out[-3000:]

@@ -291,3 +291,37 @@ def test_generated_bad_configs_raise_the_config_error_and_register_nothing(
     assert monitor.recorded == []
     reported = {p.key for p in caught.value.problems}
     assert reported & set(overrides), f"{overrides} -> {caught.value}"
+
+
+LAB = {
+    "postgresWriteEndpoint": "127.0.0.1:15400",
+    "postgresReadEndpoint": "127.0.0.1:15401",
+    "redisEndpoint": "127.0.0.1:15403",
+    "postgresNodes": ["127.0.0.11", "127.0.0.12", "127.0.0.13"],
+    "redisNodes": ["127.0.0.21", "127.0.0.22", "127.0.0.23"],
+}
+
+
+def test_a_node_in_another_key_is_fixed_with_the_stacks_own_lb() -> None:
+    """The lab's LB listens on its own port: the fix names it, not a made-up :5432."""
+    error = _problems("dev", overrides={**LAB, "postgresReadEndpoint": "127.0.0.12:15412"}, as_stack="lab-dev")
+    (problem,) = [p for p in error.problems if p.key == "postgresReadEndpoint"]
+    assert problem.fix == "use the LB 127.0.0.1:15400"
+
+
+def test_a_node_as_the_write_endpoint_is_not_fixed_with_a_guessed_port() -> None:
+    error = _problems("dev", overrides={**LAB, "postgresWriteEndpoint": "127.0.0.12:5432"}, as_stack="lab-dev")
+    (problem,) = [p for p in error.problems if p.key == "postgresWriteEndpoint"]
+    assert "127.0.0.1:5432" not in problem.fix
+    assert "127.0.0.1:<the LB's port>" in problem.fix
+
+
+def test_every_rendered_fix_line_is_a_whole_sentence() -> None:
+    error = _problems(
+        "dev", overrides={"postgresWriteEndpoint": "10.0.0.121:5432", "apps": ["api", "frontend"], "apiImagTag": "v1"}
+    )
+    fixes = [line.strip().removeprefix("fix: ") for line in str(error).splitlines() if line.strip().startswith("fix:")]
+    assert len(fixes) == len(error.problems) >= 3
+    for fix in fixes:
+        assert fix[0].isupper(), fix
+        assert fix.endswith((".", "`", "?")), fix

@@ -1,0 +1,425 @@
+"""The platform applied for real: `pulumi up` of lab-dev and lab-prod with the real engine, providers, ESO
+controller and state backend, then checks on the real servers (PostgreSQL through the LB, OpenBao, the
+Kubernetes API). The tests run in file order on one lab: up from nothing, what exists, isolation, no-op
+and one-change previews, locking, rollback, drift, faults during apply, protection, destroy, and last the
+search for a leaked secret."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from lab.cluster import Lab
+from lab.http import HttpError, Vault
+from lab.procs import wait_for
+from tests.e2e.lab_support import (
+    CAPTURED,
+    commit,
+    copy_program,
+    k8s,
+    k8s_secret,
+    lab_env,
+    ops,
+    pulumi,
+    ready,
+    started_lab,
+)
+from tests.support.render import Rendering
+
+pytestmark = pytest.mark.e2e
+
+ENVS = ("dev", "prod")
+ESO = "/apis/external-secrets.io/v1"
+KV = "vault:kv/secretV2:SecretV2"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with started_lab(16600) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def prog(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lab.estate import seed
+    from lab.stacks import write_stack
+
+    program = copy_program(tmp_path_factory.mktemp("platform") / "program")
+    for env in ENVS:
+        seed(lab, env)
+        write_stack(lab, env, root=program)
+    return program
+
+
+@pytest.fixture(scope="module")
+def rendered(lab: Lab) -> dict[str, Rendering]:
+    """The program rendered under mocks with the lab's endpoints: every name the checks look for."""
+    from lab.program import lab_overrides
+    from tests.support.render import render_stack
+
+    return {env: render_stack(f"lab-{env}", lab_overrides(lab)) for env in ENVS}
+
+
+def lb(lab: Lab) -> str:
+    return f"127.0.0.1:{lab.ports.lb_write}"
+
+
+def sql(lab: Lab, query: str, params: tuple[Any, ...] = (), dbname: str = "postgres") -> list[tuple[Any, ...]]:
+    with psycopg.connect(**lab.conninfo(dbname=dbname)) as conn:
+        return list(conn.execute(query, params).fetchall())
+
+
+def names(rendering: Rendering, type_: str, key: str = "name") -> list[str]:
+    return [r.inputs[key] for r in rendering.of_type(type_)]
+
+
+def meta(rendering: Rendering, type_: str) -> list[tuple[str, str]]:
+    """(namespace, name) of each object of `type_`; an auto-named one (the migrations Job: a new Job per
+    change) as (namespace, "?labelSelector=app.kubernetes.io/name=<its name label>")."""
+    found = []
+    for r in rendering.of_type(type_):
+        md = r.inputs["metadata"]
+        name = md.get("name") or f"?labelSelector=app.kubernetes.io/name={md['labels']['app.kubernetes.io/name']}"
+        found.append((md.get("namespace", ""), name))
+    return found
+
+
+def wait_external_secrets_ready(lab: Lab, timeout: float = 90) -> list[dict[str, Any]]:
+    def all_ready() -> list[dict[str, Any]] | None:
+        items = k8s(lab, "/apis/external-secrets.io/v1/externalsecrets")["items"]
+        return items if items and all(ready(i) for i in items) else None
+
+    return wait_for(all_ready, timeout, "every ExternalSecret Ready (see the lab's log/external-secrets.log)", 1)
+
+
+def pg_secrets(rendering: Rendering) -> list[tuple[str, str]]:
+    """(namespace, Secret name) of every ExternalSecret that carries database credentials."""
+    found = []
+    for es in rendering.of_type("kubernetes:external-secrets.io/v1:ExternalSecret"):
+        data = (es.inputs["spec"]["target"].get("template") or {}).get("data") or {}
+        if "PGHOST" in data:
+            found.append((es.inputs["metadata"]["namespace"], es.inputs["spec"]["target"]["name"]))
+    return found
+
+
+class TestPlatformOnTheLab:
+    def test_up_of_both_lab_stacks_from_nothing(self, lab: Lab, prog: Path) -> None:
+        for env in ENVS:
+            proc = ops(lab, prog, "up", "--stack", f"lab-{env}")
+            assert "recorded deployment #1" in proc.stdout
+
+    def test_databases_owner_groups_and_grants(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
+        for env, rendering in rendered.items():
+            for db in rendering.of_type("postgresql:index/database:Database"):
+                name, owner = db.inputs["name"], db.inputs["owner"]
+                assert sql(lab, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)) == [
+                    (owner,)
+                ], f"{env}: {name} not owned by {owner}"
+                # PUBLIC may not connect: only the environment's own groups (PH28.2).
+                assert sql(lab, "SELECT has_database_privilege('public', %s, 'CONNECT')", (name,)) == [(False,)]
+            for dp in rendering.of_type("postgresql:index/defaultPrivileges:DefaultPrivileges"):
+                rows = sql(
+                    lab,
+                    "SELECT count(*) FROM pg_default_acl d JOIN pg_roles r ON r.oid = d.defaclrole "
+                    "WHERE r.rolname = %s",
+                    (dp.inputs["owner"],),
+                    dbname=dp.inputs["database"],
+                )
+                assert rows[0][0] >= 1, f"no default privileges of {dp.inputs['owner']} in {dp.inputs['database']}"
+
+    def test_vault_mounts_connections_roles_policies_and_auth_roles(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        vault = lab.vault()
+        mounts = vault.read("sys/mounts")["data"]
+        for env, rendering in rendered.items():
+            for path in names(rendering, "vault:index/mount:Mount", "path"):
+                assert f"{path}/" in mounts, f"{env}: mount {path}"
+            for conn in rendering.of_type("vault:database/secretBackendConnection:SecretBackendConnection"):
+                config = vault.read(f"{conn.inputs['backend']}/config/{conn.inputs['name']}")["data"]
+                url = config["connection_details"]["connection_url"]
+                assert f"@{lb(lab)}/" in url, f"{env}: {url} is not through the LB"
+                assert "password" not in config["connection_details"], "the root password is readable"
+            for role in rendering.of_type("vault:database/secretBackendRole:SecretBackendRole"):
+                vault.read(f"{role.inputs['backend']}/roles/{role.inputs['name']}")
+            for policy in names(rendering, "vault:index/policy:Policy"):
+                vault.read(f"sys/policies/acl/{policy}")
+            for role in names(rendering, "vault:kubernetes/authBackendRole:AuthBackendRole", "roleName"):
+                vault.read(f"auth/kubernetes/role/{role}")
+
+    def test_kubernetes_objects_exist(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
+        paths = {
+            "kubernetes:core/v1:Namespace": "/api/v1/namespaces/{name}",
+            "kubernetes:core/v1:ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts/{name}",
+            "kubernetes:core/v1:Service": "/api/v1/namespaces/{ns}/services/{name}",
+            "kubernetes:apps/v1:Deployment": "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+            "kubernetes:batch/v1:Job": "/apis/batch/v1/namespaces/{ns}/jobs{name}",
+            "kubernetes:external-secrets.io/v1:SecretStore": f"{ESO}/namespaces/{{ns}}/secretstores/{{name}}",
+            "kubernetes:external-secrets.io/v1:ExternalSecret": f"{ESO}/namespaces/{{ns}}/externalsecrets/{{name}}",
+            "kubernetes:generators.external-secrets.io/v1alpha1:VaultDynamicSecret": (
+                "/apis/generators.external-secrets.io/v1alpha1/namespaces/{ns}/vaultdynamicsecrets/{name}"
+            ),
+        }  # fmt: skip
+        for rendering in rendered.values():
+            for type_, template in paths.items():
+                for ns, name in meta(rendering, type_):
+                    if type_.endswith(":Job"):
+                        assert k8s(lab, template.format(ns=ns, name=name))["items"], f"no Job {name} in {ns}"
+                    else:
+                        k8s(lab, template.format(ns=ns, name=name))
+
+    def test_every_external_secret_is_ready_and_its_credentials_work_through_the_lb(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        wait_external_secrets_ready(lab)
+        for env, rendering in rendered.items():
+            for ns, name in pg_secrets(rendering):
+                data = k8s_secret(lab, ns, name)
+                assert f"{data['PGHOST']}:{data['PGPORT']}" == lb(lab), f"{ns}/{name} does not point at the LB"
+                with psycopg.connect(
+                    host=data["PGHOST"], port=data["PGPORT"], dbname=data["PGDATABASE"],
+                    user=data["PGUSER"], password=data["PGPASSWORD"], connect_timeout=5,
+                ) as conn:  # fmt: skip
+                    conn.execute("CREATE TABLE IF NOT EXISTS e2e_probe (env text, at timestamptz DEFAULT now())")
+                    conn.execute("INSERT INTO e2e_probe (env) VALUES (%s)", (env,))
+                if "DATABASE_URL" in data:
+                    with psycopg.connect(data["DATABASE_URL"], connect_timeout=5) as conn:
+                        conn.execute("SELECT 1")
+
+    def test_dev_and_prod_credentials_cannot_cross(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
+        creds = {
+            env: [k8s_secret(lab, ns, name) for ns, name in pg_secrets(rendering)]
+            for env, rendering in rendered.items()
+        }
+        for env, other in (("dev", "prod"), ("prod", "dev")):
+            for mine in creds[env]:
+                for theirs in creds[other]:
+                    with pytest.raises(psycopg.OperationalError, match=r"CONNECT privilege|permission denied"):
+                        psycopg.connect(
+                            host=mine["PGHOST"], port=mine["PGPORT"], dbname=theirs["PGDATABASE"],
+                            user=mine["PGUSER"], password=mine["PGPASSWORD"], connect_timeout=5,
+                        )  # fmt: skip
+
+    def test_a_service_accounts_vault_login_reads_only_its_own_environment(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        vault = lab.vault()
+
+        def login(role: Any) -> Vault:
+            ns = role.inputs["boundServiceAccountNamespaces"][0]
+            sa = role.inputs["boundServiceAccountNames"][0]
+            status, body = lab.kube.request(
+                "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+            )  # fmt: skip
+            assert status == 201, body
+            login = {"role": role.inputs["roleName"], "jwt": body["status"]["token"]}
+            auth = vault.write("auth/kubernetes/login", login)
+            return vault.with_token(auth["auth"]["client_token"])
+
+        def paths(rendering: Rendering) -> list[str]:
+            creds = [g.inputs["spec"]["path"] for g in rendering.of_type(
+                "kubernetes:generators.external-secrets.io/v1alpha1:VaultDynamicSecret")]  # fmt: skip
+            kv = [f"{s.inputs['mount']}/data/{s.inputs['name']}" for s in rendering.of_type(KV)]
+            return creds + kv
+
+        for env, other in (("dev", "prod"), ("prod", "dev")):
+            role = next(r for r in rendered[env].of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+                        if r.inputs["roleName"].endswith("-api"))  # fmt: skip
+            client = login(role)
+            own = [p for p in paths(rendered[env]) if f"-{env}/creds/" in p and p.endswith(f"api-{env}")]
+            assert own, f"no {env} api credentials path in the rendering"
+            client.read(own[0])  # the control: its own credentials are readable
+            for path in paths(rendered[other]):
+                with pytest.raises(HttpError) as denied:
+                    client.read(path)
+                assert denied.value.status == 403, f"{env} api read {path}: {denied.value}"
+
+    def test_a_second_up_changes_nothing(self, lab: Lab, prog: Path) -> None:
+        for env in ENVS:
+            pulumi(lab, prog, "preview", "--stack", f"lab-{env}", "--expect-no-changes")
+
+    def test_an_image_tag_change_previews_as_exactly_one_update(self, lab: Lab, prog: Path) -> None:
+        stack = "lab-dev"
+        before = pulumi(lab, prog, "config", "get", "keybuzz:apiImageTag", "--stack", stack).stdout.strip()
+        pulumi(lab, prog, "config", "set", "keybuzz:apiImageTag", "v0.1.73-dev", "--stack", stack)
+        try:
+            steps = json.loads(pulumi(lab, prog, "preview", "--stack", stack, "--json").stdout)["steps"]
+        finally:
+            pulumi(lab, prog, "config", "set", "keybuzz:apiImageTag", before, "--stack", stack)
+        changed = [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in steps if s["op"] != "same"]
+        assert changed == [("update", "keybuzz-dev-api-deployment")], changed
+
+    def test_a_second_concurrent_up_of_the_same_stack_is_refused(self, lab: Lab, prog: Path) -> None:
+        from lab.state import state_rows
+
+        env = lab_env(lab)
+        first = subprocess.Popen(
+            ["pulumi", "up", "--yes", "--stack", "lab-prod", "--non-interactive", "--refresh"],
+            cwd=prog, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: any("/locks/" in key for key, _ in state_rows(lab)), 60, "the first up's lock row", 0.1)
+            second = pulumi(lab, prog, "up", "--yes", "--stack", "lab-prod", expect=None)
+        finally:
+            out, _ = first.communicate(timeout=600)
+            CAPTURED.append(out)
+        assert first.returncode == 0, out[-3000:]
+        assert second.returncode != 0
+        assert "currently locked" in second.stderr + second.stdout, second.stderr[-2000:]
+        assert not any("/locks/" in key for key, _ in state_rows(lab)), "a lock was left behind"
+
+    def test_rollback_restores_the_earlier_deployment(self, lab: Lab, prog: Path) -> None:
+        stack = "lab-dev"
+        vault = lab.vault()
+        v1_image = self._api_image(lab)
+        v1_env = vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"]
+        pulumi(lab, prog, "config", "set", "keybuzz:apiImageTag", "v0.1.74-dev", "--stack", stack)
+        new_env = json.dumps({"api": {**v1_env, "FEATURE_FLAG": "on"}})
+        proc = subprocess.run(
+            ["pulumi", "config", "set", "--secret", "keybuzz:appSecretEnv", "--stack", stack, "--non-interactive"],
+            cwd=prog, env=lab_env(lab), input=new_env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        CAPTURED.append(proc.stdout + proc.stderr)
+        commit(prog, "v2: api v0.1.74-dev with FEATURE_FLAG")
+        ops(lab, prog, "up", "--stack", stack)
+        assert self._api_image(lab).endswith(":v0.1.74-dev")
+        assert vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"].get("FEATURE_FLAG") == "on"
+        rows_before = sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz")
+
+        history = json.loads(ops(lab, prog, "history", "--stack", stack, "--json").stdout)
+        assert [d["number"] for d in history][-2:] == [1, 2]
+        proc = ops(lab, prog, "rollback", "--stack", stack, "--to", "1", "--yes")
+        assert "rollback of stack 'lab-dev' to deployment #1" in proc.stdout
+        assert self._api_image(lab) == v1_image
+        assert vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"] == v1_env
+        assert sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz") == rows_before  # data untouched
+        # Back to the checkout's v1 config for the following tests.
+        proc = subprocess.run(
+            ["pulumi", "config", "set", "--secret", "keybuzz:appSecretEnv", "--stack", stack, "--non-interactive"],
+            cwd=prog, env=lab_env(lab), input=json.dumps({"api": v1_env}), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        pulumi(lab, prog, "config", "set", "keybuzz:apiImageTag", v1_image.rsplit(":", 1)[1], "--stack", stack)
+        pulumi(lab, prog, "preview", "--stack", stack, "--expect-no-changes")
+
+    @staticmethod
+    def _api_image(lab: Lab) -> str:
+        deployment = k8s(lab, "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api")
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def test_drift_made_through_the_kubernetes_api_is_reported(self, lab: Lab, prog: Path) -> None:
+        path = "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api"
+        status, body = lab.kube.request("GET", path)
+        assert status == 200
+        body["spec"]["replicas"] = int(body["spec"].get("replicas") or 1) + 2
+        status, body = lab.kube.request("PUT", path, body)
+        assert status == 200, body
+        proc = ops(lab, prog, "drift", "--stack", "lab-dev", expect=4)
+        assert "DRIFT on stack 'lab-dev'" in proc.stdout
+        assert "keybuzz-dev-api-deployment" in proc.stdout
+        ops(lab, prog, "up", "--stack", "lab-dev")  # put it back
+        ops(lab, prog, "drift", "--stack", "lab-dev")
+
+    @pytest.mark.parametrize("fault", ["switchover", "leader-kill"])
+    def test_a_patroni_fault_in_the_middle_of_up_converges(self, lab: Lab, prog: Path, fault: str) -> None:
+        stack = "lab-prod"
+        ttl = "1800" if fault == "switchover" else "2400"
+        pulumi(lab, prog, "config", "set", "keybuzz:credentialTtlSeconds", ttl, "--stack", stack)
+        pulumi(lab, prog, "config", "set", "keybuzz:secretRefreshSeconds", "600", "--stack", stack)
+        leader = lab.leader()
+        assert leader
+        errors: list[BaseException] = []
+
+        def fail_over() -> None:
+            try:
+                time.sleep(2.0)
+                if fault == "switchover":
+                    lab.switchover(leader)
+                else:
+                    lab.stop_leader(leader, signal.SIGKILL)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=fail_over)
+        thread.start()
+        # --refresh: the engine reads every resource back (through the LB) while the leader changes.
+        first = pulumi(lab, prog, "up", "--yes", "--refresh", "--stack", stack, expect=None)
+        thread.join()
+        assert not errors, errors
+        if fault == "leader-kill":
+            lab.restart_node(leader)
+        lab.wait_healthy(120)
+        if first.returncode != 0:  # a clear error, not a crash
+            assert "error:" in first.stdout + first.stderr
+            assert "panic" not in first.stdout + first.stderr
+        second = pulumi(lab, prog, "up", "--yes", "--stack", stack, expect=None)
+        if second.returncode != 0:  # a lost connection can need one more run; never more
+            pulumi(lab, prog, "up", "--yes", "--stack", stack)
+        pulumi(lab, prog, "preview", "--stack", stack, "--expect-no-changes")
+        # The state in PostgreSQL is intact and nothing is duplicated: one checkpoint per stack, every
+        # resource once.
+        exported = json.loads(pulumi(lab, prog, "stack", "export", "--stack", stack).stdout)
+        urns = [r["urn"] for r in exported["deployment"]["resources"]]
+        assert len(urns) == len(set(urns))
+        vault_roles = lab.vault().call("LIST", "database-prod/roles")["data"]["keys"]
+        assert len(vault_roles) == len(set(vault_roles))
+
+    def test_deleting_the_prod_database_is_refused(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
+        proc = pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-prod", expect=None)
+        assert proc.returncode != 0
+        assert "protected" in proc.stdout + proc.stderr
+        for name in names(rendered["prod"], "postgresql:index/database:Database"):
+            assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)]
+        pulumi(lab, prog, "up", "--yes", "--stack", "lab-prod")  # whatever the refused destroy removed comes back
+
+    def test_destroying_lab_dev_leaves_lab_prod_intact(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-dev")
+        for name in names(rendered["prod"], "postgresql:index/database:Database"):
+            assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)]
+        pulumi(lab, prog, "preview", "--stack", "lab-prod", "--expect-no-changes")
+        prod_secrets = [s for s in k8s(lab, "/apis/external-secrets.io/v1/externalsecrets")["items"]
+                        if s["metadata"]["namespace"].endswith("-prod")]  # fmt: skip
+        assert prod_secrets
+        assert all(ready(s) for s in prod_secrets)
+
+    def test_no_secret_of_the_lab_appears_in_plaintext(self, lab: Lab, prog: Path) -> None:
+        from lab.stacks import _lab_secret
+        from lab.state import state_rows
+
+        secrets = {
+            "PostgreSQL admin password": lab.secrets.superuser_password,
+            "Vault token": lab.secrets.bao_root_token,
+            "vault login password (dev)": _lab_secret(lab, "vault-db-dev"),
+            "vault login password (prod)": _lab_secret(lab, "vault-db-prod"),
+        }
+        places: dict[str, str] = {f"state row {key}": data for key, data in state_rows(lab)}
+        places.update({f"stack file {p.name}": p.read_text() for p in prog.glob("Pulumi.*.yaml")})
+        places.update({f"command output #{i}": out for i, out in enumerate(CAPTURED)})
+        for kind in ("configmaps", "serviceaccounts", "services", "events"):
+            places[f"kubernetes {kind}"] = json.dumps(k8s(lab, f"/api/v1/{kind}"))
+        for group, kind in (("apps/v1", "deployments"), ("batch/v1", "jobs"),
+                            ("external-secrets.io/v1", "externalsecrets"), ("external-secrets.io/v1", "secretstores"),
+                            ("generators.external-secrets.io/v1alpha1", "vaultdynamicsecrets")):  # fmt: skip
+            places[f"kubernetes {kind}"] = json.dumps(k8s(lab, f"/apis/{group}/{kind}"))
+        # Secrets other than those ESO writes (it writes the apps' credentials, by design).
+        eso_owned = {
+            (s["metadata"]["namespace"], s["spec"]["target"]["name"])
+            for s in k8s(lab, "/apis/external-secrets.io/v1/externalsecrets")["items"]
+        }
+        for item in k8s(lab, "/api/v1/secrets")["items"]:
+            if (item["metadata"]["namespace"], item["metadata"]["name"]) not in eso_owned:
+                places[f"secret {item['metadata']['namespace']}/{item['metadata']['name']}"] = json.dumps(item)
+        assert len(CAPTURED) > 10, "the tests above captured their command output"
+        leaks = [(what, where) for what, value in secrets.items() for where, text in places.items() if value in text]
+        assert not leaks, leaks
