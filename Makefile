@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test test-unit test-policy lint typecheck bench clean
+.PHONY: help setup demo test test-unit test-policy lint typecheck bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+demo: $(STAMP) lab-setup toolchain ## the platform for real on the lab: lab up, pulumi up of lab-dev and lab-prod, summary, proof
+	$(PY) -m lab demo $(LAB_ARGS)
 
 test: ## run every test tier that exists (lint, unit, policy, lab, toolchain, e2e)
 	$(MAKE) lint

@@ -61,19 +61,30 @@ class PostgresDatabases(pulumi.ComponentResource):
         super().__init__("keybuzz:postgres:Databases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        groups = {spec.name: self._groups(name, spec, args) for spec in args.databases}
+        # Vault's login is a member of every owner group. Declared here, on the role, so that a refresh
+        # reads back exactly what the program says (memberships granted only by GrantRole would show as
+        # drift on every `refresh`); the GrantRoles below add the ADMIN option Vault needs to create its
+        # users IN ROLE the group (PostgreSQL 16+).
         self.vault_login = postgresql.Role(
             f"{name}-vault-login",
             name=args.vault_login,
             login=True,
             create_role=True,
+            roles=sorted(spec.owner_group for spec in args.databases),
             password_wo=args.vault_login_password,
             password_wo_version=str(args.vault_login_password_version),
-            opts=child.merge(pulumi.ResourceOptions(import_=_import(args.vault_login, args.adopt_roles))),
+            opts=child.merge(
+                pulumi.ResourceOptions(
+                    import_=_import(args.vault_login, args.adopt_roles),
+                    depends_on=[owner for owner, _ in groups.values()],
+                )
+            ),
         )
 
         self.databases: dict[str, postgresql.Database] = {}
         for spec in args.databases:
-            self.databases[spec.name] = self._database(name, spec, args)
+            self.databases[spec.name] = self._database(name, spec, args, *groups[spec.name])
 
         self.register_outputs(
             {
@@ -82,20 +93,32 @@ class PostgresDatabases(pulumi.ComponentResource):
             }
         )
 
-    def _database(self, name: str, spec: DatabaseSpec, args: PostgresDatabasesArgs) -> postgresql.Database:
-        prefix = f"{name}-{spec.name}"
+    def _groups(
+        self, name: str, spec: DatabaseSpec, args: PostgresDatabasesArgs
+    ) -> tuple[postgresql.Role, postgresql.Role]:
+        """The database's owner and reader groups (NOLOGIN)."""
         child = pulumi.ResourceOptions(parent=self)
 
         def role(suffix: str, role_name: str) -> postgresql.Role:
             return postgresql.Role(
-                f"{prefix}-{suffix}",
+                f"{name}-{spec.name}-{suffix}",
                 name=role_name,
                 login=False,
                 opts=child.merge(pulumi.ResourceOptions(import_=_import(role_name, args.adopt_roles))),
             )
 
-        owner = role("owner", spec.owner_group)
-        reader = role("reader", spec.reader_group)
+        return role("owner", spec.owner_group), role("reader", spec.reader_group)
+
+    def _database(
+        self,
+        name: str,
+        spec: DatabaseSpec,
+        args: PostgresDatabasesArgs,
+        owner: postgresql.Role,
+        reader: postgresql.Role,
+    ) -> postgresql.Database:
+        prefix = f"{name}-{spec.name}"
+        child = pulumi.ResourceOptions(parent=self)
 
         database = postgresql.Database(
             prefix,

@@ -55,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
         help="write lab-dev/lab-prod from the shipped stacks (lab addresses, secrets); seed what they adopt",
     )
     st.add_argument("envs", nargs="*", default=["dev", "prod"], choices=["dev", "prod"], help="which (default: both)")
+    sub.add_parser(
+        "demo", parents=[common], help="lab up, lab stacks, pulumi up of lab-dev and lab-prod, summary and proof"
+    )
     fo = sub.add_parser("failover", parents=[common], help="fail the leader over under write load; report the gap")
     fo.add_argument("--mode", choices=FAILOVER_MODES, default="switchover")
     fo.add_argument("--candidate", default=None, help="switchover target (default: the synchronous standby)")
@@ -118,10 +121,19 @@ def main(argv: list[str] | None = None) -> int:
             # cluster (scope, etcd) from a node's Patroni config.
             values["PATRONICTL_CONFIG_FILE"] = str(lab.layout.node_cfg(cfg.NODES[0]))
             if lab.kube.kubeconfig_path.exists():
+                from lab.state import backend_url
+
                 values["KUBECONFIG"] = str(lab.kube.kubeconfig_path)
+                # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
+                values["PULUMI_BACKEND_URL"] = backend_url(lab)
+                values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.state_dir / "pulumi" / "passphrase")
             text_path = "export PATH=" + shlex.quote(str(Path(_bao_binary()).parent)) + ':"$PATH"'
             result = values
             text = "\n".join([*(f"export {k}={shlex.quote(v)}" for k, v in values.items()), text_path])
+        elif args.command == "demo":
+            from lab.demo import run as demo
+
+            return demo(lab)
         elif args.command == "stacks":
             from lab.estate import seed
             from lab.stacks import policy_config, pulumi_env, stack_name, write_stack

@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("up", help="apply the checkout to the stack and record what was deployed")
     common(sp, policy=True)
+    sp.add_argument(
+        "--refresh",
+        action="store_true",
+        help="read the live objects first, so out-of-band changes (drift) are put back to what the program says",
+    )
     sp = sub.add_parser("history", help="list the recorded deployments of the stack")
     common(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output (secrets masked)")
@@ -105,6 +110,7 @@ def _up(stack: auto.Stack, message: str, args: argparse.Namespace, number: int, 
             on_output=engine._echo,
             show_secrets=False,
             color="never",
+            refresh=bool(getattr(args, "refresh", False)),
             **engine.policy_args(args.policy_pack, args.policy_pack_config),
         ),
     )
@@ -283,7 +289,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
         echo(f"DRIFT on stack '{stack.name}': {len(drifted)} resource(s) changed out of band:")
         for s in drifted:
             echo(f"    {s.line()}")
-        echo("fix: re-apply the program (`python -m ops up`) or adopt the change in code and config")
+        echo(
+            f"fix: put the live objects back with `python -m ops up --refresh --stack {stack.name}` (a plain `up` "
+            "compares with the recorded state and would change nothing), or adopt the change in code and config."
+        )
         return EXIT_DRIFT
     if error:
         raise error

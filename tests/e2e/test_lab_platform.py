@@ -312,9 +312,11 @@ class TestPlatformOnTheLab:
         pulumi(lab, prog, "preview", "--stack", stack, "--expect-no-changes")
 
     @staticmethod
-    def _api_image(lab: Lab) -> str:
-        deployment = k8s(lab, "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api")
-        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+    def _deployment(lab: Lab) -> dict[str, Any]:
+        return dict(k8s(lab, "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api"))
+
+    def _api_image(self, lab: Lab) -> str:
+        return str(self._deployment(lab)["spec"]["template"]["spec"]["containers"][0]["image"])
 
     def test_drift_made_through_the_kubernetes_api_is_reported(self, lab: Lab, prog: Path) -> None:
         path = "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api"
@@ -326,8 +328,10 @@ class TestPlatformOnTheLab:
         proc = ops(lab, prog, "drift", "--stack", "lab-dev", expect=4)
         assert "DRIFT on stack 'lab-dev'" in proc.stdout
         assert "keybuzz-dev-api-deployment" in proc.stdout
-        ops(lab, prog, "up", "--stack", "lab-dev")  # put it back
+        assert "ops up --refresh --stack lab-dev" in proc.stdout
+        ops(lab, prog, "up", "--refresh", "--stack", "lab-dev")  # put it back, as the fix line says
         ops(lab, prog, "drift", "--stack", "lab-dev")
+        assert self._deployment(lab)["spec"]["replicas"] == body["spec"]["replicas"] - 2
 
     @pytest.mark.parametrize("fault", ["switchover", "leader-kill"])
     def test_a_patroni_fault_in_the_middle_of_up_converges(self, lab: Lab, prog: Path, fault: str) -> None:
