@@ -12,6 +12,10 @@ import pulumi_kubernetes as k8s
 from .catalog import DEFAULT_RESOURCES, AppKind
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+#: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
+#: scale`, `kubectl set image`, another field manager) makes server-side apply fail with a conflict unless
+#: Pulumi is told to take it back. With this, `up --refresh` puts the drifted field back (tested on the lab).
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
 
 
 def _labels(app: str, env: str) -> dict[str, str]:
@@ -63,7 +67,7 @@ class AppService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         kind = args.kind
         labels = _labels(kind.name, args.env)
-        annotations = dict(SKIP_AWAIT) if args.skip_await else {}
+        annotations = {**PATCH_FORCE, **(SKIP_AWAIT if args.skip_await else {})}
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",

@@ -44,7 +44,7 @@ def test_api_has_health_probes_env_from_its_secret_and_a_service() -> None:
     assert d["spec"]["template"]["spec"]["serviceAccountName"] == "keybuzz-api"
     assert container["resources"]["limits"]["memory"]
     assert any(r.type == "kubernetes:core/v1:Service" for r in resources)
-    assert d["metadata"]["annotations"] == {}
+    assert d["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
 
 
 def test_worker_has_no_probe_and_no_service() -> None:
@@ -58,7 +58,7 @@ def test_worker_has_no_probe_and_no_service() -> None:
 
 def test_lab_stacks_skip_await_explicitly() -> None:
     d = _deployment(_render("client", skip_await=True))
-    assert d["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert d["metadata"]["annotations"] == {"pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true"}
 
 
 def test_adopted_namespace_is_imported() -> None:
