@@ -71,7 +71,12 @@ class AppService(pulumi.ComponentResource):
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": args.namespace, "labels": labels},
+            # Lab stacks: no namespace controller finalizes a deletion, so a destroy must not wait for it.
+            metadata={
+                "name": args.namespace,
+                "labels": labels,
+                "annotations": dict(SKIP_AWAIT) if args.skip_await else {},
+            },
             opts=child.merge(pulumi.ResourceOptions(import_=args.namespace if args.adopt_namespace else None)),
         )
         in_ns = child.merge(pulumi.ResourceOptions(depends_on=[self.namespace]))

@@ -28,6 +28,12 @@ def _common() -> argparse.ArgumentParser:
         help=f"first port of the lab's range (default: $LAB_BASE_PORT, the running lab's, or {cfg.DEFAULT_BASE_PORT})",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    common.add_argument(
+        "--program-dir",
+        type=Path,
+        default=None,
+        help="where the program's Pulumi.yaml is, for `stacks` and `demo` (default: the repository)",
+    )
     return common
 
 
@@ -133,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from lab.demo import run as demo
 
-            return demo(lab)
+            return demo(lab, args.program_dir)
         elif args.command == "stacks":
             from lab.estate import seed
             from lab.stacks import policy_config, pulumi_env, stack_name, write_stack
 
             seeded = {env: seed(lab, env) for env in args.envs}
-            written = {stack_name(env): str(write_stack(lab, env)) for env in args.envs}
+            written = {stack_name(env): str(write_stack(lab, env, root=args.program_dir)) for env in args.envs}
             backend = pulumi_env(lab)["PULUMI_BACKEND_URL"]
             result = {"stacks": written, "backend": backend, "seeded": seeded}
             text = "\n".join(

@@ -9,8 +9,9 @@ Processes (each recorded by PID in ``<state>/run``):
 - ``haproxy``: write port base+0 routed to the node whose Patroni answers ``OPTIONS /primary`` with 200,
   read port base+1 to the nodes answering ``/replica``; stats on base+2.
 - ``bao``: an OpenBao dev server (Vault API) on base+8, root token generated per lab.
-- with ``up(kube=True)``: ``kube-etcd``, ``kube-apiserver`` and ``external-secrets`` (``lab/kube.py``): a
-  Kubernetes API on base+32 with the External Secrets CRDs, the ESO controller running out of cluster,
+- with ``up(kube=True)``: ``kube-etcd``, ``kube-apiserver``, ``kube-controller-manager`` (garbage collector
+  and namespace controller only) and ``external-secrets`` (``lab/kube.py``): a Kubernetes API on base+32
+  with the External Secrets CRDs, the ESO controller running out of cluster,
   a kubeconfig in ``<state>/kubeconfig``, and OpenBao's ``kubernetes`` auth method reviewing service
   account tokens against that API server.
 """

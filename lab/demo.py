@@ -16,6 +16,7 @@ import base64
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -112,9 +113,11 @@ def proof(lab: Lab) -> list[str]:
     return lines
 
 
-def run(lab: Lab) -> int:
+def run(lab: Lab, program_dir: Path | None = None) -> int:
     from lab.estate import seed
     from lab.stacks import pulumi_env, stack_name, write_stack
+
+    root = program_dir or repo_root()
 
     t0 = time.monotonic()
     t = _step(1, "lab up (Patroni x3, HAProxy, OpenBao, Kubernetes API, ESO controller)")
@@ -123,7 +126,7 @@ def run(lab: Lab) -> int:
     t = _step(2, "lab stacks lab-dev and lab-prod from Pulumi.dev.yaml and Pulumi.prod.yaml")
     for env in ("dev", "prod"):
         made = seed(lab, env)
-        path = write_stack(lab, env)
+        path = write_stack(lab, env, root=root)
         _say(f"    {path.name}; estate objects created: {made}")
     env_vars = pulumi_env(lab)
     _say(f"    state backend: {env_vars['PULUMI_BACKEND_URL'].split('?')[0]}")
@@ -131,7 +134,7 @@ def run(lab: Lab) -> int:
         t = _step(n, f"pulumi up --stack {stack_name(env)}")
         proc = subprocess.run(
             ["pulumi", "up", "--yes", "--skip-preview", "--stack", stack_name(env), "--non-interactive"],
-            cwd=repo_root(), env=env_vars, capture_output=True, text=True, check=False,
+            cwd=root, env=env_vars, capture_output=True, text=True, check=False,
         )  # fmt: skip
         tail = [line for line in proc.stdout.splitlines() if line.strip()][-6:]
         _say("\n".join(f"    {line}" for line in tail))

@@ -1,13 +1,18 @@
-"""The lab's Kubernetes API: etcd and kube-apiserver from the toolchain, on loopback, with ESO's CRDs.
+"""The lab's Kubernetes API: etcd, kube-apiserver and a minimal controller manager from the toolchain, on
+loopback, with ESO's CRDs and the ESO controller.
 
-There is no kubelet, scheduler or controller manager: objects are stored and served (Deployments,
-Services, ExternalSecrets, ...), workloads never run. Processes, recorded by PID in ``<state>/run``
-beside the HA lab's:
+There is no kubelet and no scheduler: objects are stored and served (Deployments, Services,
+ExternalSecrets, ...), workloads never run. Processes, recorded by PID in ``<state>/run`` beside the HA
+lab's:
 
 - ``kube-etcd``: etcd 3.6 (the toolchain's; the Patroni DCS is a separate etcd), client port base+30.
 - ``kube-apiserver``: secure port base+32, a self-signed serving certificate in ``<state>/kube/certs``,
   a service-account issuer and signing key (so TokenReview works for OpenBao's Kubernetes auth), a
   static admin token (``<state>/kube/tokens.csv``, mode 0600, generated per lab) and RBAC.
+- ``kube-controller-manager``: the garbage collector and the namespace controller only (deletions
+  complete as on a real cluster); HTTPS on 127.0.0.1 base+35.
+- ``external-secrets``: the ESO controller (``--tags vault`` build), out of cluster with the kubeconfig;
+  metrics and health on 127.0.0.1 base+33/34; no webhook, no cert controller.
 
 ``<state>/kubeconfig`` (mode 0600) points at it with that token and the serving certificate as CA.
 """
@@ -32,7 +37,11 @@ from lab.config import HOST, Layout, Ports
 from lab.procs import LabError, ProcRecord, ProcTable, stop, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-PROCS = ("external-secrets", "kube-apiserver", "kube-etcd")  # stop order
+PROCS = ("external-secrets", "kube-controller-manager", "kube-apiserver", "kube-etcd")  # stop order
+# Only what a stored-objects cluster needs: the garbage collector (foreground deletion: Pulumi deletes with
+# propagationPolicy Foreground and waits for the object to go) and the namespace controller (a deleted
+# namespace's content is removed and the namespace finalized). No scheduler, no kubelet: pods never run.
+CONTROLLERS = "garbagecollector,namespace"
 REVIEWER = ("kube-system", "openbao-token-reviewer")  # namespace, service account
 REVIEWER_TOKEN_SECONDS = 7 * 24 * 3600
 SERVICE_CIDR = "10.96.0.0/24"  # kube-apiserver requires a range; no Service address is ever routed
@@ -56,6 +65,7 @@ def kube_ports(ports: Ports) -> dict[str, int]:
         "kube_api": ports.base + 32,
         "eso_metrics": ports.base + 33,
         "eso_health": ports.base + 34,
+        "kcm": ports.base + 35,
     }
 
 
@@ -154,10 +164,21 @@ class KubeApi:
         wait_for(self.ready, timeout, f"kube-apiserver /readyz (see {self.layout.log('kube-apiserver')})", 0.25)
         self._write_kubeconfig()
         ready = round(time.monotonic() - t0, 2)
+        self._spawn_controller_manager(bin_dir)
         self.install_crds(bin_dir.parent / "crds" / "external-secrets")
         self._spawn_eso(bin_dir)
         wait_for(self.eso_healthy, timeout, f"the ESO controller (see {self.layout.log('external-secrets')})", 0.25)
         return {"kube_ready_s": ready, "kube_total_s": round(time.monotonic() - t0, 2)}
+
+    def _spawn_controller_manager(self, bin_dir: Path) -> None:
+        self.procs.spawn(
+            "kube-controller-manager",
+            [str(bin_dir / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig_path}",
+             f"--controllers={CONTROLLERS}", "--leader-elect=false", f"--bind-address={HOST}",
+             f"--secure-port={self.ports['kcm']}", f"--cert-dir={self.dir / 'kcm-certs'}"],
+            self.layout.log("kube-controller-manager"),
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(self.dir)},
+        )  # fmt: skip
 
     def _spawn_eso(self, bin_dir: Path) -> None:
         """The External Secrets controller, out of cluster, with the lab's kubeconfig (no webhook, no

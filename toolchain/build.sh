@@ -34,8 +34,8 @@
 #   KEYBUZZ_TOOLCHAIN_CACHE  cache root (default ~/.cache/keybuzz-toolchain)
 #   KEYBUZZ_TOOLCHAIN_ONLY   space-separated groups or artifact names to build (default: all):
 #                            engine (pulumi + language host), providers (kubernetes, vault,
-#                            postgresql plugins), lab (etcd, kube-apiserver, external-secrets,
-#                            reloader), crds, ci (actionlint, the workflow linter)
+#                            postgresql plugins), lab (etcd, kube-apiserver, kube-controller-manager,
+#                            external-secrets, reloader), crds, ci (actionlint, the workflow linter)
 #   KEYBUZZ_UPSTREAM_DIR     the upstream trees (default ../shared/upstream; toolchain/upstream.sh)
 set -euo pipefail
 
@@ -84,6 +84,7 @@ ARTIFACTS=(
 	"pulumi-resource-kubernetes|$PULUMI_KUBERNETES_VERSION|providers|provider-kubernetes|.|-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION||pulumi-kubernetes-v$PULUMI_KUBERNETES_VERSION,$FLUXCD_SSA_TREE|hook_kubernetes"
 	"etcd|$ETCD_VERSION|lab|etcd|go.etcd.io/etcd/server/v3||||"
 	"kube-apiserver|$KUBERNETES_VERSION|lab|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean|||"
+	"kube-controller-manager|$KUBERNETES_VERSION|lab|kube-apiserver|k8s.io/kubernetes/cmd/kube-controller-manager|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean|||"
 	"external-secrets|$EXTERNAL_SECRETS_VERSION|lab|external-secrets|github.com/external-secrets/external-secrets||vault|external-secrets-v$EXTERNAL_SECRETS_VERSION|"
 	"reloader|$RELOADER_VERSION|lab|reloader|github.com/stakater/Reloader|-X github.com/stakater/Reloader/pkg/common.Version=v$RELOADER_VERSION||reloader-v$RELOADER_VERSION,$OPENSHIFT_API_TREE|"
 	"actionlint|$ACTIONLINT_VERSION|ci|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION|||"
@@ -226,7 +227,7 @@ check_pins() {
 		check_pin pulumi github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_VERSION"
 		;;
 	etcd) check_pin etcd go.etcd.io/etcd/server/v3 "v$ETCD_VERSION" ;;
-	kube-apiserver) check_pin kube-apiserver k8s.io/kubernetes "v$KUBERNETES_VERSION" ;;
+	kube-apiserver | kube-controller-manager) check_pin kube-apiserver k8s.io/kubernetes "v$KUBERNETES_VERSION" ;;
 	actionlint) check_pin actionlint github.com/rhysd/actionlint "v$ACTIONLINT_VERSION" ;;
 	esac
 	# Artifacts built from upstream trees are pinned by the trees' versions (their

@@ -291,6 +291,10 @@ def test_lab_binaries_tell_their_pinned_versions(toolchain_bin: Path, pins: dict
         [toolchain_bin / "kube-apiserver", "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert kube == f"Kubernetes v{pins['KUBERNETES_VERSION']}"
+    kcm = subprocess.run(
+        [toolchain_bin / "kube-controller-manager", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert kcm == f"Kubernetes v{pins['KUBERNETES_VERSION']}"
 
 
 def test_actionlint_tells_its_pinned_version(toolchain_bin: Path, pins: dict[str, str]) -> None:
