@@ -104,15 +104,25 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
         super().__init__("keybuzz:vault:DatabaseEngine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Unmounting revokes every outstanding lease (the apps' dynamic users), which needs the mount's
+        # connections and Vault's login in PostgreSQL. So: the connections and roles are deleted *with* the
+        # mount (Vault removes them on unmount), never before it; and the mount depends on what this
+        # component depends on (the PostgreSQL login and databases), so those are deleted after it.
+        # Found on the lab: a destroy deleted the connections first and the unmount then failed with
+        # `failed to revoke ...: failed to find entry for connection`.
+        after = list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
         self.mount = vault.Mount(
             f"{name}-mount",
             path=args.mount,
             type="database",
             description=f"KeyBuzz dynamic PostgreSQL credentials ({args.mount})",
             opts=child.merge(
-                pulumi.ResourceOptions(protect=args.protect, import_=args.mount if args.adopt_mount else None)
+                pulumi.ResourceOptions(
+                    protect=args.protect, import_=args.mount if args.adopt_mount else None, depends_on=after
+                )
             ),
         )
+        with_mount = child.merge(pulumi.ResourceOptions(deleted_with=self.mount))
 
         by_db = {db.name: db for db in args.databases}
         connections: dict[str, vault.database.SecretBackendConnection] = {}
@@ -133,7 +143,7 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
                     max_open_connections=4,
                     max_connection_lifetime=300,
                 ),
-                opts=child,
+                opts=with_mount,
             )
 
         self.roles: dict[str, vault.database.SecretBackendRole] = {}
@@ -149,7 +159,7 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
                 revocation_statements=revocation_statements(role.owner_group),
                 default_ttl=args.default_ttl,
                 max_ttl=args.max_ttl,
-                opts=child,
+                opts=with_mount,
             )
 
         self.register_outputs({"mount": self.mount.path, "roles": {r.name: r.database for r in args.roles}})

@@ -8,7 +8,11 @@ Processes (each recorded by PID in ``<state>/run``):
   Patroni REST ports base+21..23.
 - ``haproxy``: write port base+0 routed to the node whose Patroni answers ``OPTIONS /primary`` with 200,
   read port base+1 to the nodes answering ``/replica``; stats on base+2.
-- ``bao``: an OpenBao dev server (Vault API) on base+8, root token generated per lab.
+- ``bao``: an OpenBao server (Vault API) on base+8 with persistent integrated (raft) storage in
+  ``<state>/bao/data`` and a static auto-unseal key (``<state>/bao/unseal.key``, mode 0600): like the
+  estate's Vault it keeps its mounts, roles and leases across a restart (the lab's PostgreSQL keeps its
+  data too). Initialized on first start; the lab's root token (generated per lab) is created then, and
+  the ``secret/`` KV v2 mount the estate has.
 - with ``up(kube=True)``: ``kube-etcd``, ``kube-apiserver``, ``kube-controller-manager`` (garbage collector
   and namespace controller only) and ``external-secrets`` (``lab/kube.py``): a Kubernetes API on base+32
   with the External Secrets CRDs, the ESO controller running out of cluster,
@@ -342,15 +346,68 @@ class Lab:
         argv = [_which("haproxy", "/usr/sbin"), "-db", "-f", str(self.layout.haproxy_cfg)]
         return self.procs.spawn("haproxy", argv, self.layout.log("haproxy"), env={"PATH": os.environ.get("PATH", "")})
 
+    def _bao_config(self) -> Path:
+        """The OpenBao server config (raft storage, static seal), and its unseal key on first use."""
+        bao_dir = self.layout.state_dir / "bao"
+        (bao_dir / "data").mkdir(parents=True, exist_ok=True)
+        key = bao_dir / "unseal.key"
+        if not key.exists():
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+        config = bao_dir / "config.hcl"
+        config.write_text(
+            f'storage "raft" {{\n  path = "{bao_dir / "data"}"\n  node_id = "lab"\n}}\n'
+            f'listener "tcp" {{\n  address = "{HOST}:{self.ports.bao}"\n'
+            f'  cluster_address = "{HOST}:{self.ports.bao_cluster}"\n  tls_disable = true\n}}\n'
+            f'api_addr = "http://{HOST}:{self.ports.bao}"\ncluster_addr = "http://{HOST}:{self.ports.bao_cluster}"\n'
+            f'seal "static" {{\n  current_key_id = "lab-1"\n  current_key = "file://{key}"\n}}\n'
+        )
+        return config
+
     def _spawn_bao(self, secrets: Secrets) -> ProcRecord:
-        argv = [_bao_binary(), "server", "-dev", f"-dev-listen-address={HOST}:{self.ports.bao}", "-dev-no-store-token"]
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(self.layout.state_dir / "bao"),
-            # Through the environment, not argv, so the token does not show in `ps`.
-            "BAO_DEV_ROOT_TOKEN_ID": secrets.bao_root_token,
-        }
+        argv = [_bao_binary(), "server", f"-config={self._bao_config()}"]
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.layout.state_dir / "bao")}
         return self.procs.spawn("bao", argv, self.layout.log("bao"), env=env)
+
+    def _bao_initialize(self, secrets: Secrets) -> None:
+        """First start only: initialize OpenBao, create the lab's root token (its id generated per lab, so
+        it never appears in argv) and the estate's `secret/` KV v2 mount, then revoke the init token."""
+
+        def answering() -> dict[str, Any] | None:
+            try:
+                return request("GET", self.ports.bao, "/v1/sys/seal-status", timeout=1)[1]
+            except (OSError, HttpError):
+                return None
+
+        status = wait_for(answering, 30, f"OpenBao /v1/sys/seal-status (see {self.layout.log('bao')})")
+        if status.get("initialized"):
+            wait_for(self.bao_health, 60, f"OpenBao unsealed and active (see {self.layout.log('bao')})")
+            try:
+                self.vault().read("auth/token/lookup-self")
+            except HttpError as exc:
+                raise LabError(
+                    f"OpenBao in {self.layout.state_dir / 'bao'} does not know this lab's token ({exc.status}): its "
+                    "first start was interrupted. Start anew: `python -m lab down --purge` then `up`."
+                ) from exc
+            return
+        # Raft bootstrap and key generation take seconds on a loaded machine: a generous timeout.
+        init_body = {"recovery_shares": 1, "recovery_threshold": 1}
+        _, init = request("POST", self.ports.bao, "/v1/sys/init", init_body, timeout=120)
+        wait_for(self.bao_health, 60, "OpenBao unsealed and active after init")
+        first = Vault(self.ports.bao, init["root_token"])
+        first.write("auth/token/create-orphan", {"id": secrets.bao_root_token, "policies": ["root"], "no_parent": True})
+        mine = Vault(self.ports.bao, secrets.bao_root_token)
+        mine.write("sys/mounts/secret", {"type": "kv", "options": {"version": "2"}})
+        mine.write("auth/token/revoke", {"token": init["root_token"]})
+
+    def restart_bao(self) -> None:
+        """Stop OpenBao (SIGTERM) and start it again on the same storage; returns once it is unsealed."""
+        record = self.procs.get("bao")
+        if record is not None:
+            stop([record], signal.SIGTERM, timeout=30)
+        self._spawn_bao(self.secrets)
+        wait_for(self.bao_health, 30, f"OpenBao unsealed after a restart (see {self.layout.log('bao')})")
 
     # ------------------------------------------------------------------ probes
 
@@ -472,6 +529,7 @@ class Lab:
             self._spawn_patroni(node)
         if kube:  # starts while the Patroni nodes elect a leader
             timings.update(self.kube.up())
+        self._bao_initialize(secrets)
         wait_for(self.bao_health, 30, "OpenBao /v1/sys/health")
         timings["bao_s"] = round(time.monotonic() - t0, 2)
         if kube:

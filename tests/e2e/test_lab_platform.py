@@ -333,10 +333,10 @@ class TestPlatformOnTheLab:
         ops(lab, prog, "drift", "--stack", "lab-dev")
         assert self._deployment(lab)["spec"]["replicas"] == body["spec"]["replicas"] - 2
 
-    @pytest.mark.parametrize("fault", ["switchover", "leader-kill"])
-    def test_a_patroni_fault_in_the_middle_of_up_converges(self, lab: Lab, prog: Path, fault: str) -> None:
+    @pytest.mark.parametrize("fault", ["switchover", "leader-kill", "openbao-restart"])
+    def test_a_fault_in_the_middle_of_up_converges(self, lab: Lab, prog: Path, fault: str) -> None:
         stack = "lab-prod"
-        ttl = "1800" if fault == "switchover" else "2400"
+        ttl = {"switchover": "1800", "leader-kill": "2400", "openbao-restart": "3000"}[fault]
         pulumi(lab, prog, "config", "set", "keybuzz:credentialTtlSeconds", ttl, "--stack", stack)
         pulumi(lab, prog, "config", "set", "keybuzz:secretRefreshSeconds", "600", "--stack", stack)
         leader = lab.leader()
@@ -348,8 +348,10 @@ class TestPlatformOnTheLab:
                 time.sleep(2.0)
                 if fault == "switchover":
                     lab.switchover(leader)
-                else:
+                elif fault == "leader-kill":
                     lab.stop_leader(leader, signal.SIGKILL)
+                else:
+                    lab.restart_bao()
             except BaseException as exc:
                 errors.append(exc)
 
