@@ -79,7 +79,7 @@ class Ports:
 
     @property
     def bao_cluster(self) -> int:
-        # OpenBao's dev server puts its cluster listener on the API port + 1.
+        # OpenBao's cluster listener (raft), on the API port + 1.
         return self.base + 9
 
     def pg(self, node: str) -> int:
