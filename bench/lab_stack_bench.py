@@ -45,6 +45,16 @@ import json
 
 import pulumi
 
+# The typed SDK modules the program loads (same import cost), though resources register untyped here.
+import pulumi_kubernetes.apiextensions  # noqa: F401
+import pulumi_kubernetes.apps.v1  # noqa: F401
+import pulumi_kubernetes.batch.v1  # noqa: F401
+import pulumi_kubernetes.core.v1  # noqa: F401
+import pulumi_postgresql  # noqa: F401
+import pulumi_vault.database  # noqa: F401
+import pulumi_vault.kubernetes  # noqa: F401
+import pulumi_vault.kv  # noqa: F401
+
 SIG = "4dabf18193072939515e22adb298388d"
 resources = json.load(open("resources.json"))
 created = {}

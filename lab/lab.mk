@@ -5,7 +5,7 @@ LAB := $(PY) -m lab
 MODE ?= switchover
 LAB_ARGS ?=
 
-.PHONY: lab-setup lab-up lab-stacks lab-down lab-status lab-failover test-lab bench-lab
+.PHONY: lab-setup lab-up lab-stacks lab-down lab-status lab-failover test-lab bench-lab bench-stacks
 
 lab-setup: $(STAMP) ## install the lab's Debian packages if missing (postgresql, patroni, etcd-server, haproxy)
 	bash lab/setup.sh
@@ -27,6 +27,9 @@ lab-failover: $(STAMP) ## fail the leader over under write load: MODE=switchover
 
 test-lab: lab-setup ## lab tier: contract tests on a lab of their own (brought up and down by the tests)
 	$(PY) -m pytest -m lab tests/lab
+
+bench-stacks: $(STAMP) lab-setup toolchain ## real engine on a lab: make demo, warm preview, no-op up, program vs flat twin
+	$(PY) bench/lab_stack_bench.py
 
 bench-lab: lab-setup ## bring-up time, credential latency, failover write gaps (figures for docs/lab.md)
 	$(PY) bench/lab_bench.py
