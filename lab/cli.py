@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -92,6 +94,14 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"  pid {p['pid']:<8} {p['name']:<14} {'alive' if p['alive'] else 'DEAD'}")
 
 
+def _superuser_passfile(lab: Lab) -> Path:
+    path = lab.layout.state_dir / "pgpass-superuser"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"127.0.0.1:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -115,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                 "PGHOST": "127.0.0.1",
                 "PGPORT": str(lab.ports.lb_write),
                 "PGUSER": cfg.SUPERUSER,
-                "PGPASSWORD": secrets.superuser_password,
+                # A passfile, not PGPASSWORD: libpq clients that log in as another role (the engine's
+                # state backend as pulumi_state) would otherwise send the superuser's password.
+                "PGPASSFILE": str(_superuser_passfile(lab)),
                 "PGDATABASE": "postgres",
                 "PGSSLMODE": "disable",
                 "BAO_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
@@ -133,7 +145,14 @@ def main(argv: list[str] | None = None) -> int:
                 # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
                 values["PULUMI_BACKEND_URL"] = backend_url(lab)
                 values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.state_dir / "pulumi" / "passphrase")
-            text_path = "export PATH=" + shlex.quote(str(Path(_bao_binary()).parent)) + ':"$PATH"'
+            path_dirs = [str(Path(_bao_binary()).parent)]
+            with contextlib.suppress(LabError):
+                from lab.kube import toolchain_bin
+
+                path_dirs.insert(0, str(toolchain_bin()))  # pulumi, etcd, kube-apiserver of the toolchain
+                values["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+                values["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+            text_path = "export PATH=" + shlex.quote(":".join(path_dirs)) + ':"$PATH"'
             result = values
             text = "\n".join([*(f"export {k}={shlex.quote(v)}" for k, v in values.items()), text_path])
         elif args.command == "demo":

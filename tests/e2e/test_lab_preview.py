@@ -166,3 +166,44 @@ def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(
         assert "(2 problems)" in out, out[-3000:]
         assert f"fix: Use the LB {lb}." in out, out[-3000:]
         assert "fix: Set secretRefreshSeconds to at most 299 or raise credentialTtlSeconds." in out, out[-3000:]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_lab_stack_differs_from_the_shipped_one_only_in_lab_addresses_and_credentials(
+    lab_program: Path, env: str
+) -> None:
+    import yaml
+
+    from lab.stacks import LAB_KEYS
+
+    shipped = yaml.safe_load((REPO / f"Pulumi.{env}.yaml").read_text())["config"]
+    lab = yaml.safe_load((lab_program / f"Pulumi.lab-{env}.yaml").read_text())["config"]
+    allowed = {f"keybuzz:{key}" for key in LAB_KEYS}
+
+    def plain(value: object) -> object:  # the engine stores scalars as strings ("2" for 2)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value if value is None or isinstance(value, dict) else str(value).lower()
+
+    differing = {k for k in set(shipped) | set(lab) if plain(shipped.get(k)) != plain(lab.get(k))}
+    assert differing <= allowed, f"lab-{env} differs from Pulumi.{env}.yaml outside the lab keys: {differing - allowed}"
+    # Every secret of the lab stack is encrypted in its file.
+    for key in ("postgresAdminPassword", "vaultToken", "vaultDbPassword", "kubeconfig", "appSecretEnv"):
+        assert set(lab[f"keybuzz:{key}"]) == {"secure"}, key
+
+
+def test_the_lab_env_output_makes_bao_patronictl_and_pulumi_work_as_printed(
+    kube_lab: object, lab_program: Path
+) -> None:
+    state = kube_lab.layout.state_dir  # type: ignore[attr-defined]
+    script = (
+        f'eval "$({sys.executable} -m lab env --state-dir {state})" && cd {lab_program} && '
+        "bao secrets list >/dev/null && patronictl list >/dev/null && psql -Atc 'select 1' && "
+        "pulumi stack ls --non-interactive"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "BAO_", "VAULT_", "PG", "KUBECONFIG"))}
+    env["PATH"] = f"{Path(shutil.which('go') or '/usr/local/go/bin/go').parent}:/usr/local/bin:/usr/bin:/bin"
+    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lab-dev" in proc.stdout
+    assert "lab-prod" in proc.stdout
