@@ -178,7 +178,7 @@ def main() -> int:
         prog = copy_program(work / "program")
         fresh_env = {**env, "PULUMI_BACKEND_URL": f"file://{work / 'fresh-state'}"}
         (work / "fresh-state").mkdir()
-        os.environ["PULUMI_BACKEND_URL"] = fresh_env["PULUMI_BACKEND_URL"]
+        os.environ["LAB_PULUMI_BACKEND_URL"] = fresh_env["PULUMI_BACKEND_URL"]
         write_stack(lab, "dev", root=prog)
         flat = flat_program(lab, env, work / "flat")
         subprocess.run(["pulumi", "stack", "init", "flat-dev", "--secrets-provider", "passphrase",
@@ -191,7 +191,7 @@ def main() -> int:
         print(f"fresh-stack preview: program {statistics.median(real):.1f} s, flat twin "
               f"{statistics.median(twin):.1f} s, ratio {ratio:.2f}x", flush=True)  # fmt: skip
     finally:
-        os.environ.pop("PULUMI_BACKEND_URL", None)
+        os.environ.pop("LAB_PULUMI_BACKEND_URL", None)
         lab.down()
         shutil.rmtree(work, ignore_errors=True)
         print(f"load after: {os.getloadavg()[0]:.2f}")

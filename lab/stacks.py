@@ -5,8 +5,8 @@ plus ``kubernetesSkipAwait`` (the lab has no kubelet, so nothing ever becomes re
 written into ``Pulumi.lab-<env>.yaml`` beside the program (git-ignored); secrets are set with
 ``pulumi config set --secret`` through standard input (never in argv), encrypted by the passphrase
 secrets provider with a passphrase generated per lab (``<state>/pulumi/passphrase``, mode 0600).
-State goes to the lab's PostgreSQL through the LB (``lab/state.py``) unless ``PULUMI_BACKEND_URL`` says
-otherwise.
+State goes to the lab's PostgreSQL through the LB (``lab/state.py``), whatever ``PULUMI_BACKEND_URL`` the
+caller has (``LAB_PULUMI_BACKEND_URL`` overrides it).
 
 The policy pack reads the estate facts from a config file: ``policy_config`` writes the lab's
 (``<state>/pulumi/policy-lab-<env>.json``) from the shipped ``policy/config/<env>.json`` with the lab's
@@ -85,12 +85,16 @@ def _lab_secret(lab: Lab, name: str) -> str:
 
 def pulumi_env(lab: Lab) -> dict[str, str]:
     """Environment for the toolchain's pulumi on a lab stack: offline, the lab's passphrase, and the
-    lab's state backend (its PostgreSQL through the LB, lab/state.py) unless PULUMI_BACKEND_URL is set."""
+    lab's state backend (its PostgreSQL through the LB, lab/state.py)."""
     from lab.state import backend_url, ensure_state_database
 
     bin_dir = toolchain_bin()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYBUZZ_ESTATE")}
-    if "PULUMI_BACKEND_URL" not in env:
+    # Always the lab's backend: the caller's PULUMI_BACKEND_URL is for other stacks (`make -s toolchain-env`
+    # sets a local file default). LAB_PULUMI_BACKEND_URL overrides it on purpose (the benchmark does).
+    if os.environ.get("LAB_PULUMI_BACKEND_URL"):
+        env["PULUMI_BACKEND_URL"] = os.environ["LAB_PULUMI_BACKEND_URL"]
+    else:
         ensure_state_database(lab)
         env["PULUMI_BACKEND_URL"] = backend_url(lab)
     env.update(
