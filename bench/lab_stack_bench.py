@@ -34,9 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lab.cluster import Lab  # noqa: E402
-from lab.stacks import pulumi_env, write_stack  # noqa: E402
-
-PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "policy")
+from lab.stacks import copy_program, pulumi_env, write_stack  # noqa: E402
 
 IMPORTABLE = {"postgresql:index/database:Database", "kubernetes:core/v1:Namespace"}
 
@@ -91,18 +89,6 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return time.monotonic() - t0
-
-
-def copy_program(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in PROGRAM_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    (dest / ".venv").symlink_to(Path(sys.prefix))
-    return dest
 
 
 def flat_program(lab: Lab, env: dict[str, str], dest: Path) -> Path:

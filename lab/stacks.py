@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,23 @@ def _lab_secret(lab: Lab, name: str) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(24))
     return path.read_text().strip()
+
+
+PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "policy")
+
+
+def copy_program(dest: Path) -> Path:
+    """The program's files in `dest` (for a test or a benchmark that must not write stack files into the
+    checkout), with the repository's virtualenv linked as `.venv` (Pulumi.yaml's `virtualenv`)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROGRAM_FILES:
+        src = repo_root() / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    (dest / ".venv").symlink_to(Path(sys.prefix))
+    return dest
 
 
 def pulumi_env(lab: Lab) -> dict[str, str]:

@@ -12,7 +12,6 @@ environment.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import psycopg
@@ -31,13 +30,9 @@ def _passfile(lab: Lab) -> Path:
 
 
 def _password(lab: Lab) -> str:
-    path = lab.layout.state_dir / "pulumi" / "state-password"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    from lab.stacks import _lab_secret
+
+    return _lab_secret(lab, "state-password")
 
 
 def ensure_state_database(lab: Lab) -> None:

@@ -21,7 +21,6 @@ import pytest
 from lab.cluster import Lab, free_base_port
 from tests.e2e.conftest import REPO, toolchain_bin
 
-PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "policy")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "e2e",
     "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
@@ -53,15 +52,10 @@ def started_lab(first_port: int) -> Iterator[Lab]:
 
 
 def copy_program(dest: Path) -> Path:
-    """The program's files in `dest`, committed in a git repository of their own, with the repo's venv."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROGRAM_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    (dest / ".venv").symlink_to(Path(sys.prefix))
+    """The program's files in `dest` (lab.stacks.copy_program), committed in a git repository of their own."""
+    from lab.stacks import copy_program as copy_files
+
+    copy_files(dest)
     (dest / ".gitignore").write_text(".venv\n__pycache__/\nPulumi.lab-*.yaml\n")
     git(dest, "init", "--quiet", "--initial-branch", "main")
     commit(dest, "v1")

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +19,10 @@ from pathlib import Path
 import pytest
 
 from lab.stacks import shipped_config
-from tests.e2e.conftest import REPO, toolchain_bin
+from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
-PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "policy")
 INJECTED = """
 # --- injected by the test: a hand-made ConfigMap pinning a PostgreSQL node (PH16) --------------
 import pulumi_kubernetes as _k8s
@@ -41,19 +39,10 @@ _k8s.core.v1.ConfigMap(
 
 @pytest.fixture(scope="module")
 def kube_lab() -> Iterator[object]:
-    from lab.cluster import Lab, free_base_port
+    from tests.e2e.lab_support import started_lab
 
-    if toolchain_bin() is None:
-        pytest.fail("the toolchain is not built: run `make toolchain` (make test-e2e does)")
-    state = Path(tempfile.mkdtemp(prefix="keybuzz-e2e-lab-"))
-    os.chmod(state, 0o755)  # Patroni runs as the postgres user
-    lab = Lab(state, free_base_port(16500, 17500))
-    try:
-        lab.up(kube=True)
+    with started_lab(16500) as lab:
         yield lab
-    finally:
-        lab.down()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +50,9 @@ def lab_program(kube_lab: object, tmp_path_factory: pytest.TempPathFactory) -> P
     """A copy of the program with the lab stacks lab-dev and lab-prod written beside it, and the estate's
     pre-existing objects (what the stacks adopt) created in the lab."""
     from lab.estate import seed
-    from lab.stacks import write_stack
+    from lab.stacks import copy_program, write_stack
 
-    prog = tmp_path_factory.mktemp("program")
-    for name in PROGRAM_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, prog / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, prog / name)
-    (prog / ".venv").symlink_to(Path(sys.prefix))
+    prog = copy_program(tmp_path_factory.mktemp("program"))
     for env in ("dev", "prod"):
         seed(kube_lab, env)  # type: ignore[arg-type]
         write_stack(kube_lab, env, root=prog)  # type: ignore[arg-type]
