@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="write lab-dev/lab-prod from the shipped stacks (lab addresses, secrets); seed what they adopt",
     )
-    st.add_argument("envs", nargs="*", default=["dev", "prod"], choices=["dev", "prod"], help="which (default: both)")
+    st.add_argument("envs", nargs="*", metavar="ENV", help="dev and/or prod (default: both)")
     sub.add_parser(
         "demo", parents=[common], help="lab up, lab stacks, pulumi up of lab-dev and lab-prod, summary and proof"
     )
@@ -163,14 +163,18 @@ def main(argv: list[str] | None = None) -> int:
             from lab.estate import seed
             from lab.stacks import policy_config, pulumi_env, stack_name, write_stack
 
-            seeded = {env: seed(lab, env) for env in args.envs}
-            written = {stack_name(env): str(write_stack(lab, env, root=args.program_dir)) for env in args.envs}
+            envs = args.envs or ["dev", "prod"]
+            unknown = sorted(set(envs) - {"dev", "prod"})
+            if unknown:
+                raise LabError(f"unknown environment(s) {', '.join(unknown)}: the lab stacks are dev and prod")
+            seeded = {env: seed(lab, env) for env in envs}
+            written = {stack_name(env): str(write_stack(lab, env, root=args.program_dir)) for env in envs}
             backend = pulumi_env(lab)["PULUMI_BACKEND_URL"]
             result = {"stacks": written, "backend": backend, "seeded": seeded}
             text = "\n".join(
                 [f"{name}: {path}" for name, path in written.items()]
                 + [f"estate objects created for {env}: {made}" for env, made in seeded.items()]
-                + [f"backend: {backend}", "policy configs: " + ", ".join(str(policy_config(lab, e)) for e in args.envs)]
+                + [f"backend: {backend}", "policy configs: " + ", ".join(str(policy_config(lab, e)) for e in envs)]
             )
         elif args.command == "status":
             result = lab.status()
