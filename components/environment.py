@@ -90,7 +90,7 @@ class Environment(pulumi.ComponentResource):
                 vault_login=naming.vault_login(),
                 vault_login_password=vault_password,
                 vault_login_password_version=cfg.vault_db_password_version,
-                protect=naming.protected,
+                protect=True,  # every database holds data, DEV's too (13 tenants, 8,400+ conversations in `keybuzz`)
                 adopt_databases=frozenset(cfg.adopt_databases),
                 adopt_roles=frozenset(cfg.adopt_roles),
             ),

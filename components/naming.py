@@ -34,7 +34,8 @@ LEGACY_NAMES: Final[dict[str, frozenset[str]]] = {
 #: What the client's NEXT_PUBLIC_APP_ENV says in each environment (PH28.2: "production" in PROD).
 PUBLIC_APP_ENV: Final[dict[str, str]] = {"dev": "development", "prod": "production"}
 
-#: Environments whose data (databases, Vault mounts) is protected from deletion by default.
+#: Environments whose Vault database mounts are protected from deletion (databases are protected in
+#: every environment: DEV's `keybuzz` holds real data too).
 PROTECTED_ENVIRONMENTS: Final[frozenset[str]] = frozenset({"prod"})
 
 _TOKEN_SPLIT = re.compile(r"[-_/.]+")
@@ -107,7 +108,8 @@ class Naming:
 
     @property
     def protected(self) -> bool:
-        """Whether this environment's data is protected from deletion (stack-aware default)."""
+        """Whether this environment's Vault database mount is protected from deletion (stack-aware default).
+        Databases are protected in every environment."""
         return self.env in PROTECTED_ENVIRONMENTS
 
     @property

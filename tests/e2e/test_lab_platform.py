@@ -394,10 +394,19 @@ class TestPlatformOnTheLab:
             assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)]
         pulumi(lab, prog, "up", "--yes", "--stack", "lab-prod")  # whatever the refused destroy removed comes back
 
-    def test_destroying_lab_dev_leaves_lab_prod_intact(
+    def test_destroying_lab_dev_keeps_its_data_and_leaves_lab_prod_intact(
         self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
     ) -> None:
-        pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-dev")
+        dev_databases = names(rendered["dev"], "postgresql:index/database:Database")
+        rows = sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz")
+        refused = pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-dev", expect=None)
+        assert refused.returncode != 0
+        assert "protected" in refused.stdout + refused.stderr
+        # Everything but the data goes; DEV's databases (and what they need) stay, rows and all.
+        pulumi(lab, prog, "destroy", "--yes", "--exclude-protected", "--stack", "lab-dev")
+        for name in dev_databases:
+            assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)], name
+        assert sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz") == rows
         for name in names(rendered["prod"], "postgresql:index/database:Database"):
             assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)]
         pulumi(lab, prog, "preview", "--stack", "lab-prod", "--expect-no-changes")

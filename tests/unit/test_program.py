@@ -217,8 +217,13 @@ def test_prod_data_is_protected(prod: Rendering) -> None:
     assert all(r.protect for r in data)
 
 
-def test_dev_data_is_not_protected_by_default(dev: Rendering) -> None:
-    assert not any(r.protect for r in dev.of_type(DATABASE) + dev.of_type(MOUNT))
+def test_every_database_is_protected_in_every_environment(dev: Rendering, prod: Rendering) -> None:
+    """DEV's `keybuzz` holds 13 tenants and 8,400+ conversations: a destroy of DEV must not drop it."""
+    for rendering in (dev, prod):
+        assert rendering.of_type(DATABASE)
+        assert all(r.protect for r in rendering.of_type(DATABASE))
+    # DEV's Vault mount holds no data (leases are re-issued): it is not protected.
+    assert not any(r.protect for r in dev.of_type(MOUNT))
 
 
 def test_every_resource_sits_inside_a_component(rendering: Rendering) -> None:
