@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -96,9 +95,7 @@ def _print_status(status: dict[str, Any]) -> None:
 
 def _superuser_passfile(lab: Lab) -> Path:
     path = lab.layout.state_dir / "pgpass-superuser"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"127.0.0.1:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
+    cfg.write_private(path, f"127.0.0.1:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
     return path
 
 

@@ -34,8 +34,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,9 +354,7 @@ class Lab:
         (bao_dir / "data").mkdir(parents=True, exist_ok=True)
         key = bao_dir / "unseal.key"
         if not key.exists():
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(32))
+            cfg.write_private(key, os.urandom(32))
         config = bao_dir / "config.hcl"
         config.write_text(
             f'storage "raft" {{\n  path = "{bao_dir / "data"}"\n  node_id = "lab"\n}}\n'
@@ -529,8 +529,7 @@ class Lab:
             self._spawn_patroni(node)
         if kube:  # starts while the Patroni nodes elect a leader
             timings.update(self.kube.up())
-        self._bao_initialize(secrets)
-        wait_for(self.bao_health, 30, "OpenBao /v1/sys/health")
+        self._bao_initialize(secrets)  # returns once OpenBao is unsealed and active
         timings["bao_s"] = round(time.monotonic() - t0, 2)
         if kube:
             configure_openbao_kubernetes_auth(self.kube, self.vault())
@@ -751,6 +750,33 @@ class Lab:
             heal_s=round(heal_s, 2) if heal_s is not None else None,
             attempts=attempts,
         )
+
+
+@contextlib.contextmanager
+def temporary_lab(
+    first_port: int,
+    *,
+    kube: bool = False,
+    prefix: str = "keybuzz-lab-",
+    state_dir: str | Path | None = None,
+    base_port: int | None = None,
+) -> Iterator[Lab]:
+    """A lab of its own for a test session or module: a new state directory (or `state_dir`), the first
+    free port range from `first_port` (or `base_port`), up (with the Kubernetes API when `kube`); stopped by
+    PID and its state deleted afterwards (kept when LAB_TEST_KEEP_STATE is set)."""
+    state = Path(state_dir or tempfile.mkdtemp(prefix=prefix))
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o755)  # Patroni runs as the postgres user and must reach its node directories
+    lab = Lab(state, base_port or free_base_port(first_port, first_port + 1000))
+    try:
+        lab.up(kube=kube)
+        yield lab
+    finally:
+        lab.down()
+        if os.environ.get("LAB_TEST_KEEP_STATE"):
+            print(f"lab state kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def report_dict(report: FailoverReport) -> dict[str, Any]:

@@ -164,6 +164,14 @@ class Layout:
         return self.log_dir / f"{name}.log"
 
 
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write `data` to `path` readable by its owner only (mode 0600, also while it is being written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as handle:
+        handle.write(data)
+
+
 def load_or_create_secrets(layout: Layout) -> Secrets:
     """Read the lab's secrets, generating them (file mode 0600) on first use."""
     path = layout.secrets_file

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
 import time
@@ -23,9 +22,8 @@ import psycopg
 
 from lab.cluster import Lab
 from lab.config import repo_root
-from lab.procs import LabError, wait_for
-
-ESO = "/apis/external-secrets.io/v1"
+from lab.kube import ready_condition
+from lab.procs import LabError
 
 
 def _say(text: str) -> None:
@@ -35,20 +33,6 @@ def _say(text: str) -> None:
 def _step(n: int, text: str) -> float:
     _say(f"\n==> [{n}/5] {text}")
     return time.monotonic()
-
-
-def _ready(obj: dict[str, Any]) -> tuple[bool, str]:
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c.get("status") == "True", str(c.get("message") or c.get("reason") or "")
-    return False, "not reconciled yet"
-
-
-def _secret(lab: Lab, namespace: str, name: str) -> dict[str, str]:
-    status, body = lab.kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-    if status != 200:
-        raise LabError(f"Secret {namespace}/{name} not found ({status}): is the ESO controller running?")
-    return {k: base64.b64decode(v).decode() for k, v in body.get("data", {}).items()}
 
 
 def _connect(creds: dict[str, str], dbname: str | None = None) -> psycopg.Connection[Any]:
@@ -81,8 +65,8 @@ def summary(lab: Lab) -> list[str]:
         image = d["spec"]["template"]["spec"]["containers"][0]["image"]
         lines.append(f"  {d['metadata']['namespace'] + '/' + d['metadata']['name']:<36} {image}")
     lines.append("external secrets (sync status):")
-    for es in lab.kube.request("GET", f"{ESO}/externalsecrets")[1]["items"]:
-        ok, message = _ready(es)
+    for es in lab.kube.external_secrets():
+        ok, message = ready_condition(es)
         where = f"{es['metadata']['namespace']}/{es['metadata']['name']}"
         lines.append(f"  {where:<50} {'Ready' if ok else 'NOT READY'}: {message}")
     return lines
@@ -91,7 +75,7 @@ def summary(lab: Lab) -> list[str]:
 def proof(lab: Lab) -> list[str]:
     """PROD's api credentials work through the LB; DEV's are refused by the PROD database."""
     lb = f"127.0.0.1:{lab.ports.lb_write}"
-    prod = _secret(lab, "keybuzz-api-prod", "keybuzz-api-postgres")
+    prod = lab.kube.secret_data("keybuzz-api-prod", "keybuzz-api-postgres")
     if f"{prod['PGHOST']}:{prod['PGPORT']}" != lb:
         raise LabError(f"lab-prod's api Secret points at {prod['PGHOST']}:{prod['PGPORT']}, not the LB {lb}")
     with _connect(prod) as conn:
@@ -102,7 +86,7 @@ def proof(lab: Lab) -> list[str]:
         f"PROD api credentials ({prod['PGUSER']}) via the LB {lb}: connected to {prod['PGDATABASE']}, "
         f"wrote a row ({count} so far)"
     ]
-    dev = _secret(lab, "keybuzz-api-dev", "keybuzz-api-postgres")
+    dev = lab.kube.secret_data("keybuzz-api-dev", "keybuzz-api-postgres")
     try:
         _connect(dev, prod["PGDATABASE"]).close()
     except psycopg.OperationalError as exc:
@@ -143,12 +127,7 @@ def run(lab: Lab, program_dir: Path | None = None) -> int:
             raise LabError(f"pulumi up of {stack_name(env)} failed (exit {proc.returncode})")
         _say(f"    done in {time.monotonic() - t:.1f} s")
     t = _step(4, "what exists (read back from PostgreSQL, OpenBao and the Kubernetes API)")
-
-    def synced() -> bool:
-        items = lab.kube.request("GET", f"{ESO}/externalsecrets")[1]["items"]
-        return bool(items) and all(_ready(i)[0] for i in items)
-
-    wait_for(synced, 90, "every ExternalSecret synced (see the lab's log/external-secrets.log)", 1)
+    lab.kube.wait_external_secrets_ready()
     _say("\n".join(f"    {line}" for line in summary(lab)))
     _step(5, "proof")
     _say("\n".join(f"    {line}" for line in proof(lab)))

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from lab.config import HOST, Layout, Ports
+from lab.config import HOST, Layout, Ports, write_private
 from lab.procs import LabError, ProcRecord, ProcTable, stop, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,8 +104,8 @@ class KubeApi:
             key.chmod(0o600)
         token_file = self.dir / "admin.token"
         if not token_file.exists():
-            _write_private(token_file, "lab-kube-" + secrets.token_urlsafe(24) + "\n")
-        _write_private(self.dir / "tokens.csv", f"{self.token},lab-admin,lab-admin,system:masters\n")
+            write_private(token_file, "lab-kube-" + secrets.token_urlsafe(24) + "\n")
+        write_private(self.dir / "tokens.csv", f"{self.token},lab-admin,lab-admin,system:masters\n")
 
     def _write_kubeconfig(self) -> None:
         ca = (self.dir / "certs" / "apiserver.crt").read_bytes()
@@ -122,7 +122,7 @@ class KubeApi:
             "contexts": [{"name": "keybuzz-lab", "context": {"cluster": "keybuzz-lab", "user": "lab-admin"}}],
             "current-context": "keybuzz-lab",
         }
-        _write_private(self.kubeconfig_path, yaml.safe_dump(config, sort_keys=False))
+        write_private(self.kubeconfig_path, yaml.safe_dump(config, sort_keys=False))
 
     # ------------------------------------------------------------------ processes
 
@@ -231,6 +231,30 @@ class KubeApi:
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """The decoded data of a Kubernetes Secret (the ones ESO writes)."""
+        status, body = self.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        if status != 200:
+            raise LabError(f"Secret {namespace}/{name} not found ({status}): is the ESO controller running?")
+        return {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
+
+    def external_secrets(self) -> list[dict[str, Any]]:
+        status, body = self.request("GET", "/apis/external-secrets.io/v1/externalsecrets")
+        if status != 200:
+            raise LabError(f"listing ExternalSecrets failed ({status}): {body}")
+        return list(body["items"])
+
+    def wait_external_secrets_ready(self, timeout: float = 90) -> list[dict[str, Any]]:
+        """Every ExternalSecret Ready (synced), or LabError after `timeout` seconds."""
+
+        def all_ready() -> list[dict[str, Any]] | None:
+            items = self.external_secrets()
+            return items if items and all(ready_condition(i)[0] for i in items) else None
+
+        return wait_for(
+            all_ready, timeout, f"every ExternalSecret Ready (see {self.layout.log('external-secrets')})", 1
+        )
+
     def ready(self) -> bool:
         if not (self.dir / "certs" / "apiserver.crt").exists():
             return False
@@ -259,6 +283,14 @@ class KubeApi:
 
         wait_for(established, timeout, "the External Secrets CRDs to be Established", 0.25)
         return names
+
+
+def ready_condition(obj: dict[str, Any]) -> tuple[bool, str]:
+    """(Ready, its message) of an object with status conditions (an ExternalSecret, a SecretStore)."""
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") == "True", str(c.get("message") or c.get("reason") or "")
+    return False, "not reconciled yet"
 
 
 def configure_openbao_kubernetes_auth(kube: KubeApi, vault: Any, mount: str = "kubernetes") -> None:
@@ -293,10 +325,3 @@ def configure_openbao_kubernetes_auth(kube: KubeApi, vault: Any, mount: str = "k
          "kubernetes_ca_cert": (kube.dir / "certs" / "apiserver.crt").read_text(),
          "token_reviewer_jwt": body["status"]["token"]},
     )  # fmt: skip
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from lab.cluster import Lab
-from lab.config import repo_root
+from lab.config import repo_root, write_private
 from lab.kube import toolchain_bin
 from lab.procs import LabError
 from lab.program import lab_overrides
@@ -55,33 +55,29 @@ def shipped_config(env: str, root: Path | None = None) -> dict[str, Any]:
 
 def lab_values(lab: Lab, env: str) -> tuple[dict[str, Any], dict[str, str]]:
     """(plain config, secret config) of lab-<env>, both keyed ``keybuzz:<key>`` like a stack file."""
-    overrides = lab_overrides(lab)
     if not lab.kube.kubeconfig_path.exists():
         raise LabError("the lab has no Kubernetes API: start it with `python -m lab up --kube` (make lab-up)")
     plain = shipped_config(env)
-    secret: dict[str, str] = {}
-    for key, value in overrides.items():
-        full = f"{NAMESPACE}:{key}"
-        if key in CREDENTIAL_KEYS:
-            secret[full] = str(value)
-        else:
-            plain[full] = value
+    for key, value in lab_overrides(lab).items():
+        if key not in CREDENTIAL_KEYS:
+            plain[f"{NAMESPACE}:{key}"] = value
     plain[f"{NAMESPACE}:kubernetesSkipAwait"] = True
-    secret[f"{NAMESPACE}:vaultToken"] = lab.secrets.bao_root_token
-    secret[f"{NAMESPACE}:kubeconfig"] = lab.kube.kubeconfig_path.read_text()
-    secret[f"{NAMESPACE}:appSecretEnv"] = json.dumps({"api": {"JWT_SECRET": "lab-" + secrets.token_urlsafe(18)}})
-    secret[f"{NAMESPACE}:vaultDbPassword"] = _lab_secret(lab, f"vault-db-{env}")
-    return plain, secret
+    secret = {
+        "postgresAdminPassword": lab.secrets.superuser_password,
+        "vaultToken": lab.secrets.bao_root_token,
+        "kubeconfig": lab.kube.kubeconfig_path.read_text(),
+        "appSecretEnv": json.dumps({"api": {"JWT_SECRET": "lab-" + secrets.token_urlsafe(18)}}),
+        "vaultDbPassword": _lab_secret(lab, f"vault-db-{env}"),
+    }
+    assert set(secret) == CREDENTIAL_KEYS
+    return plain, {f"{NAMESPACE}:{key}": value for key, value in secret.items()}
 
 
 def _lab_secret(lab: Lab, name: str) -> str:
     """A per-lab generated secret, kept in ``<state>/pulumi/<name>`` (mode 0600): stable across runs."""
     path = lab.layout.state_dir / "pulumi" / name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(24))
+        write_private(path, secrets.token_urlsafe(24))
     return path.read_text().strip()
 
 

@@ -11,14 +11,13 @@ environment.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from lab.cluster import Lab
-from lab.config import HOST
+from lab.config import HOST, write_private
 
 DATABASE = "pulumi_state"
 ROLE = "pulumi_state"
@@ -46,10 +45,7 @@ def ensure_state_database(lab: Lab) -> None:
         if cur.fetchone() is None:
             cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(ROLE)))
         cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(DATABASE)))
-    passfile = _passfile(lab)
-    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"{HOST}:{lab.ports.lb_write}:{DATABASE}:{ROLE}:{password}\n")
+    write_private(_passfile(lab), f"{HOST}:{lab.ports.lb_write}:{DATABASE}:{ROLE}:{password}\n")
 
 
 def backend_url(lab: Lab) -> str:

@@ -155,21 +155,25 @@ hook_kubernetes() {
 	# runs (KUBERNETES_VERSION), read from the k8s.io/kubernetes module (hash checked by the
 	# checksum database), through the repository's own generator package (cmd/schema).
 	log "  kubernetes schema: generating from the k8s.io/kubernetes v$KUBERNETES_VERSION OpenAPI document ..."
-	swagger="$(module_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")/api/openapi-spec/swagger.json"
+	swagger="$(module_json "k8s.io/kubernetes@v$KUBERNETES_VERSION" | json_field Dir)/api/openapi-spec/swagger.json"
 	[[ -f "$swagger" ]] || die "no OpenAPI document at $swagger"
 	go build -trimpath -ldflags "-s -w" -o tfgen/pulumi-kubernetes-schema ./cmd/schema
 	tfgen/pulumi-kubernetes-schema "$swagger" "$PULUMI_KUBERNETES_VERSION" schema.json
 	cp "$tree/terraform-mapping.json" "$tree/helm-mapping.json" .
 }
 
-# module_dir MODULE@VERSION: download (or find) a module outside any wrapper; print its folder.
-module_dir() {
+# module_json MODULE@VERSION: download (or find) a module outside any wrapper module, so no
+# go.mod constrains it; print `go mod download -json`.
+module_json() {
 	local tmp json
 	tmp="$(mktemp -d)"
 	json="$(cd "$tmp" && GOFLAGS= go mod download -json "$1")"
 	rmdir "$tmp"
-	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json"
+	echo "$json"
 }
+
+# json_field NAME < JSON: a top-level string field of `go mod download -json`.
+json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\$/\1/p"; }
 
 # --- keys -------------------------------------------------------------------------------------
 
@@ -318,13 +322,10 @@ fetch_crds() {
 		log "external-secrets CRDs $EXTERNAL_SECRETS_VERSION: cached"
 	else
 		log "external-secrets CRDs $EXTERNAL_SECRETS_VERSION: fetching module ..."
-		tmp="$(mktemp -d)"
 		# Outside any module: ESO's own go.mod requires unpublished local modules.
-		json="$(cd "$tmp" && GOFLAGS= go mod download -json \
-			"github.com/external-secrets/external-secrets@v$EXTERNAL_SECRETS_VERSION")"
-		rmdir "$tmp"
-		dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")"
-		sum="$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p' <<<"$json")"
+		json="$(module_json "github.com/external-secrets/external-secrets@v$EXTERNAL_SECRETS_VERSION")"
+		dir="$(json_field Dir <<<"$json")"
+		sum="$(json_field Sum <<<"$json")"
 		[[ "$sum" == "$EXTERNAL_SECRETS_MODULE_SUM" ]] ||
 			die "external-secrets module hash $sum != pinned $EXTERNAL_SECRETS_MODULE_SUM"
 		tmp="$obj.tmp.$$"

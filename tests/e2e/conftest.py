@@ -11,10 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from lab.cluster import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLCHAIN = REPO / "toolchain"
@@ -180,3 +182,32 @@ def ops(env: dict[str, str], offline: list[str], program: Path) -> Run:
         return proc
 
     return run
+
+
+# --- the real program on a lab of its own (test_lab_*.py) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """A lab with its Kubernetes API and ESO controller, one per test module."""
+    from lab.cluster import temporary_lab
+
+    if toolchain_bin() is None:
+        pytest.fail("the toolchain is not built: run `make toolchain` (make test-e2e does)")
+    with temporary_lab(16500, kube=True, prefix="keybuzz-e2e-lab-") as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def prog(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the program in a git repository of its own, with the lab stacks written beside it and the
+    estate's pre-existing objects (what the stacks adopt) created in the lab."""
+    from lab.estate import seed
+    from lab.stacks import write_stack
+    from tests.e2e.lab_support import copy_program
+
+    program = copy_program(tmp_path_factory.mktemp("lab-program") / "program")
+    for env in ("dev", "prod"):
+        seed(lab, env)
+        write_stack(lab, env, root=program)
+    return program

@@ -1,25 +1,21 @@
-"""Helpers of the e2e tests that run the real program on a lab: a lab of their own, a copy of the program
-(in its own git repository, so the checkout never holds generated stack files), and the commands a user
+"""Helpers of the e2e tests that run the real program on a lab (the `lab` and `prog` fixtures are in
+conftest.py): a copy of the program in its own git repository (so the checkout never holds generated
+stack files), and the commands a user
 runs (`pulumi`, `python -m ops`) with the lab's environment. Every command's output is kept, so that a
 test can check that no secret was ever printed."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.cluster import Lab, free_base_port
-from tests.e2e.conftest import REPO, toolchain_bin
+from lab.cluster import Lab
+from tests.e2e.conftest import REPO
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "e2e",
@@ -30,25 +26,6 @@ GIT_ENV = {
 
 #: stdout+stderr of every command run through `run` (checked for leaked secrets).
 CAPTURED: list[str] = []
-
-
-@contextlib.contextmanager
-def started_lab(first_port: int) -> Iterator[Lab]:
-    """A lab with its Kubernetes API on free loopback ports, stopped (by PID) and deleted afterwards."""
-    if toolchain_bin() is None:
-        pytest.fail("the toolchain is not built: run `make toolchain` (make test-e2e does)")
-    state = Path(tempfile.mkdtemp(prefix="keybuzz-e2e-lab-"))
-    os.chmod(state, 0o755)  # Patroni runs as the postgres user
-    lab = Lab(state, free_base_port(first_port, first_port + 1000))
-    try:
-        lab.up(kube=True)
-        yield lab
-    finally:
-        lab.down()
-        if os.environ.get("LAB_TEST_KEEP_STATE"):
-            print(f"lab state kept in {state}")
-        else:
-            shutil.rmtree(state, ignore_errors=True)
 
 
 def copy_program(dest: Path) -> Path:
@@ -73,10 +50,17 @@ def commit(prog: Path, message: str) -> str:
     return git(prog, "rev-parse", "HEAD").strip()
 
 
+_ENVS: dict[Path, dict[str, str]] = {}
+
+
 def lab_env(lab: Lab) -> dict[str, str]:
+    """The lab's pulumi environment (lab.stacks.pulumi_env), computed once per lab: it locates the
+    toolchain and sets up the state database, neither of which changes between commands."""
     from lab.stacks import pulumi_env
 
-    return {**pulumi_env(lab), "PYTHONPATH": str(REPO)}
+    if lab.layout.state_dir not in _ENVS:
+        _ENVS[lab.layout.state_dir] = {**pulumi_env(lab), "PYTHONPATH": str(REPO)}
+    return dict(_ENVS[lab.layout.state_dir])
 
 
 def run(
@@ -105,13 +89,3 @@ def k8s(lab: Lab, path: str) -> Any:
     status, body = lab.kube.request("GET", path)
     assert status == 200, f"GET {path}: {status} {body}"
     return body
-
-
-def k8s_secret(lab: Lab, namespace: str, name: str) -> dict[str, str]:
-    body = k8s(lab, f"/api/v1/namespaces/{namespace}/secrets/{name}")
-    return {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
-
-
-def ready(obj: dict[str, Any]) -> bool:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,15 @@ import pytest
 
 from lab.cluster import Lab
 from lab.http import HttpError, Vault
+from lab.kube import ready_condition
 from lab.procs import wait_for
 from tests.e2e.lab_support import (
     CAPTURED,
     commit,
-    copy_program,
     k8s,
-    k8s_secret,
     lab_env,
     ops,
     pulumi,
-    ready,
-    started_lab,
 )
 from tests.support.render import Rendering
 
@@ -40,24 +36,6 @@ pytestmark = pytest.mark.e2e
 ENVS = ("dev", "prod")
 ESO = "/apis/external-secrets.io/v1"
 KV = "vault:kv/secretV2:SecretV2"
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with started_lab(16600) as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def prog(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lab.estate import seed
-    from lab.stacks import write_stack
-
-    program = copy_program(tmp_path_factory.mktemp("platform") / "program")
-    for env in ENVS:
-        seed(lab, env)
-        write_stack(lab, env, root=program)
-    return program
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +69,6 @@ def meta(rendering: Rendering, type_: str) -> list[tuple[str, str]]:
         name = md.get("name") or f"?labelSelector=app.kubernetes.io/name={md['labels']['app.kubernetes.io/name']}"
         found.append((md.get("namespace", ""), name))
     return found
-
-
-def wait_external_secrets_ready(lab: Lab, timeout: float = 90) -> list[dict[str, Any]]:
-    def all_ready() -> list[dict[str, Any]] | None:
-        items = k8s(lab, "/apis/external-secrets.io/v1/externalsecrets")["items"]
-        return items if items and all(ready(i) for i in items) else None
-
-    return wait_for(all_ready, timeout, "every ExternalSecret Ready (see the lab's log/external-secrets.log)", 1)
 
 
 def pg_secrets(rendering: Rendering) -> list[tuple[str, str]]:
@@ -180,10 +150,10 @@ class TestPlatformOnTheLab:
     def test_every_external_secret_is_ready_and_its_credentials_work_through_the_lb(
         self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
     ) -> None:
-        wait_external_secrets_ready(lab)
+        lab.kube.wait_external_secrets_ready()
         for env, rendering in rendered.items():
             for ns, name in pg_secrets(rendering):
-                data = k8s_secret(lab, ns, name)
+                data = lab.kube.secret_data(ns, name)
                 assert f"{data['PGHOST']}:{data['PGPORT']}" == lb(lab), f"{ns}/{name} does not point at the LB"
                 with psycopg.connect(
                     host=data["PGHOST"], port=data["PGPORT"], dbname=data["PGDATABASE"],
@@ -197,7 +167,7 @@ class TestPlatformOnTheLab:
 
     def test_dev_and_prod_credentials_cannot_cross(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
         creds = {
-            env: [k8s_secret(lab, ns, name) for ns, name in pg_secrets(rendering)]
+            env: [lab.kube.secret_data(ns, name) for ns, name in pg_secrets(rendering)]
             for env, rendering in rendered.items()
         }
         for env, other in (("dev", "prod"), ("prod", "dev")):
@@ -413,7 +383,7 @@ class TestPlatformOnTheLab:
         prod_secrets = [s for s in k8s(lab, "/apis/external-secrets.io/v1/externalsecrets")["items"]
                         if s["metadata"]["namespace"].endswith("-prod")]  # fmt: skip
         assert prod_secrets
-        assert all(ready(s) for s in prod_secrets)
+        assert all(ready_condition(s)[0] for s in prod_secrets)
 
     def test_no_secret_of_the_lab_appears_in_plaintext(self, lab: Lab, prog: Path) -> None:
         from lab.stacks import _lab_secret

@@ -13,13 +13,14 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from lab.cluster import Lab
 from lab.stacks import shipped_config
 from tests.e2e.conftest import REPO
+from tests.e2e.lab_support import lab_env
 
 pytestmark = pytest.mark.e2e
 
@@ -37,48 +38,24 @@ _k8s.core.v1.ConfigMap(
 """
 
 
-@pytest.fixture(scope="module")
-def kube_lab() -> Iterator[object]:
-    from tests.e2e.lab_support import started_lab
-
-    with started_lab(16500) as lab:
-        yield lab
-
-
-@pytest.fixture(scope="module")
-def lab_program(kube_lab: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the program with the lab stacks lab-dev and lab-prod written beside it, and the estate's
-    pre-existing objects (what the stacks adopt) created in the lab."""
-    from lab.estate import seed
-    from lab.stacks import copy_program, write_stack
-
-    prog = copy_program(tmp_path_factory.mktemp("program"))
-    for env in ("dev", "prod"):
-        seed(kube_lab, env)  # type: ignore[arg-type]
-        write_stack(kube_lab, env, root=prog)  # type: ignore[arg-type]
-    return prog
-
-
-def preview(lab: object, prog: Path, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    from lab.stacks import pulumi_env
-
+def preview(lab: Lab, prog: Path, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["pulumi", "preview", "--stack", stack, "--non-interactive", *extra],
-        cwd=prog, env=pulumi_env(lab), capture_output=True, text=True, timeout=600, check=False,  # type: ignore[arg-type]
+        cwd=prog, env=lab_env(lab), capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
 
-def policy_args(lab: object, env: str) -> list[str]:
+def policy_args(lab: Lab, env: str) -> list[str]:
     from lab.stacks import policy_config
 
-    return ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(lab, env))]  # type: ignore[arg-type]
+    return ["--policy-pack", "policy", "--policy-pack-config", str(policy_config(lab, env))]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_preview_of_a_lab_stack_plans_every_resource_with_the_real_providers(
-    kube_lab: object, lab_program: Path, env: str, request: pytest.FixtureRequest
+    lab: Lab, prog: Path, env: str, request: pytest.FixtureRequest
 ) -> None:
-    proc = preview(kube_lab, lab_program, f"lab-{env}", "--json", *policy_args(kube_lab, env))
+    proc = preview(lab, prog, f"lab-{env}", "--json", *policy_args(lab, env))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     steps = json.loads(proc.stdout)["steps"]
     planned = Counter(s["newState"]["type"] for s in steps if s["op"] in ("create", "import"))
@@ -100,15 +77,15 @@ def test_preview_of_a_lab_stack_plans_every_resource_with_the_real_providers(
     assert planned["pulumi:providers:kubernetes"] == 1
 
 
-def test_the_policy_pack_blocks_an_injected_node_address_in_preview(kube_lab: object, lab_program: Path) -> None:
+def test_the_policy_pack_blocks_an_injected_node_address_in_preview(lab: Lab, prog: Path) -> None:
     from lab.program import PLACEHOLDER_PG_NODES
 
     node = PLACEHOLDER_PG_NODES[1]
-    main = lab_program / "__main__.py"
+    main = prog / "__main__.py"
     original = main.read_text()
     main.write_text(original + INJECTED.replace("NODE", repr(node)))
     try:
-        proc = preview(kube_lab, lab_program, "lab-dev", *policy_args(kube_lab, "dev"))
+        proc = preview(lab, prog, "lab-dev", *policy_args(lab, "dev"))
     finally:
         main.write_text(original)
     out = proc.stdout + proc.stderr
@@ -118,18 +95,14 @@ def test_the_policy_pack_blocks_an_injected_node_address_in_preview(kube_lab: ob
     assert "injected-pinned-node" in out
 
 
-def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(
-    kube_lab: object, lab_program: Path
-) -> None:
+def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(lab: Lab, prog: Path) -> None:
     """Through the engine (`pulumi preview`) and through `python -m ops preview`: every problem, each fix a
     sentence naming the stack's real LB, no Python traceback."""
-    from lab.stacks import pulumi_env
-
-    env = {**pulumi_env(kube_lab), "PYTHONPATH": str(REPO)}  # type: ignore[arg-type]
-    lb = f"127.0.0.1:{kube_lab.ports.lb_write}"  # type: ignore[attr-defined]
+    env = lab_env(lab)
+    lb = f"127.0.0.1:{lab.ports.lb_write}"
 
     def run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, cwd=lab_program, env=env, input=stdin, capture_output=True, text=True,
+        return subprocess.run(argv, cwd=prog, env=env, input=stdin, capture_output=True, text=True,
                               timeout=600, check=False)  # fmt: skip
 
     bad = {"keybuzz:postgresReadEndpoint": "127.0.0.12:5432", "keybuzz:credentialTtlSeconds": "600"}
@@ -137,7 +110,7 @@ def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(
         assert run("pulumi", "config", "set", key, value, "--stack", "lab-dev").returncode == 0
     try:
         engine = run("pulumi", "preview", "--stack", "lab-dev", "--non-interactive")
-        via_ops = run(sys.executable, "-m", "ops", "preview", "--stack", "lab-dev", "--cwd", str(lab_program))
+        via_ops = run(sys.executable, "-m", "ops", "preview", "--stack", "lab-dev", "--cwd", str(prog))
     finally:
         for key in bad:
             run("pulumi", "config", "rm", key, "--stack", "lab-dev")
@@ -151,15 +124,13 @@ def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_a_lab_stack_differs_from_the_shipped_one_only_in_lab_addresses_and_credentials(
-    lab_program: Path, env: str
-) -> None:
+def test_a_lab_stack_differs_from_the_shipped_one_only_in_lab_addresses_and_credentials(prog: Path, env: str) -> None:
     import yaml
 
     from lab.stacks import LAB_KEYS
 
     shipped = yaml.safe_load((REPO / f"Pulumi.{env}.yaml").read_text())["config"]
-    lab = yaml.safe_load((lab_program / f"Pulumi.lab-{env}.yaml").read_text())["config"]
+    lab = yaml.safe_load((prog / f"Pulumi.lab-{env}.yaml").read_text())["config"]
     allowed = {f"keybuzz:{key}" for key in LAB_KEYS}
 
     def plain(value: object) -> object:  # the engine stores scalars as strings ("2" for 2)
@@ -174,12 +145,10 @@ def test_a_lab_stack_differs_from_the_shipped_one_only_in_lab_addresses_and_cred
         assert set(lab[f"keybuzz:{key}"]) == {"secure"}, key
 
 
-def test_the_lab_env_output_makes_bao_patronictl_and_pulumi_work_as_printed(
-    kube_lab: object, lab_program: Path
-) -> None:
-    state = kube_lab.layout.state_dir  # type: ignore[attr-defined]
+def test_the_lab_env_output_makes_bao_patronictl_and_pulumi_work_as_printed(lab: Lab, prog: Path) -> None:
+    state = lab.layout.state_dir
     script = (
-        f'eval "$({sys.executable} -m lab env --state-dir {state})" && cd {lab_program} && '
+        f'eval "$({sys.executable} -m lab env --state-dir {state})" && cd {prog} && '
         "bao secrets list >/dev/null && patronictl list >/dev/null && psql -Atc 'select 1' && "
         "pulumi stack ls --non-interactive"
     )

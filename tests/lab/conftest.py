@@ -8,39 +8,26 @@ lab-up``, state in ``.lab/``, base port 15400) is never touched: the tests pick 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.cluster import Lab
-from lab.cluster import free_base_port as find_free_base_port
-
-
-def free_base_port() -> int:
-    """LAB_TEST_BASE_PORT, or the first free range from 15500 (a developer's lab uses 15400)."""
-    wanted = os.environ.get("LAB_TEST_BASE_PORT")
-    return int(wanted) if wanted else find_free_base_port(15500, 16500)
+from lab.cluster import Lab, temporary_lab
 
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    state = Path(os.environ.get("LAB_TEST_STATE_DIR") or tempfile.mkdtemp(prefix="keybuzz-lab-test-"))
-    state.mkdir(parents=True, exist_ok=True)
-    os.chmod(state, 0o755)  # Patroni runs as the postgres user and must reach its node directories
-    instance = Lab(state, free_base_port())
-    try:
-        instance.up()
+    """LAB_TEST_STATE_DIR / LAB_TEST_BASE_PORT, or a new directory and the first free range from 15500 (a
+    developer's lab uses 15400)."""
+    base = os.environ.get("LAB_TEST_BASE_PORT")
+    with temporary_lab(
+        15500,
+        prefix="keybuzz-lab-test-",
+        state_dir=os.environ.get("LAB_TEST_STATE_DIR") or None,
+        base_port=int(base) if base else None,
+    ) as instance:
         yield instance
-    finally:
-        instance.down()
-        if os.environ.get("LAB_TEST_KEEP_STATE"):
-            print(f"lab test state kept in {state}")
-        else:
-            shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
