@@ -16,6 +16,8 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 #: scale`, `kubectl set image`, another field manager) makes server-side apply fail with a conflict unless
 #: Pulumi is told to take it back. With this, `up --refresh` puts the drifted field back (tested on the lab).
 PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+#: Pod-template annotation naming where the app's database credentials come from (estate / vault).
+CREDENTIALS_ANNOTATION = "keybuzz.io/database-credentials"
 
 
 def _labels(app: str, env: str) -> dict[str, str]:
@@ -48,6 +50,9 @@ class AppServiceArgs:
     #: Lab stacks only: do not wait for pods (there is no kubelet).
     skip_await: bool = False
     adopt_namespace: bool = False
+    #: Where the app's database credentials come from: "estate" (the legacy login's Secret, cutover phase
+    #: kept) or "vault" (ESO). A pod-template annotation, so that the switch rolls the pods onto the new ones.
+    credentials: str | None = None
 
 
 class AppService(pulumi.ComponentResource):
@@ -116,7 +121,10 @@ class AppService(pulumi.ComponentResource):
                 "replicas": args.replicas,
                 "selector": {"matchLabels": selector},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {CREDENTIALS_ANNOTATION: args.credentials} if args.credentials else {},
+                    },
                     "spec": {"serviceAccountName": args.service_account, "containers": [container]},
                 },
             },

@@ -190,6 +190,13 @@ def _check_apps(values: list[str]) -> list[str]:
     return _unique(values)
 
 
+def _check_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
+        raise ValueError("expected a 5-field cron schedule such as '17 3 * * 1' (minute hour day month weekday)")
+    return value
+
+
 def _positive(value: int) -> int:
     if value <= 0:
         raise ValueError("must be a positive number")
@@ -220,6 +227,10 @@ RepoT = Annotated[str, AfterValidator(_check_repository)]
 IdentT = Annotated[str, AfterValidator(_check_identifier)]
 SecretT = Annotated[SecretStr, AfterValidator(_not_empty_secret)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+LegacyPhaseT = Literal["kept", "dynamic", "refused", "dropped"]
+#: The order of the cutover phases (docs/runbook-adopting-the-estate.md).
+LEGACY_PHASES: Final[tuple[str, ...]] = get_args(LegacyPhaseT)
+CronT = Annotated[str, AfterValidator(lambda v: _check_cron(v))]
 
 
 def database_apps(apps: Iterable[str]) -> list[str]:
@@ -298,11 +309,16 @@ class StackConfig(BaseModel):
     )
     vault_db_password: SecretT = _key(
         "vaultDbPassword",
-        "Bootstrap password of the Vault database login role (keybuzz_vault_<env>). Sent write-only, so a "
-        "Vault rotate-root is never undone. Set with `pulumi config set --secret`.",
+        "Bootstrap password of the Vault database login roles (keybuzz_vault_<env>_<app>, one per connection). "
+        "Sent write-only, so a Vault rotate-root is never undone. Set with `pulumi config set --secret`.",
     )
     vault_db_password_version: PositiveIntT = _key(
         "vaultDbPasswordVersion", "Bump to re-send vaultDbPassword (after changing it) to Vault and PostgreSQL.", "1"
+    )
+    vault_root_rotation_schedule: CronT = _key(
+        "vaultRootRotationSchedule",
+        "Cron schedule (UTC) of the CronJob that rotates each Vault connection's root password (rotate-root).",
+        "17 3 * * 1",
     )
     credential_ttl_seconds: PositiveIntT = _key(
         "credentialTtlSeconds", "default_ttl of the Vault database roles, in seconds.", "3600"
@@ -326,6 +342,13 @@ class StackConfig(BaseModel):
     kubernetes_skip_await: BoolT = _key(
         "kubernetesSkipAwait",
         "Do not wait for Deployments/Jobs to become ready. Only lab stacks (no kubelet) set it.",
+        "false",
+    )
+    kubernetes_upsert_existing: BoolT = _key(
+        "kubernetesUpsertExisting",
+        "Adopt Kubernetes objects that already exist (Deployments, Services, ServiceAccounts, ESO objects) by "
+        "server-side apply instead of failing with AlreadyExists. Set true for the adoption ups only "
+        "(docs/runbook-adopting-the-estate.md), then false.",
         "false",
     )
     # Apps -------------------------------------------------------------------------------------
@@ -375,6 +398,21 @@ class StackConfig(BaseModel):
     adopt_vault_mounts: MountListT = _key(
         "adoptVaultMounts", "Vault mounts that already exist: imported by path.", "[]"
     )
+    api_legacy_roles: IdentListT = _key(
+        "apiLegacyRoles",
+        "Roles of the estate that own objects in or log in to the api's database (e.g. keybuzz_api_prod): "
+        "their objects go to the owner group, and legacyLoginPhase retires them.",
+        "[]",
+    )
+    backend_legacy_roles: IdentListT = _key(
+        "backendLegacyRoles", "Roles of the estate that own objects in or log in to the backend's database.", "[]"
+    )
+    legacy_login_phase: LegacyPhaseT = _key(
+        "legacyLoginPhase",
+        "Cutover of the legacy roles: kept (they log in as before; apps keep the estate's Secret), dynamic "
+        "(apps on Vault credentials; legacy logins still work), refused (NOLOGIN, sessions ended), dropped.",
+        "kept",
+    )
 
     # ---- derived views (no I/O, pure functions of the fields) ----------------------------------
     @property
@@ -397,6 +435,26 @@ class StackConfig(BaseModel):
     def database_apps(self) -> list[str]:
         """Enabled apps that own a database, in catalog order."""
         return database_apps(self.apps)
+
+    def legacy_roles(self, app: str) -> list[str]:
+        """Legacy roles of the database `app` owns (api, backend); none for the others."""
+        return list(getattr(self, f"{app}_legacy_roles", []))
+
+    @property
+    def legacy_logins_active(self) -> bool:
+        """Whether the estate's legacy logins still log in (phases kept and dynamic)."""
+        return LEGACY_PHASES.index(self.legacy_login_phase) < LEGACY_PHASES.index("refused")
+
+    def keeps_estate_secret(self, app: str) -> bool:
+        """Whether `app` still reads the estate's own database Secret: cutover phase kept, an app the estate
+        already runs (its namespace is adopted) on a database with legacy roles. The program then leaves
+        that Secret alone and declares no ExternalSecret for it; an app new to the estate starts on Vault."""
+        return (
+            self.legacy_login_phase == "kept"
+            and CATALOG[app].owns_database
+            and bool(self.legacy_roles(app))
+            and self.naming.namespace(app) in self.adopt_namespaces
+        )
 
     @property
     def vault_in_cluster(self) -> str:
@@ -638,6 +696,8 @@ def _rule_isolation(values: Values, stack: str, report: Report) -> None:
         "adopt_roles",
         "adopt_namespaces",
         "adopt_vault_mounts",
+        "api_legacy_roles",
+        "backend_legacy_roles",
     ]
     for field_name in named:
         if field_name not in values:
@@ -841,13 +901,13 @@ def _declared_names(values: Values) -> dict[str, set[str]]:
     apps = values["apps"]
     db_apps = database_apps(apps)
     databases = {database_name(env, a, values[f"{a}_database"]) for a in db_apps}
-    roles = {naming.vault_login()}
+    roles: set[str] = set()
     for a in db_apps:
-        roles |= {naming.owner_group(a), naming.reader_group(a)}
+        roles |= {naming.owner_group(a), naming.reader_group(a), naming.vault_login(a)}
     return {
         "adopt_databases": databases,
         "adopt_roles": roles,
-        "adopt_namespaces": {naming.namespace(a) for a in apps},
+        "adopt_namespaces": {naming.namespace(a) for a in apps} | {naming.ops_namespace()},
         "adopt_vault_mounts": {naming.database_mount()},
     }
 
@@ -867,6 +927,31 @@ def _rule_adoption(values: Values, stack: str, report: Report) -> None:
                 )
 
 
+def _rule_legacy_roles(values: Values, stack: str, report: Report) -> None:
+    """Legacy roles belong to a database this stack runs, and are never a role the program itself owns."""
+    if not _needs(values, "environment", "apps", "api_database", "backend_database"):
+        return
+    program_roles = _declared_names(values)["adopt_roles"]
+    admin = values.get("postgres_admin_username")
+    for app in ("api", "backend"):
+        field_name = f"{app}_legacy_roles"
+        for role in values.get(field_name, []):
+            if app not in values["apps"]:
+                report(
+                    _alias(field_name),
+                    role,
+                    f"'{app}' is not in apps, so its database has no legacy role to retire",
+                    f"remove {NAMESPACE}:{_alias(field_name)} or add '{app}' to apps",
+                )
+            elif role in program_roles or role == admin:
+                report(
+                    _alias(field_name),
+                    role,
+                    f"'{role}' is a role the program itself manages or connects as; retiring it would cut the program",
+                    "list only the estate's hand-made roles (the logins and owners of before the adoption)",
+                )
+
+
 RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
     _rule_stack_name,
     _rule_no_node_addresses,
@@ -875,6 +960,7 @@ RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
     _rule_ttls,
     _rule_secret_env,
     _rule_adoption,
+    _rule_legacy_roles,
 )
 
 

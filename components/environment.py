@@ -14,9 +14,11 @@ from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs
 from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
 from .config import StackConfig, app_names
 from .external_secrets import DatabaseSecret, ExternalSecrets, ExternalSecretsArgs, KvSecret, VaultLogin
+from .pg_adoption import AdminConnection
 from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
 from .vault_access import AppAccess, VaultAccess, VaultAccessArgs
 from .vault_engine import EngineDatabase, EngineRole, VaultDatabaseEngine, VaultDatabaseEngineArgs
+from .vault_rotation import RootRotation, RootRotationArgs
 
 MIGRATIONS = "migrations"
 
@@ -73,6 +75,10 @@ class Environment(pulumi.ComponentResource):
         k8s_provider = k8s.Provider(
             f"{name}-kubernetes",
             kubeconfig=pulumi.Output.secret(cfg.kubeconfig.get_secret_value()),
+            # The adoption ups (docs/runbook-adopting-the-estate.md): an object the estate already runs is
+            # taken over by server-side apply instead of failing with AlreadyExists. Off otherwise, where
+            # it would let a renamed resource's create-then-delete remove the live object.
+            upsert_existing_objects=cfg.kubernetes_upsert_existing,
             opts=child,
         )
         with_pg = child.merge(pulumi.ResourceOptions(providers=[pg_provider]))
@@ -81,16 +87,32 @@ class Environment(pulumi.ComponentResource):
 
         # -- PostgreSQL -----------------------------------------------------------------------------
         db_apps = cfg.database_apps
-        specs = [DatabaseSpec(cfg.database_of(a), naming.owner_group(a), naming.reader_group(a)) for a in db_apps]
+        specs = [
+            DatabaseSpec(
+                cfg.database_of(a),
+                naming.owner_group(a),
+                naming.reader_group(a),
+                naming.vault_login(a),
+                tuple(cfg.legacy_roles(a)),
+            )
+            for a in db_apps
+        ]
         vault_password = pulumi.Output.secret(cfg.vault_db_password.get_secret_value())
         self.postgres = PostgresDatabases(
             f"{name}-postgres",
             PostgresDatabasesArgs(
                 databases=specs,
-                vault_login=naming.vault_login(),
                 vault_login_password=vault_password,
                 vault_login_password_version=cfg.vault_db_password_version,
+                admin=AdminConnection(
+                    lb.host,
+                    lb.port,
+                    cfg.postgres_admin_username,
+                    cfg.postgres_admin_password.get_secret_value(),
+                    cfg.postgres_ssl_mode,
+                ),
                 protect=True,  # every database holds data, DEV's too (13 tenants, 8,400+ conversations in `keybuzz`)
+                legacy_phase=cfg.legacy_login_phase,
                 adopt_databases=frozenset(cfg.adopt_databases),
                 adopt_roles=frozenset(cfg.adopt_roles),
             ),
@@ -111,11 +133,13 @@ class Environment(pulumi.ComponentResource):
             f"{name}-vault-db",
             VaultDatabaseEngineArgs(
                 mount=naming.database_mount(),
-                databases=[EngineDatabase(s.name, naming.connection(s.name)) for s in specs],
+                databases=[
+                    EngineDatabase(s.name, naming.connection(s.name), self.postgres.vault_logins[s.name].name)
+                    for s in specs
+                ],
                 roles=roles,
                 lb=lb,
                 ssl_mode=cfg.postgres_ssl_mode,
-                login=self.postgres.vault_login.name,
                 login_password=vault_password,
                 login_password_version=cfg.vault_db_password_version,
                 default_ttl=cfg.credential_ttl_seconds,
@@ -126,6 +150,26 @@ class Environment(pulumi.ComponentResource):
             opts=with_vault.merge(
                 pulumi.ResourceOptions(providers=[vault_provider, pg_provider], depends_on=[self.postgres])
             ),
+        )
+
+        # -- scheduled rotate-root of every connection ------------------------------------------------
+        RootRotation(
+            f"{name}-root-rotation",
+            RootRotationArgs(
+                env=env,
+                name=naming.root_rotation(),
+                namespace=naming.ops_namespace(),
+                vault_address=cfg.vault_in_cluster,
+                kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
+                mount=self.engine.mount.path,
+                connections=[naming.connection(s.name) for s in specs],
+                schedule=cfg.vault_root_rotation_schedule,
+                adopt_namespace=naming.ops_namespace() in cfg.adopt_namespaces,
+                skip_await=cfg.kubernetes_skip_await,
+            ),
+            vault_opts=pulumi.ResourceOptions(provider=vault_provider, depends_on=[self.engine]),
+            k8s_opts=pulumi.ResourceOptions(provider=k8s_provider),
+            opts=child,
         )
 
         # -- Vault access -----------------------------------------------------------------------------
@@ -207,13 +251,18 @@ class Environment(pulumi.ComponentResource):
                     secret_env_from=env_from,
                     skip_await=cfg.kubernetes_skip_await,
                     adopt_namespace=namespace in cfg.adopt_namespaces,
+                    credentials=(
+                        None if not kind.uses_database else "estate" if cfg.keeps_estate_secret(a) else "vault"
+                    ),
                 ),
                 opts=with_k8s,
             )
             self.apps[a] = service
 
             db_secrets = []
-            if kind.db_secret_name:
+            # Cutover phase `kept`: the app still reads the estate's own Secret (legacy login), which the
+            # program leaves alone; from `dynamic` on, ESO writes it from Vault (runbook-adopting-the-estate).
+            if kind.db_secret_name and not cfg.keeps_estate_secret(a):
                 db_secrets.append(
                     DatabaseSecret(
                         kind.db_secret_name,

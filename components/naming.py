@@ -129,9 +129,20 @@ class Naming:
         """NOLOGIN role with read-only access to an app's database (reports, the future read LB)."""
         return f"keybuzz_{app}_{self.env}_reader"
 
-    def vault_login(self) -> str:
-        """LOGIN role the environment's Vault database engine connects as (its root, rotated by Vault)."""
-        return f"keybuzz_vault_{self.env}"
+    def vault_login(self, app: str) -> str:
+        """LOGIN role one Vault connection (the database of `app`) connects as: its root, rotated by Vault.
+
+        One per connection: a ``rotate-root`` changes this role's password, so a login shared by two
+        connections would leave the other one holding a dead password (issue 12, item 5)."""
+        return f"keybuzz_vault_{self.env}_{app}"
+
+    def root_rotation(self) -> str:
+        """Vault policy, Kubernetes-auth role and CronJob that rotate the environment's Vault root logins."""
+        return f"keybuzz-{self.env}-rotate-root"
+
+    def ops_namespace(self) -> str:
+        """Namespace of the environment's platform jobs (the scheduled Vault root rotation)."""
+        return f"keybuzz-ops-{self.env}"
 
     # --- Vault --------------------------------------------------------------------------------
     def database_mount(self) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_postgresql as postgresql
+
+from .pg_adoption import AdminConnection, LegacyLogin, OwnershipTransfer
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,10 @@ class DatabaseSpec:
     owner_group: str
     #: NOLOGIN role with read-only access (SELECT on tables, now and in the future).
     reader_group: str
+    #: LOGIN role of the Vault connection to this database (its root; one per connection).
+    vault_login: str
+    #: The estate's roles that own objects in, or log in to, this database before the adoption.
+    legacy_roles: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -26,14 +32,16 @@ class PostgresDatabasesArgs:
     """Inputs of `PostgresDatabases`."""
 
     databases: Sequence[DatabaseSpec]
-    #: LOGIN role the environment's Vault database engine connects as.
-    vault_login: str
-    #: Bootstrap password of `vault_login` (a Pulumi secret), sent write-only.
+    #: Bootstrap password of the Vault login roles (a Pulumi secret), sent write-only.
     vault_login_password: pulumi.Input[str]
     #: Bump to re-send `vault_login_password`; otherwise a Vault rotate-root is never undone.
     vault_login_password_version: int
-    #: Protect databases from deletion (stack-aware: PROD).
+    #: Where the adoption's SQL runs (the LB, as the provider's admin).
+    admin: AdminConnection
+    #: Protect databases from deletion (every environment: they hold data).
     protect: bool
+    #: Cutover phase of the legacy roles (config `legacyLoginPhase`).
+    legacy_phase: str = "kept"
     #: Physical names that already exist on the estate and are imported rather than created.
     adopt_databases: frozenset[str] = field(default_factory=frozenset)
     adopt_roles: frozenset[str] = field(default_factory=frozenset)
@@ -50,11 +58,14 @@ class PostgresDatabases(pulumi.ComponentResource):
 
     Children, per database: the owner group and reader group roles (NOLOGIN), the database owned by
     the owner group, ``CONNECT`` revoked from PUBLIC and granted only to this environment's groups,
-    SELECT for the reader group on existing tables and by default privileges on future ones, and
-    ``ADMIN OPTION`` on the owner group for Vault's login role (so Vault can create members). Once:
-    Vault's LOGIN role with ``CREATEROLE``, its password sent write-only.
+    SELECT for the reader group on existing tables and by default privileges on future ones, the
+    Vault connection's own LOGIN role (``CREATEROLE``, member of this database's owner group only, with
+    ``ADMIN OPTION`` so Vault can create members; password sent write-only), and for an adopted
+    database the `OwnershipTransfer` of the legacy roles' objects to the owner group. Per legacy role,
+    a `LegacyLogin` in the stack's cutover phase; PUBLIC loses CONNECT only after the legacy logins
+    got theirs, so no running app is cut.
 
-    Outputs: ``databases`` (name -> owner group) and ``vault_login``.
+    Outputs: ``databases`` (name -> owner group) and ``vault_logins`` (database -> login role).
     """
 
     def __init__(self, name: str, args: PostgresDatabasesArgs, opts: pulumi.ResourceOptions | None = None):
@@ -62,36 +73,62 @@ class PostgresDatabases(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         groups = {spec.name: self._groups(name, spec, args) for spec in args.databases}
-        # Vault's login is a member of every owner group. Declared here, on the role, so that a refresh
-        # reads back exactly what the program says (memberships granted only by GrantRole would show as
-        # drift on every `refresh`); the GrantRoles below add the ADMIN option Vault needs to create its
-        # users IN ROLE the group (PostgreSQL 16+).
-        self.vault_login = postgresql.Role(
-            f"{name}-vault-login",
-            name=args.vault_login,
-            login=True,
-            create_role=True,
-            roles=sorted(spec.owner_group for spec in args.databases),
-            password_wo=args.vault_login_password,
-            password_wo_version=str(args.vault_login_password_version),
-            opts=child.merge(
-                pulumi.ResourceOptions(
-                    import_=_import(args.vault_login, args.adopt_roles),
-                    depends_on=[owner for owner, _ in groups.values()],
-                )
-            ),
-        )
+        self.vault_logins: dict[str, postgresql.Role] = {}
+        for spec in args.databases:
+            owner = groups[spec.name][0]
+            # Declared with its membership, on the role, so that a refresh reads back exactly what the
+            # program says (a membership granted only by GrantRole shows as drift on every refresh); the
+            # GrantRole in `_database` adds the ADMIN option Vault needs to create users IN ROLE the group.
+            self.vault_logins[spec.name] = postgresql.Role(
+                f"{name}-{spec.name}-vault-login",
+                name=spec.vault_login,
+                login=True,
+                create_role=True,
+                roles=[spec.owner_group],
+                password_wo=args.vault_login_password,
+                password_wo_version=str(args.vault_login_password_version),
+                opts=child.merge(
+                    pulumi.ResourceOptions(import_=_import(spec.vault_login, args.adopt_roles), depends_on=[owner])
+                ),
+            )
 
+        legacy = self._legacy_logins(name, args, groups)
         self.databases: dict[str, postgresql.Database] = {}
         for spec in args.databases:
-            self.databases[spec.name] = self._database(name, spec, args, *groups[spec.name])
+            self.databases[spec.name] = self._database(name, spec, args, *groups[spec.name], legacy)
 
         self.register_outputs(
             {
                 "databases": {spec.name: spec.owner_group for spec in args.databases},
-                "vault_login": self.vault_login.name,
+                "vault_logins": {spec.name: spec.vault_login for spec in args.databases},
             }
         )
+
+    def _legacy_logins(
+        self,
+        name: str,
+        args: PostgresDatabasesArgs,
+        groups: Mapping[str, tuple[postgresql.Role, postgresql.Role]],
+    ) -> list[LegacyLogin]:
+        """One `LegacyLogin` per legacy role, with every database (and its owner group) it uses."""
+        uses: dict[str, list[DatabaseSpec]] = {}
+        for spec in args.databases:
+            for role in spec.legacy_roles:
+                uses.setdefault(role, []).append(spec)
+        return [
+            LegacyLogin(
+                f"{name}-legacy-{role}",
+                admin=args.admin,
+                role=role,
+                phase=args.legacy_phase,
+                grants=[{"database": s.name, "group": s.owner_group} for s in specs],
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[groups[s.name][0] for s in specs] + [self.vault_logins[s.name] for s in specs],
+                ),
+            )
+            for role, specs in sorted(uses.items())
+        ]
 
     def _groups(
         self, name: str, spec: DatabaseSpec, args: PostgresDatabasesArgs
@@ -116,6 +153,7 @@ class PostgresDatabases(pulumi.ComponentResource):
         args: PostgresDatabasesArgs,
         owner: postgresql.Role,
         reader: postgresql.Role,
+        legacy: Sequence[LegacyLogin],
     ) -> postgresql.Database:
         prefix = f"{name}-{spec.name}"
         child = pulumi.ResourceOptions(parent=self)
@@ -129,15 +167,26 @@ class PostgresDatabases(pulumi.ComponentResource):
             ),
         )
         after_db = child.merge(pulumi.ResourceOptions(depends_on=[database]))
+        if spec.legacy_roles:
+            # Before the legacy logins' last day, the group must own what they own (Vault's users act as it).
+            OwnershipTransfer(
+                f"{prefix}-ownership",
+                admin=args.admin,
+                database=database.name,
+                group=owner.name,
+                roles=spec.legacy_roles,
+                opts=child.merge(pulumi.ResourceOptions(depends_on=[database, owner])),
+            )
 
         # CONNECT only for this environment's groups: a role of another environment cannot even connect.
+        # Revoked from PUBLIC only once the legacy logins hold CONNECT of their own (phase kept/dynamic).
         postgresql.Grant(
             f"{prefix}-revoke-public",
             database=database.name,
             role="public",
             object_type="database",
             privileges=[],
-            opts=after_db,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[database, *legacy])),
         )
         postgresql.Grant(
             f"{prefix}-owner-connect",
@@ -177,7 +226,7 @@ class PostgresDatabases(pulumi.ComponentResource):
             )
         postgresql.GrantRole(
             f"{prefix}-vault-admin",
-            role=self.vault_login.name,
+            role=self.vault_logins[spec.name].name,
             grant_role=owner.name,
             with_admin_option=True,
             opts=child,

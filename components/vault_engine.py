@@ -59,10 +59,12 @@ class EngineRole:
 
 @dataclass(frozen=True)
 class EngineDatabase:
-    """One database Vault connects to, under its connection name."""
+    """One database Vault connects to, under its connection name, as its own login role."""
 
     name: str
     connection: str
+    #: LOGIN role of this connection only: a rotate-root on it changes no other connection's password.
+    login: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,7 @@ class VaultDatabaseEngineArgs:
     #: The PostgreSQL write LB.
     lb: Endpoint
     ssl_mode: str
-    #: LOGIN role Vault connects as, and its bootstrap password (Pulumi secret, sent write-only).
-    login: pulumi.Input[str]
+    #: Bootstrap password of the connections' login roles (Pulumi secret, sent write-only).
     login_password: pulumi.Input[str]
     login_password_version: int
     default_ttl: int
@@ -92,10 +93,10 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
     Type token: ``keybuzz:vault:DatabaseEngine``.
 
     Children: the ``database`` mount (protected in PROD); per database a connection through the LB
-    with a templated URL, its ``allowed_roles`` and the root password sent via the write-only field (so
-    ``rotate-root`` is never undone by the next ``pulumi up``); per app a role whose creation statements
-    put the user in the database's owner group and whose revocation statements reassign, drop owned
-    objects and drop the role, with ``default_ttl``/``max_ttl`` from config.
+    with a templated URL, its ``allowed_roles``, its own login role and that role's root password sent
+    via the write-only field (so ``rotate-root`` is never undone by the next ``pulumi up``); per app a
+    role whose creation statements put the user in the database's owner group and whose revocation
+    statements reassign, drop owned objects and drop the role, with ``default_ttl``/``max_ttl`` from config.
 
     Outputs: ``mount`` and ``roles`` (role name -> database).
     """
@@ -137,7 +138,7 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
                 root_rotation_statements=ROOT_ROTATION_STATEMENTS,
                 postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
                     connection_url=connection_url(args.lb, db.name, args.ssl_mode),
-                    username=args.login,
+                    username=db.login,
                     password_wo=args.login_password,
                     password_wo_version=args.login_password_version,
                     max_open_connections=4,
@@ -162,4 +163,5 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
                 opts=with_mount,
             )
 
+        self.connections = connections
         self.register_outputs({"mount": self.mount.path, "roles": {r.name: r.database for r in args.roles}})

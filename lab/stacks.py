@@ -31,6 +31,7 @@ from lab.config import repo_root, write_private
 from lab.kube import toolchain_bin
 from lab.procs import LabError
 from lab.program import lab_overrides
+from lab.unseeded import UNSEEDED, unseeded
 
 NAMESPACE = "keybuzz"
 # Keys a lab stack sets differently from the shipped stack: where things are, and how to log in.
@@ -40,7 +41,9 @@ ADDRESS_KEYS = frozenset(
 )  # fmt: skip
 CREDENTIAL_KEYS = frozenset({"postgresAdminPassword", "vaultToken", "vaultDbPassword", "appSecretEnv", "kubeconfig"})
 LAB_ONLY_KEYS = frozenset({"kubernetesSkipAwait"})  # no kubelet in the lab: nothing ever becomes ready
-LAB_KEYS = ADDRESS_KEYS | CREDENTIAL_KEYS | LAB_ONLY_KEYS
+#: Keys no seed gives (lab/unseeded.py): unset in the shipped stack, a stand-in in the lab's.
+UNSEEDED_KEYS = frozenset(k for values in UNSEEDED.values() for k in values)
+LAB_KEYS = ADDRESS_KEYS | CREDENTIAL_KEYS | LAB_ONLY_KEYS | UNSEEDED_KEYS
 
 
 def stack_name(env: str) -> str:
@@ -58,6 +61,8 @@ def lab_values(lab: Lab, env: str) -> tuple[dict[str, Any], dict[str, str]]:
     if not lab.kube.kubeconfig_path.exists():
         raise LabError("the lab has no Kubernetes API: start it with `python -m lab up --kube` (make lab-up)")
     plain = shipped_config(env)
+    for key, value in unseeded(env).items():
+        plain.setdefault(f"{NAMESPACE}:{key}", value)
     for key, value in lab_overrides(lab).items():
         if key not in CREDENTIAL_KEYS:
             plain[f"{NAMESPACE}:{key}"] = value

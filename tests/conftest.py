@@ -29,3 +29,9 @@ def dev() -> Rendering:
 def prod() -> Rendering:
     """The real program rendered for the real PROD stack file (unit and policy tiers)."""
     return render_stack("prod")
+
+
+@pytest.fixture(scope="session")
+def prod_on_vault() -> Rendering:
+    """PROD once its apps read Vault credentials (cutover phase `dynamic`): every database Secret is ESO's."""
+    return render_stack("prod", {"legacyLoginPhase": "dynamic"})

@@ -66,7 +66,9 @@ def test_real_kv_secret_sent_in_plain_text_is_caught(prod: Rendering) -> None:
     assert "fake-test-only-jwt" not in found[0].message
 
 
-def test_real_refresh_above_half_the_ttl_is_caught(prod: Rendering) -> None:
+def test_real_refresh_above_half_the_ttl_is_caught(prod_on_vault: Rendering) -> None:
+    prod = prod_on_vault
+
     def slow(r: Any) -> Any:
         return dataclasses.replace(r, props={**r.props, "spec": {**r.props["spec"], "refreshInterval": "45m0s"}})
 

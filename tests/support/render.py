@@ -152,8 +152,13 @@ def stack_config(
     stack: str, overrides: Mapping[str, Any] | None = None, remove: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], list[str]]:
     """Raw config of a stack (real stack file + fake secrets + overrides) and its secret keys."""
+    from lab.unseeded import unseeded
+
     data = yaml.safe_load(stack_file(stack).read_text())["config"]
     raw = {k: _config_text(v) for k, v in data.items()}
+    env = stack.removeprefix("lab-")
+    for key, value in (unseeded(env) if env in ("dev", "prod") else {}).items():
+        raw.setdefault(f"{PROJECT}:{key}", _config_text(value))
     raw.update(FAKE_SECRETS)
     secret_keys = list(FAKE_SECRETS)
     for key, value in (overrides or {}).items():

@@ -7,6 +7,7 @@ import string
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -325,3 +326,54 @@ def test_every_rendered_fix_line_is_a_whole_sentence() -> None:
     for fix in fixes:
         assert fix[0].isupper(), fix
         assert fix.endswith((".", "`", "?")), fix
+
+
+# ---- adoption of the estate (issue 12) -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("stack", "overrides", "key", "fragment"),
+    [
+        ("dev", {"apiLegacyRoles": ["keybuzz_api_prod"]}, "apiLegacyRoles", "carries the PROD marker"),
+        ("prod", {"apiLegacyRoles": ["kb_backend"]}, "apiLegacyRoles", "a legacy DEV adoption"),
+        ("prod", {"backendLegacyRoles": ["keybuzz_backend_prod"]}, "backendLegacyRoles", "'backend' is not in apps"),
+        ("dev", {"apiLegacyRoles": ["keybuzz_vault_dev_api"]}, "apiLegacyRoles", "the program itself manages"),
+        ("dev", {"legacyLoginPhase": "gone"}, "legacyLoginPhase", "'kept', 'dynamic', 'refused' or 'dropped'"),
+        ("dev", {"vaultRootRotationSchedule": "weekly"}, "vaultRootRotationSchedule", "5-field cron schedule"),
+    ],
+)
+def test_adoption_settings_are_checked(stack: str, overrides: dict[str, Any], key: str, fragment: str) -> None:
+    error = _problems(stack, overrides=overrides)
+    assert any(p.key == key and fragment in f"{p.message} {p.fix}" for p in error.problems), str(error)
+
+
+def test_only_estate_apps_keep_the_estate_secret_and_only_in_phase_kept() -> None:
+    kept = _load("dev")
+    assert [a for a in kept.apps if kept.keeps_estate_secret(a)] == ["api", "backend"]  # the worker is new
+    assert kept.legacy_logins_active
+    for phase, active in (("dynamic", True), ("refused", False), ("dropped", False)):
+        cfg = _load("dev", overrides={"legacyLoginPhase": phase})
+        assert not any(cfg.keeps_estate_secret(a) for a in cfg.apps)
+        assert cfg.legacy_logins_active is active
+    fresh = _load("dev", remove=("apiLegacyRoles", "backendLegacyRoles"))
+    assert not any(fresh.keeps_estate_secret(a) for a in fresh.apps)
+
+
+@pytest.mark.parametrize(("stack", "unset"), [("dev", ["vaultAddress", "workerImageTag"]), ("prod", ["vaultAddress"])])
+def test_what_no_seed_gives_is_unset_with_a_required_error(stack: str, unset: list[str]) -> None:
+    """The shipped stack files leave unset what the seeds do not give (issue 12, item 6): the program stops
+    and names each key until the operator sets it."""
+    from components.config import load_config as load
+    from tests.support.render import REPO
+
+    raw, secret_keys = stack_config(stack)
+    shipped = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    for key in unset:
+        assert f"keybuzz:{key}" not in shipped
+        raw.pop(f"keybuzz:{key}")
+    with pytest.raises(ConfigError) as caught:
+        load(raw, stack, secret_keys)
+    found = {p.key: p for p in caught.value.problems}
+    assert set(found) == set(unset)
+    for key in ("vaultAddress",):
+        assert "is required and not set" in found[key].message
+    if "workerImageTag" in found:
+        assert "'worker' is in apps but has no image tag" in found["workerImageTag"].message

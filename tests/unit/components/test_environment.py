@@ -67,3 +67,63 @@ def test_the_client_gets_no_database_access(rendering: Rendering) -> None:
         if p.inputs["name"] == f"keybuzz-{rendering.stack}-client"
     )
     assert "creds" not in policy.inputs["policy"]
+
+
+# ---- the cutover phases of the estate's legacy logins (issue 12) -----------------------------------
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+def _db_secret_names(r: Rendering) -> set[tuple[str, str]]:
+    return {
+        (es.inputs["metadata"]["namespace"], es.inputs["spec"]["target"]["name"])
+        for es in r.of_type(EXTERNAL_SECRET)
+        if "PGHOST" in (es.inputs["spec"]["target"].get("template") or {}).get("data", {})
+    }
+
+
+def _credentials(r: Rendering) -> dict[str, str]:
+    return {
+        d.inputs["metadata"]["name"]: d.inputs["spec"]["template"]["metadata"]["annotations"].get(
+            "keybuzz.io/database-credentials", ""
+        )
+        for d in r.of_type(DEPLOYMENT)
+    }
+
+
+def test_phase_kept_leaves_the_estates_secrets_to_the_apps_the_estate_runs(dev: Rendering) -> None:
+    # api and backend keep reading the estate's own Secret (legacy login); the new worker starts on Vault.
+    assert _db_secret_names(dev) == {
+        ("keybuzz-backend-dev", "keybuzz-backend-migrations-db"),
+        ("keybuzz-worker-dev", "keybuzz-worker-db"),
+    }
+    assert _credentials(dev) == {
+        "keybuzz-api": "estate",
+        "keybuzz-backend": "estate",
+        "keybuzz-client": "",
+        "keybuzz-worker": "vault",
+    }
+    phases = {r.inputs["role"]: r.inputs["phase"] for r in dev.of_type(DYNAMIC) if "role" in r.inputs}
+    assert phases == {"kb_backend": "kept", "keybuzz_api_dev": "kept"}
+
+
+def test_phase_dynamic_moves_the_apps_onto_vault_and_rolls_them() -> None:
+    from tests.support.render import render_stack
+
+    dynamic = render_stack("dev", {"legacyLoginPhase": "dynamic"})
+    assert ("keybuzz-api-dev", "keybuzz-api-postgres") in _db_secret_names(dynamic)
+    assert ("keybuzz-backend-dev", "keybuzz-backend-db") in _db_secret_names(dynamic)
+    assert set(_credentials(dynamic).values()) == {"vault", ""}
+    logins = [r for r in dynamic.of_type(DYNAMIC) if "role" in r.inputs]
+    assert {r.inputs["phase"] for r in logins} == {"dynamic"}
+    # keybuzz_api_dev logs in to both DEV databases (PH16): one resource, both grants.
+    [api_dev] = [r for r in logins if r.inputs["role"] == "keybuzz_api_dev"]
+    assert sorted(g["database"] for g in api_dev.inputs["grants"]) == ["keybuzz", "keybuzz_backend"]
+
+
+def test_the_upsert_choice_reaches_the_kubernetes_provider(dev: Rendering) -> None:
+    from tests.support.render import render_stack
+
+    assert dev.one("pulumi:providers:kubernetes").inputs["upsertExistingObjects"] in (True, "true")
+    after = render_stack("dev", {"kubernetesUpsertExisting": False})
+    assert after.one("pulumi:providers:kubernetes").inputs.get("upsertExistingObjects") in (False, "false", None)

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import pulumi
 
+from components.pg_adoption import AdminConnection
 from components.postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
 from tests.support.render import Recorded, run_under_mocks
 
 PG = "postgresql:index"
 
 
-def _render(protect: bool = False, adopt: frozenset[str] = frozenset()) -> list[Recorded]:
+ADMIN = AdminConnection("10.0.0.10", 5432, "postgres", "fake-test-only-admin", "disable")
+
+
+def _render(
+    protect: bool = False, adopt: frozenset[str] = frozenset(), legacy: tuple[str, ...] = (), phase: str = "kept"
+) -> list[Recorded]:
     def program() -> None:
         PostgresDatabases(
             "pg",
             PostgresDatabasesArgs(
-                databases=[DatabaseSpec("keybuzz_api_prod", "keybuzz_api_prod_owner", "keybuzz_api_prod_reader")],
-                vault_login="keybuzz_vault_prod",
+                databases=[
+                    DatabaseSpec(
+                        "keybuzz_prod",
+                        "keybuzz_api_prod_owner",
+                        "keybuzz_api_prod_reader",
+                        "keybuzz_vault_prod_api",
+                        legacy,
+                    )
+                ],
                 vault_login_password=pulumi.Output.secret("fake-test-only"),
                 vault_login_password_version=3,
+                admin=ADMIN,
                 protect=protect,
+                legacy_phase=phase,
                 adopt_databases=adopt,
             ),
         )
@@ -35,7 +50,7 @@ def test_groups_are_nologin_and_vault_login_can_create_roles() -> None:
     roles = {r.inputs["name"]: r.inputs for r in _of(_render(), "role:Role")}
     assert roles["keybuzz_api_prod_owner"]["login"] is False
     assert roles["keybuzz_api_prod_reader"]["login"] is False
-    login = roles["keybuzz_vault_prod"]
+    login = roles["keybuzz_vault_prod_api"]
     assert login["login"] is True
     assert login["createRole"] is True
     assert login["passwordWoVersion"] == "3"
@@ -64,17 +79,17 @@ def test_reader_gets_default_privileges_on_future_objects_of_the_owner() -> None
 def test_vault_login_gets_admin_option_on_the_owner_group() -> None:
     [grant] = _of(_render(), "grantRole:GrantRole")
     assert grant.inputs == {
-        "role": "keybuzz_vault_prod",
+        "role": "keybuzz_vault_prod_api",
         "grantRole": "keybuzz_api_prod_owner",
         "withAdminOption": True,
     }
 
 
 def test_protection_and_adoption_apply_to_the_database_only() -> None:
-    resources = _render(protect=True, adopt=frozenset({"keybuzz_api_prod"}))
+    resources = _render(protect=True, adopt=frozenset({"keybuzz_prod"}))
     [db] = _of(resources, "database:Database")
     assert db.protect
-    assert db.import_id == "keybuzz_api_prod"
+    assert db.import_id == "keybuzz_prod"
     assert not any(r.protect for r in resources if r is not db and r.custom)
     unprotected = _render(protect=False)
     assert not any(r.protect for r in unprotected)
@@ -84,3 +99,33 @@ def test_every_child_is_parented_to_the_component() -> None:
     resources = _render()
     [component] = [r for r in resources if r.type == "keybuzz:postgres:Databases"]
     assert all(r.parent == component.urn for r in resources if r is not component)
+
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+def test_no_legacy_role_means_no_adoption_sql() -> None:
+    assert [r for r in _render() if r.type == DYNAMIC] == []
+
+
+def test_legacy_roles_get_their_objects_transferred_and_a_login_in_the_phase() -> None:
+    resources = _render(adopt=frozenset({"keybuzz_prod"}), legacy=("keybuzz_api_prod",), phase="dynamic")
+    dynamic = {r.name: r for r in resources if r.type == DYNAMIC}
+    transfer, login = dynamic["pg-keybuzz_prod-ownership"], dynamic["pg-legacy-keybuzz_api_prod"]
+    assert (transfer.inputs["database"], transfer.inputs["group"], transfer.inputs["roles"]) == (
+        "keybuzz_prod",
+        "keybuzz_api_prod_owner",
+        ["keybuzz_api_prod"],
+    )
+    assert login.inputs["phase"] == "dynamic"
+    assert login.inputs["grants"] == [{"database": "keybuzz_prod", "group": "keybuzz_api_prod_owner"}]
+    for r in (transfer, login):  # through the LB, the admin password kept secret
+        assert (r.inputs["host"], r.inputs["port"]) == ("10.0.0.10", 5432)
+        assert "password" in r.secret_paths
+
+
+def test_public_loses_connect_only_after_the_legacy_logins_hold_theirs() -> None:
+    resources = _render(legacy=("keybuzz_api_prod",))
+    login = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-legacy-keybuzz_api_prod")
+    revoke = next(r for r in _of(resources, "grant:Grant") if r.inputs["role"] == "public")
+    assert login.urn in revoke.dependencies

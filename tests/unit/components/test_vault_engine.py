@@ -25,7 +25,10 @@ def _render(protect: bool = True) -> list[Recorded]:
             "db",
             VaultDatabaseEngineArgs(
                 mount="database-dev",
-                databases=[EngineDatabase("keybuzz", "keybuzz"), EngineDatabase("keybuzz_backend", "keybuzz-backend")],
+                databases=[
+                    EngineDatabase("keybuzz", "keybuzz", "keybuzz_vault_dev_api"),
+                    EngineDatabase("keybuzz_backend", "keybuzz-backend", "keybuzz_vault_dev_backend"),
+                ],
                 roles=[
                     EngineRole("keybuzz-api-dev", "keybuzz", "keybuzz_api_dev_owner"),
                     EngineRole("keybuzz-backend-dev", "keybuzz_backend", "keybuzz_backend_dev_owner"),
@@ -33,7 +36,6 @@ def _render(protect: bool = True) -> list[Recorded]:
                 ],
                 lb=LB,
                 ssl_mode="require",
-                login="keybuzz_vault_dev",
                 login_password=pulumi.Output.secret("fake-test-only"),
                 login_password_version=2,
                 default_ttl=3600,
@@ -72,7 +74,8 @@ def test_one_connection_per_database_with_its_allowed_roles() -> None:
     assert pg["connectionUrl"].endswith("@10.0.0.10:5432/keybuzz_backend?sslmode=require")
     assert pg["passwordWoVersion"] == 2
     assert "password" not in pg
-    assert pg["username"] == "keybuzz_vault_dev"
+    assert pg["username"] == "keybuzz_vault_dev_backend"  # its own login: a rotate-root touches no other
+    assert conns["keybuzz"]["postgresql"]["username"] == "keybuzz_vault_dev_api"
     assert conns["keybuzz"]["verifyConnection"] is True
 
 

@@ -1,0 +1,171 @@
+"""Scheduled rotation of the Vault connections' root passwords (``rotate-root``), as a Kubernetes CronJob.
+
+Vault's own scheduled root rotation (``rotation_schedule`` on a connection) is a Vault Enterprise
+feature (1.19+), which the estate's Vault and the lab's OpenBao do not have; a CronJob that logs in with
+its own service account and may do nothing but ``rotate-root`` on this environment's connections is the
+portable equivalent. Each connection has its own login role, so rotating one never touches another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_vault as vault
+
+#: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
+VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
+SERVICE_ACCOUNT = "keybuzz-vault-rotate-root"
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+@dataclass(frozen=True)
+class RootRotationArgs:
+    """Inputs of `RootRotation`."""
+
+    env: str
+    #: Policy, Kubernetes-auth role and CronJob name (naming.root_rotation()).
+    name: str
+    namespace: str
+    vault_address: str
+    kubernetes_auth_mount: str
+    mount: pulumi.Input[str]
+    connections: Sequence[str]
+    schedule: str
+    adopt_namespace: bool = False
+    skip_await: bool = False
+
+
+def rotation_policy(mount: str, connections: Sequence[str]) -> str:
+    """HCL: ``rotate-root`` on exactly these connections of this environment's mount, nothing else."""
+    rules = [f'path "{mount}/rotate-root/{c}" {{\n  capabilities = ["update"]\n}}' for c in sorted(connections)]
+    header = "# rotate the root password of this environment's Vault connections, nothing else\n"
+    return header + "\n".join(rules) + "\n"
+
+
+def rotation_script(args: RootRotationArgs, mount: str) -> str:
+    """The job's shell script: log in as the job's service account, rotate every connection, fail on any error."""
+    lines = [
+        "set -eu",
+        f'export VAULT_ADDR="{args.vault_address}"',
+        f'VAULT_TOKEN="$(vault write -field=token auth/{args.kubernetes_auth_mount}/login role={args.name} '
+        f'jwt="$(cat {TOKEN_PATH})")"',
+        "export VAULT_TOKEN",
+    ]
+    lines += [f'vault write -f "{mount}/rotate-root/{c}"' for c in sorted(args.connections)]
+    return "\n".join(lines) + "\n"
+
+
+class RootRotation(pulumi.ComponentResource):
+    """Rotates the root password of each of the environment's Vault database connections on a schedule.
+
+    Type token: ``keybuzz:vault:RootRotation``.
+
+    Children: the Vault policy (``update`` on ``<mount>/rotate-root/<connection>`` only) and the
+    Kubernetes-auth role bound to the job's service account in the environment's ops namespace (the
+    ``vault`` provider); the namespace, the service account and the CronJob (the ``kubernetes``
+    provider). Outputs: ``schedule`` and ``connections``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        args: RootRotationArgs,
+        vault_opts: pulumi.ResourceOptions,
+        k8s_opts: pulumi.ResourceOptions,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("keybuzz:vault:RootRotation", name, None, opts)
+        in_vault = vault_opts.merge(pulumi.ResourceOptions(parent=self))
+        in_k8s = k8s_opts.merge(pulumi.ResourceOptions(parent=self))
+        labels = {
+            "app.kubernetes.io/name": args.name,
+            "app.kubernetes.io/part-of": "keybuzz",
+            "app.kubernetes.io/managed-by": "pulumi",
+            "keybuzz.io/environment": args.env,
+        }
+
+        policy = vault.Policy(
+            f"{name}-policy",
+            name=args.name,
+            policy=pulumi.Output.from_input(args.mount).apply(lambda m: rotation_policy(m, args.connections)),
+            opts=in_vault,
+        )
+        vault.kubernetes.AuthBackendRole(
+            f"{name}-auth",
+            backend=args.kubernetes_auth_mount,
+            role_name=args.name,
+            bound_service_account_names=[SERVICE_ACCOUNT],
+            bound_service_account_namespaces=[args.namespace],
+            token_policies=[policy.name],
+            token_ttl=300,
+            token_max_ttl=600,
+            opts=in_vault,
+        )
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": args.namespace,
+                "labels": labels,
+                "annotations": {"pulumi.com/skipAwait": "true"} if args.skip_await else {},
+            },
+            opts=in_k8s.merge(pulumi.ResourceOptions(import_=args.namespace if args.adopt_namespace else None)),
+        )
+        in_ns = in_k8s.merge(pulumi.ResourceOptions(depends_on=[namespace]))
+        k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={"name": SERVICE_ACCOUNT, "namespace": args.namespace, "labels": labels},
+            opts=in_ns,
+        )
+        script = pulumi.Output.from_input(args.mount).apply(lambda m: rotation_script(args, m))
+        k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+            spec={
+                "schedule": args.schedule,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 2,
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "serviceAccountName": SERVICE_ACCOUNT,
+                                "automountServiceAccountToken": True,
+                                "securityContext": {
+                                    "runAsNonRoot": True,
+                                    "runAsUser": 65534,
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                                "containers": [
+                                    {
+                                        "name": "rotate-root",
+                                        "image": VAULT_CLI_IMAGE,
+                                        "command": ["/bin/sh", "-c", script],
+                                        "env": [{"name": "HOME", "value": "/tmp"}],
+                                        "resources": {
+                                            "requests": {"cpu": "10m", "memory": "32Mi"},
+                                            "limits": {"memory": "64Mi"},
+                                        },
+                                        "securityContext": {
+                                            "allowPrivilegeEscalation": False,
+                                            "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]},
+                                        },
+                                    }
+                                ],
+                            },
+                        },
+                    }
+                },
+            },
+            opts=in_ns,
+        )
+        self.register_outputs({"schedule": args.schedule, "connections": sorted(args.connections)})
