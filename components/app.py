@@ -10,12 +10,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .catalog import DEFAULT_RESOURCES, AppKind
+from .naming import PATCH_FORCE
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
-#: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
-#: scale`, `kubectl set image`, another field manager) makes server-side apply fail with a conflict unless
-#: Pulumi is told to take it back. With this, `up --refresh` puts the drifted field back (tested on the lab).
-PATCH_FORCE = {"pulumi.com/patchForce": "true"}
 #: Pod-template annotation naming where the app's database credentials come from (estate / vault).
 CREDENTIALS_ANNOTATION = "keybuzz.io/database-credentials"
 
@@ -88,13 +85,19 @@ class AppService(pulumi.ComponentResource):
 
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
-            metadata={"name": args.service_account, "namespace": args.namespace, "labels": labels},
+            metadata={
+                "name": args.service_account,
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": dict(PATCH_FORCE),
+            },
             automount_service_account_token=False,
             opts=in_ns,
         )
 
         container: dict[str, Any] = {
-            "name": kind.name,
+            # The estate's container name: the seeds' rollback is `kubectl set image ... keybuzz-api=...` (PH28.2).
+            "name": f"keybuzz-{kind.name}",
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
             "env": _env_list(args.plain_env),

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import Endpoint
-from .naming import go_duration
+from .naming import PATCH_FORCE, go_duration
 
 ESO_API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
@@ -132,7 +132,7 @@ class ExternalSecrets(pulumi.ComponentResource):
             f"{name}-store",
             api_version=ESO_API,
             kind="SecretStore",
-            metadata={"name": self.STORE_NAME, "namespace": args.namespace},
+            metadata={"name": self.STORE_NAME, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
             spec={"provider": {"vault": args.store_login.provider(args.kv_mount)}},
             opts=child,
         )
@@ -152,7 +152,7 @@ class ExternalSecrets(pulumi.ComponentResource):
                 logical,
                 api_version=ESO_API,
                 kind="ExternalSecret",
-                metadata={"name": target, "namespace": args.namespace},
+                metadata={"name": target, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
                 spec={
                     "refreshInterval": refresh,
                     "secretStoreRef": {"name": self.STORE_NAME, "kind": "SecretStore"},
@@ -168,7 +168,7 @@ class ExternalSecrets(pulumi.ComponentResource):
                 f"{name}-{generator_name}",
                 api_version=GENERATORS_API,
                 kind="VaultDynamicSecret",
-                metadata={"name": generator_name, "namespace": args.namespace},
+                metadata={"name": generator_name, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
                 spec={
                     "path": secret.creds_path,
                     "method": "GET",

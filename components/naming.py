@@ -38,6 +38,12 @@ PUBLIC_APP_ENV: Final[dict[str, str]] = {"dev": "development", "prod": "producti
 #: every environment: DEV's `keybuzz` holds real data too).
 PROTECTED_ENVIRONMENTS: Final[frozenset[str]] = frozenset({"prod"})
 
+#: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
+#: scale`, `kubectl set image`, another field manager), or an object the estate already runs (the adoption's
+#: upsert), makes server-side apply fail with a conflict unless Pulumi is told to take the field. With this,
+#: `up --refresh` puts a drifted field back and the first up takes the estate's objects over (both tested).
+PATCH_FORCE: Final[dict[str, str]] = {"pulumi.com/patchForce": "true"}
+
 _TOKEN_SPLIT = re.compile(r"[-_/.]+")
 
 

@@ -86,29 +86,29 @@ def _is_superuser(cur: Any) -> bool:
 # gives it to the group (%s: the group). Sequences that belong to a column (serial, identity) follow their
 # table; array types and a table's row type follow theirs; system schemas are never touched.
 _OWNED_OBJECTS = """
-WITH legacy AS (SELECT oid FROM pg_roles WHERE rolname = ANY(%(roles)s)),
+WITH legacy AS (SELECT oid FROM pg_roles WHERE rolname = ANY(%(roles)s::text[])),
 user_ns AS (
     SELECT oid, nspname FROM pg_namespace
     WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%%'
 )
-SELECT 1, format('ALTER SCHEMA %%I OWNER TO %%I', n.nspname, %(group)s)
+SELECT 1, format('ALTER SCHEMA %%I OWNER TO %%I', n.nspname, %(group)s::text)
 FROM user_ns n JOIN pg_namespace p ON p.oid = n.oid WHERE p.nspowner IN (SELECT oid FROM legacy)
 UNION ALL
 SELECT 2, format('ALTER %%s %%I.%%I OWNER TO %%I',
     CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
                    WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
-    n.nspname, c.relname, %(group)s)
+    n.nspname, c.relname, %(group)s::text)
 FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
 WHERE c.relowner IN (SELECT oid FROM legacy) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
   AND NOT (c.relkind = 'S' AND EXISTS (
       SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
         AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
 UNION ALL
-SELECT 3, format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %(group)s)
+SELECT 3, format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %(group)s::text)
 FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace WHERE p.proowner IN (SELECT oid FROM legacy)
 UNION ALL
 SELECT 4, format('ALTER %%s %%s OWNER TO %%I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
-    t.oid::regtype, %(group)s)
+    t.oid::regtype, %(group)s::text)
 FROM pg_type t JOIN user_ns n ON n.oid = t.typnamespace
 WHERE t.typowner IN (SELECT oid FROM legacy) AND t.typtype IN ('e', 'd', 'r', 'c')
   AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
@@ -116,17 +116,44 @@ ORDER BY 1, 2
 """
 
 
+# Relations of the current database owned by neither the group nor a legacy role (%s: the roles, the group),
+# outside extensions: Vault's users could not use them, so the adoption stops and names them.
+_FOREIGN_RELATIONS = """
+SELECT format('%%I.%%I', n.nspname, c.relname), pg_get_userbyid(c.relowner)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+  AND pg_get_userbyid(c.relowner) <> ALL(%(roles)s::text[]) AND pg_get_userbyid(c.relowner) <> %(group)s::text
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype = 'e')
+ORDER BY 1
+"""
+
+
+class ForeignOwnerError(Exception):
+    """Tables of the adopted database owned by a role the stack does not list: the adoption stops."""
+
+
 def transfer_ownership(props: Mapping[str, Any]) -> int:
     """Give the group every object of the database owned by the legacy roles; the number of objects moved."""
     database, group, roles = props["database"], props["group"], list(props["roles"])
     with _connect(props, database) as conn, conn.cursor() as cur:
         present = _existing(cur, roles)
-        if not present:
-            return 0
         if not _is_superuser(cur):
             # ALTER ... OWNER needs membership in the old owner and the new one.
             for role in [*present, group]:
                 cur.execute(f"GRANT {_quote(role)} TO CURRENT_USER")
+        cur.execute(_FOREIGN_RELATIONS, {"roles": present, "group": group})
+        foreign = cur.fetchall()
+        if foreign:
+            owners = sorted({owner for _, owner in foreign})
+            shown = ", ".join(f"{name} ({owner})" for name, owner in foreign[:10])
+            raise ForeignOwnerError(
+                f"{len(foreign)} table(s) of database {database} are owned by {', '.join(owners)}, which the stack "
+                f"does not list as legacy roles, so Vault's users could not use them: {shown}. Nothing was changed. "
+                f"Fix: add the owner to the app's keybuzz:<app>LegacyRoles, or ALTER ... OWNER TO {group} first "
+                "(docs/runbook-adopting-the-estate.md)."
+            )
         cur.execute(_OWNED_OBJECTS, {"roles": present, "group": group})
         statements = [row[1] for row in cur.fetchall()]
         for statement in statements:

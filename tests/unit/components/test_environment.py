@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.naming import PATCH_FORCE
 from tests.support.render import Rendering
 
 DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
@@ -28,7 +29,10 @@ def test_prod_runs_only_what_its_stack_lists(prod: Rendering) -> None:
 
 
 def test_worker_reads_the_backend_database_through_its_own_role(dev: Rendering) -> None:
-    worker = dev.one(EXTERNAL_SECRET, metadata={"name": "keybuzz-worker-db", "namespace": "keybuzz-worker-dev"})
+    worker = dev.one(
+        EXTERNAL_SECRET,
+        metadata={"name": "keybuzz-worker-db", "namespace": "keybuzz-worker-dev", "annotations": PATCH_FORCE},
+    )
     data = worker.inputs["spec"]["target"]["template"]["data"]
     assert data["PGDATABASE"] == "keybuzz_backend"
     generator = next(
