@@ -447,5 +447,6 @@ def explicit_providers(resource: Resource, config: PackConfig, report: Report) -
         report(
             f"{resource.type} '{resource.name}' uses the default {resource.package} provider '{name}', built "
             f"from ambient environment variables or kube context (which may be another environment's). "
-            f"Pass the environment's explicit provider and keep pulumi:disable-default-providers listing kubernetes, postgresql and vault."
+            "Pass the environment's explicit provider and keep pulumi:disable-default-providers listing "
+            "kubernetes, postgresql and vault."
         )
