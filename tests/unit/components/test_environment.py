@@ -48,7 +48,7 @@ def test_migrations_job_reads_a_secret_from_the_migrations_role(dev: Rendering) 
     [job] = dev.of_type("kubernetes:batch/v1:Job")
     pod = job.inputs["spec"]["template"]["spec"]
     secret_name = pod["containers"][0]["envFrom"][0]["secretRef"]["name"]
-    es = dev.one(EXTERNAL_SECRET, metadata={"name": secret_name, "namespace": "keybuzz-backend-dev"})
+    es = dev.one(EXTERNAL_SECRET, metadata={"name": secret_name, "namespace": "keybuzz-backend-dev", "annotations": PATCH_FORCE})
     assert "DATABASE_URL" in es.inputs["spec"]["target"]["template"]["data"]
     gen_name = es.inputs["spec"]["dataFrom"][0]["sourceRef"]["generatorRef"]["name"]
     gen = next(
