@@ -29,6 +29,9 @@ from .naming import ENVIRONMENTS, Naming, ownership_problem, tokens
 NAMESPACE: Final = "keybuzz"
 SECRET_PLACEHOLDER: Final = "[secret]"
 
+#: libpq sslmodes a stack may choose (`prefer`/`allow` are left out: they fall back to plaintext silently).
+SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+
 
 # --------------------------------------------------------------------------------------------------
 # Value types
@@ -274,8 +277,10 @@ class StackConfig(BaseModel):
     postgres_admin_password: SecretT = _key(
         "postgresAdminPassword", "Password of postgresAdminUsername. Set with `pulumi config set --secret`."
     )
-    postgres_ssl_mode: Literal["disable", "require", "verify-ca", "verify-full"] = _key(
-        "postgresSslMode", "sslmode used by the provider and in the Vault connection URL.", "require"
+    postgres_ssl_mode: SslMode = _key(
+        "postgresSslMode",
+        "sslmode of every PostgreSQL connection: the provider, the Vault connection URL, the apps' DATABASE_URL "
+        "and PGSSLMODE. No default: each stack states its choice, and why, in its stack file.",
     )
     vault_address: UrlT = _key("vaultAddress", "Vault (or OpenBao) API address used by the Pulumi provider.")
     vault_in_cluster_address: OptionalUrlT = _key(
@@ -774,6 +779,7 @@ _RESERVED_ENV: Final = frozenset(
         "PGDATABASE",
         "PGUSER",
         "PGPASSWORD",
+        "PGSSLMODE",
         "DATABASE_URL",
         "REDIS_URL",
         "REDIS_HOST",
@@ -901,6 +907,12 @@ def _fix_for(spec: KeySpec) -> str:
     how = "pulumi config set --secret" if spec.secret else "pulumi config set"
     if spec.type == "array":
         return f"set it as a list, e.g. `{how} --path '{NAMESPACE}:{spec.name}[0]' <value>`"
+    choices = get_args(StackConfig.model_fields[spec.field].annotation)
+    if get_origin(StackConfig.model_fields[spec.field].annotation) is Literal:
+        return (
+            f"set it to one of {', '.join(choices)} in Pulumi.<stack>.yaml, saying why in a comment "
+            f"(`{how} {NAMESPACE}:{spec.name} <value>`). {spec.description}"
+        )
     return f"{spec.description[0].lower()}{spec.description[1:]} (`{how} {NAMESPACE}:{spec.name} <value>`)"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import Endpoint
+from .config import Endpoint, SslMode
 from .naming import go_duration
 
 ESO_API = "external-secrets.io/v1"
@@ -64,7 +64,8 @@ class DatabaseSecret:
     login: VaultLogin
     lb: Endpoint
     database: str
-    ssl_mode: str
+    #: The stack's keybuzz:postgresSslMode, written both as PGSSLMODE and in DATABASE_URL's sslmode=.
+    ssl_mode: SslMode
     with_database_url: bool
 
 
@@ -92,13 +93,15 @@ class ExternalSecretsArgs:
 
 
 def database_template(secret: DatabaseSecret) -> dict[str, str]:
-    """The ``target.template.data`` of a database Secret: exactly the keys the apps read today."""
+    """The ``target.template.data`` of a database Secret: the keys the apps read today, plus PGSSLMODE."""
     data = {
         "PGHOST": secret.lb.host,
         "PGPORT": str(secret.lb.port),
         "PGDATABASE": secret.database,
         "PGUSER": "{{ .username }}",
         "PGPASSWORD": "{{ .password }}",
+        # libpq reads PGSSLMODE; DATABASE_URL carries the same mode, so psql and Prisma connect alike.
+        "PGSSLMODE": secret.ssl_mode,
     }
     if secret.with_database_url:
         data["DATABASE_URL"] = (

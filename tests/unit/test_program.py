@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.support.render import FAKE_SECRETS, Recorded, Rendering
+from tests.support.render import FAKE_SECRETS, Recorded, Rendering, render_stack
 
 NODES = ("10.0.0.120", "10.0.0.121", "10.0.0.122", "10.0.0.123", "10.0.0.124", "10.0.0.125")
 LB_PG = ("10.0.0.10", 5432)
@@ -79,6 +79,28 @@ def test_every_postgres_host_is_the_write_lb(rendering: Rendering) -> None:
     endpoints = _postgres_endpoints(rendering)
     assert len(endpoints) >= 3  # provider, Vault connection, the api's secret at least
     assert {where: hp for where, hp in endpoints if hp != LB_PG} == {}
+
+
+def test_every_postgres_connection_uses_the_stacks_one_ssl_mode(rendering: Rendering) -> None:
+    """Provider, Vault connection URLs, PGSSLMODE and DATABASE_URL agree (keybuzz:postgresSslMode)."""
+    modes = {("provider", rendering.one("pulumi:providers:postgresql").inputs["sslmode"])}
+    for conn in rendering.of_type(CONNECTION):
+        modes.add((conn.name, re.search(r"sslmode=([a-z-]+)", conn.inputs["postgresql"]["connectionUrl"])[1]))
+    for es in rendering.of_type(EXTERNAL_SECRET):
+        data = es.inputs["spec"].get("target", {}).get("template", {}).get("data", {})
+        if "PGHOST" in data:
+            modes.add((f"{es.name} PGSSLMODE", data["PGSSLMODE"]))
+        if "DATABASE_URL" in data:
+            modes.add((f"{es.name} DATABASE_URL", re.search(r"sslmode=([a-z-]+)", data["DATABASE_URL"])[1]))
+    assert len(modes) >= 3  # provider, a Vault connection, an app's Secret at least
+    assert {mode for _, mode in modes} == {"require"}, sorted(modes)
+
+
+def test_the_lab_overrides_postgres_ssl_mode_everywhere() -> None:
+    lab = render_stack("lab-dev", overrides={"postgresSslMode": "disable"})
+    assert lab.one("pulumi:providers:postgresql").inputs["sslmode"] == "disable"
+    templates = [es.inputs["spec"]["target"].get("template", {}).get("data", {}) for es in lab.of_type(EXTERNAL_SECRET)]
+    assert {t["PGSSLMODE"] for t in templates if "PGSSLMODE" in t} == {"disable"}
 
 
 def test_redis_is_reached_through_its_lb_only(dev: Rendering) -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, StackConfig, key_specs, load_config
-from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config
+from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config, stack_file
 
 
 def _load(
@@ -142,6 +142,26 @@ def test_a_missing_required_key_says_how_to_set_it() -> None:
     assert problem.key == "postgresNodes"
     assert "is required and not set" in problem.message
     assert "pulumi config set" in problem.fix
+
+
+def test_postgres_ssl_mode_has_no_default_and_its_absence_names_the_key_and_the_choices() -> None:
+    [spec] = [s for s in key_specs() if s.name == "postgresSslMode"]
+    assert spec.default is None
+    error = _problems("prod", remove=("postgresSslMode",))
+    [problem] = error.problems
+    assert problem.key == "postgresSslMode"
+    assert "is required and not set" in problem.message
+    assert "one of disable, require, verify-ca, verify-full in Pulumi.<stack>.yaml" in problem.fix
+    assert "pulumi config set keybuzz:postgresSslMode <value>" in problem.fix
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_shipped_stack_sets_postgres_ssl_mode_with_its_reason(stack: str) -> None:
+    text = stack_file(stack).read_text()
+    lines = text.splitlines()
+    [at] = [i for i, line in enumerate(lines) if line.strip().startswith("keybuzz:postgresSslMode:")]
+    assert lines[at - 1].strip().startswith("#"), "the choice is explained in a comment just above it"
+    assert _load(stack).postgres_ssl_mode == "require"
 
 
 def test_a_missing_secret_says_set_it_as_a_secret() -> None:
