@@ -34,7 +34,8 @@ class AppKind:
     wants_database_url: bool
     #: Whether the app gets the Redis LB endpoint.
     uses_redis: bool
-    #: Whether the app is the Next.js client that needs its public API URL baked in.
+    #: Whether the app is the Next.js client: its NEXT_PUBLIC_* are baked in at image build (PH28.2 §5.1), so
+    #: its image tag must be a build of the stack's environment (naming.CLIENT_BUILD_TAGS), never a runtime env.
     is_public_client: bool
     #: Default image repository.
     image_repository: str

@@ -356,7 +356,10 @@ class StackConfig(BaseModel):
     client_replicas: PositiveIntT = _key("clientReplicas", "Replicas of the client Deployment.", "1")
     worker_replicas: PositiveIntT = _key("workerReplicas", "Replicas of the worker Deployment.", "1")
     api_host: HostT = _key(
-        "apiHost", "Public host of the api; the client's NEXT_PUBLIC_API_URL is https://<apiHost>.", ""
+        "apiHost",
+        "Public host of the api. The client image is built with NEXT_PUBLIC_API_URL=https://<apiHost> (not set at "
+        "runtime: Next.js bakes it in).",
+        "",
     )
     backend_host: HostT = _key("backendHost", "Public host of the backend.", "")
     client_host: HostT = _key("clientHost", "Public host of the client.", "")
@@ -703,13 +706,6 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
                 f"'{tag}' is a moving tag; PROD deploys immutable release tags only",
                 "use a release tag such as v0.4.31-replacement",
             )
-    if "client" in apps and "api_host" in values and not values["api_host"]:
-        report(
-            "apiHost",
-            "",
-            "the client is deployed but apiHost is empty (its NEXT_PUBLIC_API_URL needs it)",
-            "set keybuzz:apiHost, e.g. api.keybuzz.io",
-        )
     if "worker" in apps and "worker_database_app" in values:
         owner = values["worker_database_app"]
         if owner not in apps:
@@ -738,6 +734,30 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
                 backend_db,
                 "the api and the backend would share one database (PH15)",
                 "give each app its own database",
+            )
+
+
+def _rule_client_build(values: Values, stack: str, report: Report) -> None:
+    """The client image is a build of this environment: its NEXT_PUBLIC_* were baked in when it was built
+    (PH28.2 §5.1), so a runtime setting cannot point it at this environment's API; only its tag tells."""
+    if not _needs(values, "environment", "apps"):
+        return
+    env = values["environment"]
+    build = Naming(env).client_build
+    for app in values["apps"]:
+        tag_field = f"{app}_image_tag"
+        if app not in CATALOG or not CATALOG[app].is_public_client or not values.get(tag_field):
+            continue
+        tag = values[tag_field]
+        if any(e != env and e in tokens(tag) for e in ENVIRONMENTS):
+            continue  # another environment's build: _rule_isolation reports it
+        if not re.fullmatch(build.pattern, tag):
+            report(
+                _alias(tag_field),
+                tag,
+                f"'{tag}' is not {build.described}: the client's NEXT_PUBLIC_API_URL and NEXT_PUBLIC_APP_ENV are "
+                f"baked in at image build (PH28.2 §5.1), so only a {env.upper()} build calls the {env.upper()} API",
+                f"deploy the client image built for {env.upper()} (see docs/runbook-promotion.md)",
             )
 
 
@@ -784,8 +804,6 @@ _RESERVED_ENV: Final = frozenset(
         "REDIS_URL",
         "REDIS_HOST",
         "REDIS_PORT",
-        "NEXT_PUBLIC_API_URL",
-        "NEXT_PUBLIC_APP_ENV",
     }
 )
 
@@ -831,6 +849,14 @@ def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
                     SECRET_PLACEHOLDER,
                     f"'{app}': '{var}' is not an env var name",
                     "use upper-case names such as JWT_SECRET",
+                )
+            elif var.startswith("NEXT_PUBLIC_"):
+                report(
+                    "appSecretEnv",
+                    SECRET_PLACEHOLDER,
+                    f"'{app}': {var} is baked into the Next.js image at build time (PH28.2 §5.1); "
+                    f"a runtime value does nothing",
+                    f"remove {var}; build the image with it instead",
                 )
             elif var in _RESERVED_ENV:
                 report(
@@ -878,6 +904,7 @@ RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
     _rule_no_node_addresses,
     _rule_isolation,
     _rule_apps,
+    _rule_client_build,
     _rule_ttls,
     _rule_secret_env,
     _rule_adoption,

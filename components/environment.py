@@ -184,10 +184,8 @@ class Environment(pulumi.ComponentResource):
                 plain_env.update(
                     {"REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_URL": f"redis://{redis}"}
                 )
-            if kind.is_public_client:
-                plain_env.update(
-                    {"NEXT_PUBLIC_API_URL": f"https://{cfg.api_host}", "NEXT_PUBLIC_APP_ENV": naming.public_app_env}
-                )
+            # No NEXT_PUBLIC_* here: Next.js bakes them into the client image at build (PH28.2 §5.1); the
+            # config rule and the client-build-matches-environment policy check the image is this env's build.
             env_from = [kind.db_secret_name] if kind.db_secret_name else []
             kv_secrets = []
             if a in secret_env:

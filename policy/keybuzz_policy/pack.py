@@ -202,6 +202,15 @@ POLICIES: list[Policy] = [
         rules.explicit_providers,
         Severity.HIGH,
     ),
+    resource_policy(
+        "client-build-matches-environment",
+        "Images that bake environment settings in at build (config clientImageRepositories: the Next.js "
+        "client, whose NEXT_PUBLIC_* do nothing at runtime) carry a tag of this environment's builds (config "
+        "clientBuildTags: PROD prod-YYYY-MM-DD, DEV -dev or -replacement). Fix: deploy the client image built "
+        "for this environment.",
+        rules.client_build_matches_environment,
+        Severity.HIGH,
+    ),
 ]
 
 

@@ -255,6 +255,42 @@ def pinned_images(resource: Resource, config: PackConfig, report: Report) -> Non
 
 
 # ------------------------------------------------------------------------------------------------
+# client-build-matches-environment
+# ------------------------------------------------------------------------------------------------
+def _image_parts(image: str) -> tuple[str, str | None]:
+    """(repository, tag or None) of ``repo[:tag][@digest]``; a registry port is not a tag."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, None
+
+
+def client_build_matches_environment(resource: Resource, config: PackConfig, report: Report) -> None:
+    """Images that bake environment settings in at build (the Next.js client) are this environment's build."""
+    env = config.require_environment("client-build-matches-environment")
+    pattern = config.client_build_tags.get(env)
+    if pattern is None:
+        return
+    for path, value in leaves(resource.props):
+        if _last_key(path) != "image" or not _known_str(value):
+            continue
+        repository, tag = _image_parts(value)
+        if repository not in config.client_image_repositories:
+            continue
+        if tag is None or not re.fullmatch(pattern, tag):
+            shown = "no tag" if tag is None else f"tag '{tag}'"
+            report(
+                f"{_where(resource, path)} = '{value}' has {shown}, which is no {env.upper()} build "
+                f"(clientBuildTags: {pattern}). Its NEXT_PUBLIC_* settings were baked in when the image was "
+                f"built (PH28.2 §5.1: the PROD client is prod-2026-02-01, built for https://api.keybuzz.io), so "
+                f"another build calls another environment's API whatever the runtime env says. Deploy the "
+                f"client built for {env.upper()} (keybuzz:clientImageTag)."
+            )
+
+
+# ------------------------------------------------------------------------------------------------
 # no-plaintext-secrets
 # ------------------------------------------------------------------------------------------------
 #: Inputs that hold a credential whatever the resource (provider passwords, KV data, tokens).

@@ -84,6 +84,21 @@ def test_real_refresh_above_half_the_ttl_is_caught(prod: Rendering) -> None:
     assert "refreshes every 45m0s (2700s)" in found[0].message
 
 
+def test_real_prod_client_from_a_dev_build_is_caught(prod: Rendering) -> None:
+    """v0.5.33-replacement is DEV's client (PH28.2 §11): a release tag to pinned-images, the wrong build here."""
+
+    def dev_client(r: Any) -> Any:
+        text = json.dumps(r.props).replace("keybuzz-client:prod-2026-02-01", "keybuzz-client:v0.5.33-replacement")
+        return dataclasses.replace(r, props=json.loads(text))
+
+    resources = [
+        dev_client(r) if r.type == "kubernetes:apps/v1:Deployment" else r for r in map(from_recorded, prod.resources)
+    ]
+    found = _pack_run(prod, resources)
+    assert _policies(found) == {"client-build-matches-environment"}
+    assert len(found) == 1
+
+
 def test_the_pack_reads_its_config_not_the_keybuzz_estate(prod: Rendering) -> None:
     # Another estate whose LB is elsewhere: the real program's endpoints are then wrong for it.
     config = load_config("prod")

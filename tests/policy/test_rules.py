@@ -165,6 +165,49 @@ def test_a_legacy_database_in_a_url_is_reported() -> None:
     assert "uses 'keybuzz', a legacy DEV name" in message
 
 
+# ---- client-build-matches-environment ------------------------------------------------------------
+CLIENT = "ghcr.io/keybuzzio/keybuzz-client"
+
+
+@pytest.mark.parametrize(
+    ("config", "tag"), [(PROD, "prod-2026-02-01"), (DEV, "v0.2.38-dev"), (DEV, "v0.5.33-replacement")]
+)
+def test_a_client_built_for_its_environment_passes(config: PackConfig, tag: str) -> None:
+    assert check(rules.client_build_matches_environment, env_deployment([], f"{CLIENT}:{tag}"), config) == []
+    pinned = env_deployment([], f"{CLIENT}:{tag}@sha256:{'a' * 64}")
+    assert check(rules.client_build_matches_environment, pinned, config) == []
+
+
+def test_other_images_are_not_judged_as_client_builds() -> None:
+    # The api has no build-time config: PROD runs the -replacement build DEV validated (PH28.2 §5).
+    api = env_deployment([], "ghcr.io/keybuzzio/keybuzz-api:v0.4.31-replacement")
+    assert check(rules.client_build_matches_environment, api) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "image", "fragment"),
+    [
+        (PROD, f"{CLIENT}:v0.5.33-replacement", "has tag 'v0.5.33-replacement', which is no PROD build"),
+        (PROD, f"{CLIENT}:prod-latest", "has tag 'prod-latest', which is no PROD build"),
+        (PROD, f"{CLIENT}@sha256:{'b' * 64}", "has no tag, which is no PROD build"),
+        (DEV, f"{CLIENT}:prod-2026-02-01", "has tag 'prod-2026-02-01', which is no DEV build"),
+    ],
+)
+def test_a_client_built_for_another_environment_is_refused(config: PackConfig, image: str, fragment: str) -> None:
+    [message] = check(rules.client_build_matches_environment, env_deployment([], image), config)
+    assert fragment in message
+    assert "PH28.2 §5.1" in message
+    assert "keybuzz:clientImageTag" in message
+
+
+def test_the_registry_port_is_not_a_tag() -> None:
+    on_port = PackConfig.from_mapping(
+        {"environment": "prod", "otherEnvironments": ["dev"], "clientImageRepositories": ["registry:5000/client"]}
+    )
+    [message] = check(rules.client_build_matches_environment, env_deployment([], "registry:5000/client"), on_port)
+    assert "has no tag" in message
+
+
 # ---- pinned-images ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "image",

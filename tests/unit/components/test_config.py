@@ -95,7 +95,24 @@ def test_the_real_stack_files_are_valid() -> None:
             ["'backend' is not in apps"],
         ),
         ("prod", {"apps": ["api", "client", "backend"]}, "backendImageTag", ["has no image tag"]),
-        ("prod", {"apiHost": ""}, "apiHost", ["NEXT_PUBLIC_API_URL needs it"]),
+        (
+            "prod",
+            {"clientImageTag": "v0.5.33-replacement"},
+            "clientImageTag",
+            ["is not a PROD build, prod-YYYY-MM-DD", "baked in at image build (PH28.2 §5.1)"],
+        ),
+        (
+            "dev",
+            {"clientImageTag": "v0.5.40"},
+            "clientImageTag",
+            ["is not a DEV build, ending in -dev or -replacement"],
+        ),
+        (
+            "dev",
+            {"appSecretEnv": json.dumps({"client": {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io"}})},
+            "appSecretEnv",
+            ["NEXT_PUBLIC_API_URL is baked into the Next.js image", "a runtime value does nothing"],
+        ),
         ("dev", {"environment": "staging"}, "environment", ["'dev' or 'prod'"]),
         ("dev", {"postgresNodes": ["10.0.0.120", "db-postgres-02"]}, "postgresNodes", ["not an IP address"]),
         ("dev", {"redisNodes": ["10.0.0.120"]}, "redisNodes", ["both as a Patroni node and as a Redis node"]),
@@ -142,6 +159,14 @@ def test_a_missing_required_key_says_how_to_set_it() -> None:
     assert problem.key == "postgresNodes"
     assert "is required and not set" in problem.message
     assert "pulumi config set" in problem.fix
+
+
+def test_client_build_rule_leaves_the_api_and_other_environments_builds_to_their_own_rules() -> None:
+    """The api's v0.4.31-replacement runs in PROD (PH28.2 §5); a PROD client tag in DEV is an isolation
+    problem, reported once."""
+    assert _load("prod", overrides={"apiImageTag": "v0.4.31-replacement"}).client_image_tag == "prod-2026-02-01"
+    error = _problems("dev", overrides={"clientImageTag": "prod-2026-02-01"})
+    assert [(p.key, "PROD image tag" in p.message) for p in error.problems] == [("clientImageTag", True)]
 
 
 def test_postgres_ssl_mode_has_no_default_and_its_absence_names_the_key_and_the_choices() -> None:
