@@ -209,6 +209,7 @@ EndpointT = Annotated[Endpoint, BeforeValidator(_parse_endpoint)]
 OptionalEndpointT = Annotated[Endpoint | None, BeforeValidator(_parse_optional_endpoint)]
 IpListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_ip_list)]
 IdentListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_identifiers)]
+NamespaceT = Annotated[str, AfterValidator(lambda v: _check_namespaces([v])[0])]
 NamespaceListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_namespaces)]
 MountListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_unique)]
 AppsT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_apps)]
@@ -332,6 +333,13 @@ class StackConfig(BaseModel):
         "kubernetesSkipAwait",
         "Do not wait for Deployments/Jobs to become ready. Only lab stacks (no kubelet) set it.",
         "false",
+    )
+    ingress_namespace: NamespaceT = _key(
+        "ingressNamespace",
+        "Namespace of the cluster's ingress controller: the only namespace outside this environment whose pods "
+        "may reach the HTTP apps' ports (NetworkPolicy). The default is the namespace the ingress-nginx "
+        "project installs into; the seeds do not name the controller.",
+        "ingress-nginx",
     )
     # Apps -------------------------------------------------------------------------------------
     apps: AppsT = _key("apps", "Apps this stack runs, among api, backend, client, worker.")
@@ -899,6 +907,38 @@ def _rule_adoption(values: Values, stack: str, report: Report) -> None:
                 )
 
 
+def _rule_network(values: Values, stack: str, report: Report) -> None:
+    """NetworkPolicies allow egress to the LBs by ipBlock, and ingress from the ingress controller only."""
+    apps = values.get("apps", [])
+    needed = {
+        "postgres_write_endpoint": any(CATALOG[a].uses_database for a in apps if a in CATALOG),
+        "redis_endpoint": any(CATALOG[a].uses_redis for a in apps if a in CATALOG),
+    }
+    for field_name, used in needed.items():
+        endpoint = values.get(field_name)
+        if not used or endpoint is None:
+            continue
+        try:
+            ipaddress.ip_address(endpoint.host)
+        except ValueError:
+            report(
+                _alias(field_name),
+                str(endpoint),
+                f"'{endpoint.host}' is a host name; the apps' NetworkPolicies allow egress to the LB as an ipBlock "
+                f"(a NetworkPolicy cannot name a DNS host)",
+                "use the LB's IP address, e.g. 10.0.0.10",
+            )
+    if _needs(values, "environment", "ingress_namespace"):
+        own = {Naming(values["environment"]).namespace(a) for a in apps}
+        if values["ingress_namespace"] in own:
+            report(
+                "ingressNamespace",
+                values["ingress_namespace"],
+                "is one of this stack's app namespaces, not an ingress controller's",
+                "set it to the namespace the ingress controller runs in (e.g. ingress-nginx)",
+            )
+
+
 RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
     _rule_stack_name,
     _rule_no_node_addresses,
@@ -908,6 +948,7 @@ RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
     _rule_ttls,
     _rule_secret_env,
     _rule_adoption,
+    _rule_network,
 )
 
 

@@ -285,6 +285,7 @@ def test_component_type_tokens_have_three_parts(rendering: Rendering) -> None:
         "keybuzz:eso:AppSecrets",
         "keybuzz:app:Service",
         "keybuzz:app:Migrations",
+        "keybuzz:namespace:AppNamespace",
     }
     assert "keybuzz:environment:Environment" in components
 
@@ -332,3 +333,62 @@ def test_no_app_gets_next_public_settings_at_runtime(rendering: Rendering) -> No
     client = _deployment(rendering, "client").inputs["spec"]["template"]["spec"]["containers"][0]
     expected = {"dev": "v0.2.38-dev", "prod": "prod-2026-02-01"}[rendering.stack]
     assert client["image"] == f"ghcr.io/keybuzzio/keybuzz-client:{expected}"
+
+
+# ---- network isolation --------------------------------------------------------------------------------
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def _selected_namespaces(policy: Recorded) -> set[str]:
+    spec = policy.inputs["spec"]
+    names: set[str] = set()
+    for rule in spec.get("ingress", []) + spec.get("egress", []):
+        for peer in rule.get("from", rule.get("to", [])):
+            for expression in peer.get("namespaceSelector", {}).get("matchExpressions", []):
+                names |= set(expression["values"])
+    return names
+
+
+def test_every_app_namespace_denies_by_default(rendering: Rendering) -> None:
+    namespaces = {n.inputs["metadata"]["name"] for n in rendering.of_type("kubernetes:core/v1:Namespace")}
+    denied = {
+        p.inputs["metadata"]["namespace"]
+        for p in rendering.of_type(NETWORK_POLICY)
+        if p.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    }
+    assert namespaces == denied == set(rendering.outputs["namespaces"])
+
+
+@pytest.mark.parametrize(("source", "target"), [("prod", "dev"), ("dev", "prod")])
+def test_no_network_policy_lets_one_environment_reach_the_other(
+    source: str, target: str, dev: Rendering, prod: Rendering
+) -> None:
+    stacks = {"dev": dev, "prod": prod}
+    allowed = set().union(*(_selected_namespaces(p) for p in stacks[source].of_type(NETWORK_POLICY)))
+    assert allowed >= set(stacks[source].outputs["namespaces"])
+    assert allowed & set(stacks[target].outputs["namespaces"]) == set()
+    assert allowed - set(stacks[source].outputs["namespaces"]) == {"kube-system", "ingress-nginx"}
+
+
+def test_apps_reach_only_the_lb_ports_they_use(dev: Rendering) -> None:
+    def lb_ports(namespace: str) -> set[tuple[str, int]]:
+        return {
+            (peer["ipBlock"]["cidr"], port["port"])
+            for p in dev.of_type(NETWORK_POLICY)
+            if p.inputs["metadata"]["namespace"] == namespace
+            for rule in p.inputs["spec"].get("egress", [])
+            for peer in rule["to"]
+            if "ipBlock" in peer
+            for port in rule["ports"]
+        }
+
+    assert lb_ports("keybuzz-api-dev") == {("10.0.0.10/32", 5432)}
+    assert lb_ports("keybuzz-backend-dev") == {("10.0.0.10/32", 5432)}  # backend and its migrations
+    assert lb_ports("keybuzz-worker-dev") == {("10.0.0.10/32", 5432), ("10.0.0.10/32", 6379)}
+    assert lb_ports("keybuzz-client-dev") == set()
+
+
+def test_prod_replicated_apps_have_budgets_and_dev_singletons_none(dev: Rendering, prod: Rendering) -> None:
+    pdb = "kubernetes:policy/v1:PodDisruptionBudget"
+    assert sorted(p.inputs["metadata"]["name"] for p in prod.of_type(pdb)) == ["keybuzz-api", "keybuzz-client"]
+    assert dev.of_type(pdb) == []
