@@ -124,6 +124,7 @@ POLICY_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "protect-prod-data": ("environment", "protectedEnvironments", "protectedTypes"),
     "explicit-providers": ("providerPackages",),
     "client-build-matches-environment": ("environment", "clientImageRepositories", "clientBuildTags"),
+    "namespaces-default-deny": (),
 }
 
 

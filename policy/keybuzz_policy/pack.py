@@ -211,6 +211,14 @@ POLICIES: list[Policy] = [
         rules.client_build_matches_environment,
         Severity.HIGH,
     ),
+    stack_policy(
+        "namespaces-default-deny",
+        "Every namespace the stack declares has a NetworkPolicy that selects all its pods and denies all "
+        "ingress and egress (podSelector {}, policyTypes [Ingress, Egress], no rules); the app's needs are "
+        "allowed by other policies on top. Fix: declare the namespace through AppNamespace, which adds it.",
+        rules.namespaces_default_deny,
+        Severity.CRITICAL,
+    ),
 ]
 
 

@@ -457,6 +457,43 @@ def protect_prod_data(resources: Sequence[Resource], config: PackConfig, report:
 
 
 # ------------------------------------------------------------------------------------------------
+# namespaces-default-deny (stack)
+# ------------------------------------------------------------------------------------------------
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def _denies_all(policy: Resource) -> bool:
+    """A NetworkPolicy selecting every pod, for both directions, with no rule that lets anything through."""
+    spec = get(policy.props, "spec") or {}
+    selector = spec.get("podSelector")
+    every_pod = isinstance(selector, Mapping) and not selector.get("matchLabels") and not selector.get(
+        "matchExpressions"
+    )
+    types = spec.get("policyTypes") or []
+    both = isinstance(types, list | tuple) and {"Ingress", "Egress"} <= set(types)
+    return every_pod and both and not spec.get("ingress") and not spec.get("egress")
+
+
+def namespaces_default_deny(resources: Sequence[Resource], config: PackConfig, report: StackReport) -> None:
+    """Every namespace the stack declares has a NetworkPolicy denying all ingress and egress to its pods."""
+    deny = [r for r in resources if _is_kind(r, "NetworkPolicy") and _denies_all(r)]
+    denied = {get(r.props, "metadata", "namespace") for r in deny}
+    if any(not _known_str(n) for n in denied):
+        return  # a policy's namespace is unknown until apply: judged then, not guessed now
+    for r in resources:
+        name = get(r.props, "metadata", "name")
+        if r.type != NAMESPACE or not _known_str(name) or name in denied:
+            continue
+        report(
+            f"Namespace '{name}' has no default-deny NetworkPolicy (podSelector {{}}, policyTypes Ingress and "
+            f"Egress, no rules): every pod in it may reach anything and be reached from anywhere, the other "
+            f"environment's namespaces included (PH28.2: DEV and PROD run side by side). Declare it with the "
+            f"namespace (components/namespace.py AppNamespace does), then allow only what the app needs.",
+            r.urn,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
 # explicit-providers
 # ------------------------------------------------------------------------------------------------
 _DEFAULT_PROVIDER = re.compile(r"^default(_[0-9a-z_-]+)?$", re.IGNORECASE)

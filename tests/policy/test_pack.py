@@ -18,7 +18,7 @@ from components.naming import CLIENT_BUILD_TAGS, LEGACY_NAMES
 from tests.policy.engine import POLICY_DIR, PackUnderTest, load_config, struct
 
 REPO = POLICY_DIR.parent
-STACK_RULES = {"credentials-renew-before-expiry", "protect-prod-data"}
+STACK_RULES = {"credentials-renew-before-expiry", "protect-prod-data", "namespaces-default-deny"}
 
 
 def test_the_engine_sees_every_policy_mandatory_kebab_case_with_a_fix() -> None:
@@ -135,5 +135,5 @@ def test_pack_project_files() -> None:
     assert set(pins) == {"pulumi-policy", "pulumi"}
     assert all(re.search(rf"^{re.escape(pin)}$", dev_pins, re.M) for pin in pins.values())
     assert "serve()" in (POLICY_DIR / "__main__.py").read_text()
-    assert len(POLICIES) == len(POLICY_KEYS) == 8
+    assert len(POLICIES) == len(POLICY_KEYS) == 9
     assert Path(POLICY_DIR / "keybuzz_policy" / "rules.py").exists()

@@ -99,6 +99,22 @@ def test_real_prod_client_from_a_dev_build_is_caught(prod: Rendering) -> None:
     assert len(found) == 1
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_real_namespace_without_its_default_deny_is_caught(stack: str, request: pytest.FixtureRequest) -> None:
+    rendering: Rendering = request.getfixturevalue(stack)
+    resources = [
+        r
+        for r in map(from_recorded, rendering.resources)
+        if not (r.type.endswith(":NetworkPolicy") and r.props["metadata"]["name"] == "default-deny"
+                and r.props["metadata"]["namespace"] == f"keybuzz-api-{stack}")
+    ]  # fmt: skip
+    found = _pack_run(rendering, resources)
+    assert _policies(found) == {"namespaces-default-deny"}
+    [violation] = found
+    assert f"Namespace 'keybuzz-api-{stack}' has no default-deny NetworkPolicy" in violation.message
+    assert violation.mandatory
+
+
 def test_the_pack_reads_its_config_not_the_keybuzz_estate(prod: Rendering) -> None:
     # Another estate whose LB is elsewhere: the real program's endpoints are then wrong for it.
     config = load_config("prod")

@@ -401,6 +401,56 @@ def test_unprotected_prod_mount_is_reported() -> None:
     assert "vault:index/mount:Mount 'mount' holds PROD data and is not protected" in message
 
 
+# ---- namespaces-default-deny --------------------------------------------------------------------
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def namespace(name: str) -> Resource:
+    return res("kubernetes:core/v1:Namespace", {"metadata": {"name": name}}, name=name)
+
+
+def netpol(namespace_name: str, spec: dict[str, Any], name: str = "default-deny") -> Resource:
+    return res(NETPOL, {"metadata": {"name": name, "namespace": namespace_name}, "spec": spec}, name=name)
+
+
+DENY_ALL = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_a_namespace_with_its_default_deny_passes() -> None:
+    allow_dns = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53}]}]}
+    resources = [
+        namespace("keybuzz-api-prod"),
+        netpol("keybuzz-api-prod", DENY_ALL),
+        netpol("keybuzz-api-prod", allow_dns, "allow-dns"),
+    ]
+    assert check_stack(rules.namespaces_default_deny, resources) == []
+
+
+@pytest.mark.parametrize(
+    "policies",
+    [
+        [],  # none at all
+        [netpol("keybuzz-client-prod", DENY_ALL)],  # another namespace's
+        [netpol("keybuzz-api-prod", {"podSelector": {}, "policyTypes": ["Ingress"]})],  # egress left open
+        [
+            netpol(
+                "keybuzz-api-prod", {"podSelector": {"matchLabels": {"a": "b"}}, "policyTypes": ["Ingress", "Egress"]}
+            )
+        ],
+        [netpol("keybuzz-api-prod", {**DENY_ALL, "egress": [{}]})],  # an empty rule allows all egress
+    ],
+)
+def test_a_namespace_without_a_deny_all_policy_is_refused(policies: list[Resource]) -> None:
+    [message] = check_stack(rules.namespaces_default_deny, [namespace("keybuzz-api-prod"), *policies])
+    assert "Namespace 'keybuzz-api-prod' has no default-deny NetworkPolicy" in message
+    assert "AppNamespace" in message
+
+
+def test_a_policy_namespace_unknown_in_preview_is_left_for_up() -> None:
+    resources = [namespace("keybuzz-api-prod"), netpol(UNKNOWN_STRING_VALUE, DENY_ALL)]
+    assert check_stack(rules.namespaces_default_deny, resources) == []
+
+
 # ---- explicit-providers -------------------------------------------------------------------------
 def test_explicit_provider_passes_and_components_are_not_concerned() -> None:
     assert check(rules.explicit_providers, res("postgresql:index/role:Role", {}, provider=PG_PROVIDER)) == []
