@@ -186,6 +186,7 @@ class Environment(pulumi.ComponentResource):
         namespaces = [naming.namespace(a) for a in apps]
         http_ports = [port for a in apps if (port := CATALOG[a].port) is not None]
         self.apps: dict[str, AppService] = {}
+        migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
         for a in apps:
             kind = CATALOG[a]
             namespace = naming.namespace(a)
@@ -257,6 +258,9 @@ class Environment(pulumi.ComponentResource):
                 )
 
             rollout_after: list[pulumi.Resource] = []
+            # The worker runs the backend's image on the backend's database: new code waits for its schema too.
+            if a == "worker" and migrations_job is not None and cfg.worker_database_app == "backend":
+                rollout_after.append(migrations_job)
             if a == "backend":
                 migrations_login = VaultLogin(
                     cfg.vault_in_cluster,
@@ -292,7 +296,8 @@ class Environment(pulumi.ComponentResource):
                     ),
                     opts=with_k8s,
                 )
-                rollout_after.append(migrations.job)
+                migrations_job = migrations.job
+                rollout_after.append(migrations_job)
 
             self.apps[a] = AppService(
                 f"{name}-{a}",

@@ -96,7 +96,9 @@ def test_the_backend_rolls_after_migrations_which_run_after_their_credentials_sy
     secret = _migrations_secret(rendering)
     assert secret.urn in job.dependencies
     assert job.urn in _deployment(rendering, "backend").dependencies
-    assert job.urn not in _deployment(rendering, "api").dependencies  # only the backend waits for its migrations
+    # The worker runs the backend image on the backend's database (workerDatabaseApp): it waits too; the api not.
+    assert job.urn in _deployment(rendering, "worker").dependencies
+    assert job.urn not in _deployment(rendering, "api").dependencies
     # Vault issues the migrations role's credentials (policy, Kubernetes auth role) before ESO syncs them.
     auth = next(x for x in rendering.resources if x.name == "keybuzz-dev-vault-access-migrations-auth")
     assert auth.urn in secret.dependencies
