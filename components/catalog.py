@@ -120,8 +120,9 @@ DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
     "limits": {"memory": "512Mi"},
 }
 
-#: UID/GID the containers run as: `node` (1000) of the official Node.js images the apps build on. Numeric, so
-#: the kubelet can verify runAsNonRoot even when an image's USER is a name or root.
+#: UID/GID the containers run as: `node` (1000) of the official Node.js images. ASSUMPTION: the seeds do not
+#: show the Dockerfiles; the files the apps read must be readable by it. Numeric, so the kubelet can verify
+#: runAsNonRoot even when an image's USER is a name or root.
 RUN_AS_USER: Final = 1000
 
 #: Command the migrations Job runs (replaces the leader-probing scripts/db_migrate_leader.sh).

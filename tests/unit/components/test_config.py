@@ -107,6 +107,9 @@ def test_the_real_stack_files_are_valid() -> None:
             "clientImageTag",
             ["is not a DEV build, ending in -dev or -replacement"],
         ),
+        ("dev", {"redisEndpoint": "redis-lb.keybuzz.io:6379"}, "redisEndpoint", ["is a host name", "ipBlock"]),
+        ("dev", {"ingressNamespace": "keybuzz-api-dev"}, "ingressNamespace", ["is one of this stack's app namespaces"]),
+        ("dev", {"ingressNamespace": "Ingress_NS"}, "ingressNamespace", ["not a valid Kubernetes namespace name"]),
         (
             "dev",
             {"appSecretEnv": json.dumps({"client": {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io"}})},
@@ -167,6 +170,12 @@ def test_client_build_rule_leaves_the_api_and_other_environments_builds_to_their
     assert _load("prod", overrides={"apiImageTag": "v0.4.31-replacement"}).client_image_tag == "prod-2026-02-01"
     error = _problems("dev", overrides={"clientImageTag": "prod-2026-02-01"})
     assert [(p.key, "PROD image tag" in p.message) for p in error.problems] == [("clientImageTag", True)]
+
+
+def test_an_lb_host_name_is_refused_only_where_a_network_policy_needs_its_ip() -> None:
+    """PROD runs no Redis app, so no NetworkPolicy names the Redis LB."""
+    assert _load("prod", overrides={"redisEndpoint": "redis-lb.keybuzz.io:6379"}).redis_endpoint.port == 6379
+    assert _load("dev").ingress_namespace == "ingress-nginx"
 
 
 def test_postgres_ssl_mode_has_no_default_and_its_absence_names_the_key_and_the_choices() -> None:
