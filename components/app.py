@@ -1,4 +1,4 @@
-"""Kubernetes workloads: an app's namespace, service account, Deployment and Service; the migrations Job."""
+"""Kubernetes workloads: an app's service account, Deployment, Service and disruption budget; the migrations."""
 
 from __future__ import annotations
 
@@ -9,15 +9,26 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .catalog import DEFAULT_RESOURCES, AppKind
-from .naming import PATCH_FORCE
+from .catalog import DEFAULT_RESOURCES, RUN_AS_USER, AppKind
+from .external_secrets import DatabaseSecret, dynamic_database_secret
+from .naming import PATCH_FORCE, go_duration
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 #: Pod-template annotation naming where the app's database credentials come from (estate / vault).
 CREDENTIALS_ANNOTATION = "keybuzz.io/database-credentials"
+#: A Job that did not complete (a failed migration) is replaced on the next `up` instead of being awaited
+#: again (pulumi-kubernetes provider.go, Diff: `replaceUnready` checks the live Job's readiness).
+REPLACE_UNREADY = {"pulumi.com/replaceUnready": "true"}
+#: Spread key of replicated apps: the node. `topology.kubernetes.io/zone` is set only where a cloud
+#: controller labels nodes, which nothing in the seeds shows, and with `DoNotSchedule` a node without the
+#: key takes no pod at all; `kubernetes.io/hostname` is set by every kubelet, and one node lost then takes
+#: at most one replica.
+SPREAD_KEY = "kubernetes.io/hostname"
+TMP = "/tmp"
 
 
-def _labels(app: str, env: str) -> dict[str, str]:
+def labels_of(app: str, env: str) -> dict[str, str]:
+    """Labels of everything an app owns (namespace, pods, policies)."""
     return {
         "app.kubernetes.io/name": f"keybuzz-{app}",
         "app.kubernetes.io/part-of": "keybuzz",
@@ -26,8 +37,53 @@ def _labels(app: str, env: str) -> dict[str, str]:
     }
 
 
+def container_name(app: str) -> str:
+    """``keybuzz-<app>``: the name the seeds' rollback uses (PH28.2 §8.2: `kubectl set image
+    deployment/keybuzz-api keybuzz-api=ghcr.io/...`)."""
+    return f"keybuzz-{app}"
+
+
 def _env_list(env: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
+
+
+def hardened(container: dict[str, Any], read_only_root: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(container, pod spec fields) with the restricted security context and a writable /tmp.
+
+    Non-root with a numeric UID (the kubelet verifies runAsNonRoot only on one), no privilege escalation, no
+    capability, the runtime's seccomp profile. Node writes temporary files under /tmp (os.tmpdir(), npx's
+    cache): an emptyDir there lets the root filesystem be read-only.
+    """
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": read_only_root,
+    }
+    container = {**container, "securityContext": security, "volumeMounts": [{"name": "tmp", "mountPath": TMP}]}
+    pod = {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    return container, pod
+
+
+@dataclass(frozen=True)
+class MovedFrom:
+    """Where children of a component were declared before they moved into it: their former parent's URN and
+    name prefix. The moved children carry aliases, so a stack that has them keeps them (a Namespace deleted
+    by a move would take everything in it)."""
+
+    parent_urn: pulumi.Input[str]
+    name_prefix: str
+
+    def alias(self, suffix: str) -> pulumi.Alias:
+        return pulumi.Alias(name=f"{self.name_prefix}-{suffix}", parent=self.parent_urn)
 
 
 @dataclass(frozen=True)
@@ -36,52 +92,44 @@ class AppServiceArgs:
 
     kind: AppKind
     env: str
-    namespace: str
+    #: The app's namespace: the `AppNamespace`'s output, so every child waits for it.
+    namespace: pulumi.Input[str]
     service_account: str
     image: str
     replicas: int
-    #: Plain (non-secret) environment variables: LB endpoints, public URLs. Never a password.
+    #: Plain (non-secret) environment variables: LB endpoints. Never a password.
     plain_env: Mapping[str, str] = field(default_factory=dict)
     #: Kubernetes Secrets (maintained by ESO) whose keys become environment variables.
     secret_env_from: Sequence[str] = ()
+    #: Resources the Deployment rolls only after (the backend's migrations Job).
+    rollout_after: Sequence[pulumi.Resource] = ()
     #: Lab stacks only: do not wait for pods (there is no kubelet).
     skip_await: bool = False
-    adopt_namespace: bool = False
     #: Where the app's database credentials come from: "estate" (the legacy login's Secret, cutover phase
     #: kept) or "vault" (ESO). A pod-template annotation, so that the switch rolls the pods onto the new ones.
     credentials: str | None = None
 
 
 class AppService(pulumi.ComponentResource):
-    """One KeyBuzz app in its own namespace.
+    """One KeyBuzz app's workload, in its namespace.
 
     Type token: ``keybuzz:app:Service``.
 
-    Children: the namespace, the app's service account (ESO logs in to Vault with it), a Deployment
-    (image repository:tag from config, ``/health`` probes where the app has them, resources, env from
-    the ESO-synced Secrets and plain LB/public settings), and a Service when the app serves a port.
+    Children: the app's service account (ESO logs in to Vault with it), a Deployment (container
+    ``keybuzz-<app>``, image repository:tag from config, the catalog's command, probes on every HTTP app,
+    resources, a restricted security context, env from the ESO-synced Secrets and plain LB settings), a
+    Service when the app serves a port, and for replicated apps (replicas > 1) a PodDisruptionBudget and a
+    topology spread over nodes.
 
-    Outputs: ``namespace``, ``deployment``, ``image``.
+    Outputs: ``deployment``, ``image``.
     """
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:app:Service", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         kind = args.kind
-        labels = _labels(kind.name, args.env)
+        labels = labels_of(kind.name, args.env)
         annotations = {**PATCH_FORCE, **(SKIP_AWAIT if args.skip_await else {})}
-
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            # Lab stacks: no namespace controller finalizes a deletion, so a destroy must not wait for it.
-            metadata={
-                "name": args.namespace,
-                "labels": labels,
-                "annotations": dict(SKIP_AWAIT) if args.skip_await else {},
-            },
-            opts=child.merge(pulumi.ResourceOptions(import_=args.namespace if args.adopt_namespace else None)),
-        )
-        in_ns = child.merge(pulumi.ResourceOptions(depends_on=[self.namespace]))
 
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
@@ -92,26 +140,45 @@ class AppService(pulumi.ComponentResource):
                 "annotations": dict(PATCH_FORCE),
             },
             automount_service_account_token=False,
-            opts=in_ns,
+            opts=child,
         )
 
         container: dict[str, Any] = {
-            # The estate's container name: the seeds' rollback is `kubectl set image ... keybuzz-api=...` (PH28.2).
-            "name": f"keybuzz-{kind.name}",
+            "name": container_name(kind.name),
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
             "env": _env_list(args.plain_env),
             "envFrom": [{"secretRef": {"name": s}} for s in args.secret_env_from],
             "resources": DEFAULT_RESOURCES,
         }
+        if kind.command is not None:
+            container["command"] = list(kind.command)
         if kind.port is not None:
-            container["ports"] = [{"name": "http", "containerPort": kind.port}]
-        if kind.health_path is not None and kind.port is not None:
-            probe = {"httpGet": {"path": kind.health_path, "port": "http"}, "periodSeconds": 10}
-            container["readinessProbe"] = {**probe, "failureThreshold": 3}
-            container["livenessProbe"] = {**probe, "failureThreshold": 6, "initialDelaySeconds": 10}
+            container["ports"] = [{"name": "http", "containerPort": kind.port, "protocol": "TCP"}]
+            check: dict[str, Any] = (
+                {"httpGet": {"path": kind.health_path, "port": "http"}}
+                if kind.health_path is not None
+                else {"tcpSocket": {"port": "http"}}
+            )
+            container["readinessProbe"] = {**check, "periodSeconds": 10, "failureThreshold": 3}
+            container["livenessProbe"] = {
+                **check,
+                "periodSeconds": 10,
+                "failureThreshold": 6,
+                "initialDelaySeconds": 10,
+            }
+        container, pod = hardened(container, kind.read_only_root)
 
         selector = {"app.kubernetes.io/name": labels["app.kubernetes.io/name"]}
+        if args.replicas > 1:
+            pod["topologySpreadConstraints"] = [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": SPREAD_KEY,
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": selector},
+                }
+            ]
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={
@@ -128,10 +195,10 @@ class AppService(pulumi.ComponentResource):
                         "labels": labels,
                         "annotations": {CREDENTIALS_ANNOTATION: args.credentials} if args.credentials else {},
                     },
-                    "spec": {"serviceAccountName": args.service_account, "containers": [container]},
+                    "spec": {"serviceAccountName": args.service_account, **pod, "containers": [container]},
                 },
             },
-            opts=in_ns,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=list(args.rollout_after))),
         )
 
         if kind.port is not None:
@@ -144,16 +211,19 @@ class AppService(pulumi.ComponentResource):
                     "annotations": annotations,
                 },
                 spec={"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-                opts=in_ns,
+                opts=child,
             )
 
-        self.register_outputs(
-            {
-                "namespace": self.namespace.metadata["name"],
-                "deployment": self.deployment.metadata["name"],
-                "image": args.image,
-            }
-        )
+        if args.replicas > 1:
+            # A drain or a node upgrade evicts one replica at a time; the others keep serving.
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata={"name": f"keybuzz-{kind.name}", "namespace": args.namespace, "labels": labels},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+                opts=child,
+            )
+
+        self.register_outputs({"deployment": self.deployment.metadata["name"], "image": args.image})
 
 
 @dataclass(frozen=True)
@@ -161,45 +231,86 @@ class MigrationsArgs:
     """Inputs of `Migrations`."""
 
     env: str
+    #: The backend's namespace (an `AppNamespace` output).
     namespace: pulumi.Input[str]
     service_account: str
     image: str
     command: Sequence[str]
-    #: Secret (maintained by ESO from the migrations Vault role) holding DATABASE_URL via the LB.
-    secret_name: str
+    #: The credentials of the migrations Vault role, as a Secret holding DATABASE_URL via the LB.
+    secret: DatabaseSecret
+    #: ESO refreshInterval of that Secret, in seconds.
+    refresh_seconds: int
+    #: The namespace's SecretStore name (the ExternalSecret references it; its data come from the generator).
+    store_name: str
+    #: What Vault needs before it can issue the credentials (the role, policy and Kubernetes auth role). A
+    #: component's own depends_on does not reach its children, so they are listed here.
+    credentials_after: Sequence[pulumi.Resource] = ()
+    #: Lab stacks: no kubelet, so the Job never runs and nothing waits for it or for the Secret.
     skip_await: bool = False
+    #: Where the credentials' generator and ExternalSecret were declared before (the backend's `ExternalSecrets`).
+    secret_moved_from: MovedFrom | None = None
 
 
 class Migrations(pulumi.ComponentResource):
-    """The backend's Prisma migrations, run as a Job through the LB with the migrations role.
+    """The backend's Prisma migrations, run as a Job through the LB with the migrations role, before the
+    backend rolls.
 
     Type token: ``keybuzz:app:Migrations``.
 
     Replaces the leader-probing ``scripts/db_migrate_leader.sh`` of the topology report (which probed
     Redis nodes as PostgreSQL): the Job reads DATABASE_URL from an ESO Secret whose host is the LB.
-    A new image tag replaces the Job, so each release migrates once.
 
-    Children: the migrations service account and the Job. Outputs: ``job``.
+    Children, in the order `up` applies them: the migrations service account; the ``VaultDynamicSecret``
+    and ``ExternalSecret`` of its credentials, awaited until ESO reports the Secret synced (``Ready``); the
+    Job, which depends on them. pulumi-kubernetes awaits a Job until it completes and fails the `up` when it
+    fails (its await/job.go), so a backend Deployment that depends on `job` keeps its old pods when a
+    migration fails. A new image tag changes the Job's template, which the provider replaces (a Job's
+    ``.spec.template`` is immutable): each release migrates once. A failed Job is replaced on the next `up`
+    (``replaceUnready``). Lab stacks keep the dependencies but await nothing (no kubelet runs the Job).
+
+    Outputs: ``job``.
     """
 
     def __init__(self, name: str, args: MigrationsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:app:Migrations", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = _labels("migrations", args.env)
+        labels = labels_of("migrations", args.env)
 
-        k8s.core.v1.ServiceAccount(
+        service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={"name": args.service_account, "namespace": args.namespace, "labels": labels},
             automount_service_account_token=False,
             opts=child,
         )
+        # ESO logs in to Vault with this service account to issue the credentials: it must exist first.
+        moved = args.secret_moved_from
+        generator, credentials = dynamic_database_secret(
+            name,
+            args.namespace,
+            args.secret,
+            go_duration(args.refresh_seconds),
+            args.store_name,
+            child.merge(pulumi.ResourceOptions(depends_on=[service_account, *args.credentials_after])),
+            wait_ready=not args.skip_await,
+            generator_opts=pulumi.ResourceOptions(
+                aliases=[moved.alias(f"{args.secret.secret_name}-creds")] if moved else None
+            ),
+            secret_opts=pulumi.ResourceOptions(aliases=[moved.alias(args.secret.secret_name)] if moved else None),
+        )
+
+        container, pod = hardened(
+            {
+                "name": container_name("migrations"),
+                "image": args.image,
+                "command": list(args.command),
+                "envFrom": [{"secretRef": {"name": args.secret.secret_name}}],
+                "resources": DEFAULT_RESOURCES,
+            }
+        )
+        annotations = SKIP_AWAIT if args.skip_await else REPLACE_UNREADY
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
-            metadata={
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": dict(SKIP_AWAIT) if args.skip_await else {},
-            },
+            metadata={"namespace": args.namespace, "labels": labels, "annotations": dict(annotations)},
             spec={
                 "backoffLimit": 2,
                 "template": {
@@ -207,18 +318,11 @@ class Migrations(pulumi.ComponentResource):
                     "spec": {
                         "restartPolicy": "Never",
                         "serviceAccountName": args.service_account,
-                        "containers": [
-                            {
-                                "name": "migrate",
-                                "image": args.image,
-                                "command": list(args.command),
-                                "envFrom": [{"secretRef": {"name": args.secret_name}}],
-                                "resources": DEFAULT_RESOURCES,
-                            }
-                        ],
+                        **pod,
+                        "containers": [container],
                     },
                 },
             },
-            opts=child,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[service_account, generator, credentials])),
         )
         self.register_outputs({"job": self.job.metadata["name"]})

@@ -24,7 +24,8 @@ class AppKind:
     name: AppName
     #: Port the container listens on; None for apps that serve nothing (worker).
     port: int | None
-    #: HTTP path answering liveness/readiness, where the app has one.
+    #: HTTP path answering liveness/readiness, where the seeds give one. An app with a port and no health
+    #: path is probed with a tcpSocket on its port (the process accepts connections), never a guessed path.
     health_path: str | None
     #: Whether the app owns a database of its own (api, backend).
     owns_database: bool
@@ -34,10 +35,17 @@ class AppKind:
     wants_database_url: bool
     #: Whether the app gets the Redis LB endpoint.
     uses_redis: bool
-    #: Whether the app is the Next.js client that needs its public API URL baked in.
+    #: Whether the app is the Next.js client: its NEXT_PUBLIC_* are baked in at image build (PH28.2 §5.1), so
+    #: its image tag must be a build of the stack's environment (naming.CLIENT_BUILD_TAGS), never a runtime env.
     is_public_client: bool
     #: Default image repository.
     image_repository: str
+    #: Container command, when the app is not its image's default entry point (the worker runs the backend
+    #: image). None keeps the image's ENTRYPOINT/CMD.
+    command: tuple[str, ...] | None = None
+    #: Whether the container runs with a read-only root filesystem. Every app gets a writable emptyDir at
+    #: /tmp (Node writes temporary files there: npm/npx caches, uploads, os.tmpdir()).
+    read_only_root: bool = True
 
     @property
     def uses_database(self) -> bool:
@@ -63,6 +71,8 @@ CATALOG: Final[dict[str, AppKind]] = {
         health_path=None,
         owns_database=True,
         db_secret_name="keybuzz-backend-db",  # PH16: adds DATABASE_URL for Prisma
+        # No health path in the seeds (PH16/PH17 only call /api/v1/marketplaces/amazon/status, which needs a
+        # tenant): probed with a tcpSocket on its port.
         wants_database_url=True,
         uses_redis=False,
         is_public_client=False,
@@ -78,6 +88,11 @@ CATALOG: Final[dict[str, AppKind]] = {
         uses_redis=False,
         is_public_client=True,
         image_repository="ghcr.io/keybuzzio/keybuzz-client",
+        # No health path in the seeds (PH28.2 §7.2: `/` redirects to /login, which renders a page): probed with a
+        # tcpSocket on its port. Writable root: Next.js writes its image/ISR cache under <WORKDIR>/.next/cache
+        # and the seeds do not give the image's WORKDIR, so there is no path to mount an emptyDir at. Make it
+        # read-only once the WORKDIR is known, with an emptyDir at <WORKDIR>/.next/cache.
+        read_only_root=False,
     ),
     "worker": AppKind(
         name="worker",
@@ -89,14 +104,26 @@ CATALOG: Final[dict[str, AppKind]] = {
         uses_redis=True,
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-backend",
+        # The worker is the backend image running its queue worker (topology report: Redis queues, Amazon
+        # polling), not a second HTTP backend. ASSUMPTION: the seeds do not name the entry point; this is the
+        # backend's compiled worker. Confirm it against keybuzz-backend's package.json before PROD runs a worker.
+        command=("node", "dist/worker.js"),
     ),
 }
 
-#: Default container resources (requests = limits for memory, so a node is never overcommitted).
+#: Default container resources. Memory: requests = limits, so the scheduler reserves all a pod may use and a
+#: node is never overcommitted on memory (memory cannot be throttled: an overcommitted node OOM-kills pods
+#: that stay within their limit). CPU: a request and no limit (CPU is throttled, never killed; a limit only
+#: slows a Node event loop).
 DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
-    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "requests": {"cpu": "100m", "memory": "512Mi"},
     "limits": {"memory": "512Mi"},
 }
+
+#: UID/GID the containers run as: `node` (1000) of the official Node.js images. ASSUMPTION: the seeds do not
+#: show the Dockerfiles; the files the apps read must be readable by it. Numeric, so the kubelet can verify
+#: runAsNonRoot even when an image's USER is a name or root.
+RUN_AS_USER: Final = 1000
 
 #: Command the migrations Job runs (replaces the leader-probing scripts/db_migrate_leader.sh).
 MIGRATIONS_COMMAND: Final[tuple[str, ...]] = ("npx", "prisma", "migrate", "deploy")

@@ -29,6 +29,9 @@ from .naming import ENVIRONMENTS, Naming, ownership_problem, tokens
 NAMESPACE: Final = "keybuzz"
 SECRET_PLACEHOLDER: Final = "[secret]"
 
+#: libpq sslmodes a stack may choose (`prefer`/`allow` are left out: they fall back to plaintext silently).
+SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+
 
 # --------------------------------------------------------------------------------------------------
 # Value types
@@ -213,6 +216,7 @@ EndpointT = Annotated[Endpoint, BeforeValidator(_parse_endpoint)]
 OptionalEndpointT = Annotated[Endpoint | None, BeforeValidator(_parse_optional_endpoint)]
 IpListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_ip_list)]
 IdentListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_identifiers)]
+NamespaceT = Annotated[str, AfterValidator(lambda v: _check_namespaces([v])[0])]
 NamespaceListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_namespaces)]
 MountListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_unique)]
 AppsT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_apps)]
@@ -285,8 +289,10 @@ class StackConfig(BaseModel):
     postgres_admin_password: SecretT = _key(
         "postgresAdminPassword", "Password of postgresAdminUsername. Set with `pulumi config set --secret`."
     )
-    postgres_ssl_mode: Literal["disable", "require", "verify-ca", "verify-full"] = _key(
-        "postgresSslMode", "sslmode used by the provider and in the Vault connection URL.", "require"
+    postgres_ssl_mode: SslMode = _key(
+        "postgresSslMode",
+        "sslmode of every PostgreSQL connection: the provider, the Vault connection URL, the apps' DATABASE_URL "
+        "and PGSSLMODE. No default: each stack states its choice, and why, in its stack file.",
     )
     vault_address: UrlT = _key("vaultAddress", "Vault (or OpenBao) API address used by the Pulumi provider.")
     vault_in_cluster_address: OptionalUrlT = _key(
@@ -351,6 +357,13 @@ class StackConfig(BaseModel):
         "(docs/runbook-adopting-the-estate.md), then false.",
         "false",
     )
+    ingress_namespace: NamespaceT = _key(
+        "ingressNamespace",
+        "Namespace of the cluster's ingress controller: the only namespace outside this environment whose pods "
+        "may reach the HTTP apps' ports (NetworkPolicy). The default is the namespace the ingress-nginx "
+        "project installs into; the seeds do not name the controller.",
+        "ingress-nginx",
+    )
     # Apps -------------------------------------------------------------------------------------
     apps: AppsT = _key("apps", "Apps this stack runs, among api, backend, client, worker.")
     api_image_tag: TagT = _key("apiImageTag", "Image tag of the api (required when api is in apps).", "")
@@ -374,7 +387,10 @@ class StackConfig(BaseModel):
     client_replicas: PositiveIntT = _key("clientReplicas", "Replicas of the client Deployment.", "1")
     worker_replicas: PositiveIntT = _key("workerReplicas", "Replicas of the worker Deployment.", "1")
     api_host: HostT = _key(
-        "apiHost", "Public host of the api; the client's NEXT_PUBLIC_API_URL is https://<apiHost>.", ""
+        "apiHost",
+        "Public host of the api. The client image is built with NEXT_PUBLIC_API_URL=https://<apiHost> (not set at "
+        "runtime: Next.js bakes it in).",
+        "",
     )
     backend_host: HostT = _key("backendHost", "Public host of the backend.", "")
     client_host: HostT = _key("clientHost", "Public host of the client.", "")
@@ -758,13 +774,6 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
                 f"'{tag}' is a moving tag; PROD deploys immutable release tags only",
                 "use a release tag such as v0.4.31-replacement",
             )
-    if "client" in apps and "api_host" in values and not values["api_host"]:
-        report(
-            "apiHost",
-            "",
-            "the client is deployed but apiHost is empty (its NEXT_PUBLIC_API_URL needs it)",
-            "set keybuzz:apiHost, e.g. api.keybuzz.io",
-        )
     if "worker" in apps and "worker_database_app" in values:
         owner = values["worker_database_app"]
         if owner not in apps:
@@ -793,6 +802,30 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
                 backend_db,
                 "the api and the backend would share one database (PH15)",
                 "give each app its own database",
+            )
+
+
+def _rule_client_build(values: Values, stack: str, report: Report) -> None:
+    """The client image is a build of this environment: its NEXT_PUBLIC_* were baked in when it was built
+    (PH28.2 §5.1), so a runtime setting cannot point it at this environment's API; only its tag tells."""
+    if not _needs(values, "environment", "apps"):
+        return
+    env = values["environment"]
+    build = Naming(env).client_build
+    for app in values["apps"]:
+        tag_field = f"{app}_image_tag"
+        if app not in CATALOG or not CATALOG[app].is_public_client or not values.get(tag_field):
+            continue
+        tag = values[tag_field]
+        if any(e != env and e in tokens(tag) for e in ENVIRONMENTS):
+            continue  # another environment's build: _rule_isolation reports it
+        if not re.fullmatch(build.pattern, tag):
+            report(
+                _alias(tag_field),
+                tag,
+                f"'{tag}' is not {build.described}: the client's NEXT_PUBLIC_API_URL and NEXT_PUBLIC_APP_ENV are "
+                f"baked in at image build (PH28.2 §5.1), so only a {env.upper()} build calls the {env.upper()} API",
+                f"deploy the client image built for {env.upper()} (see docs/runbook-promotion.md)",
             )
 
 
@@ -834,12 +867,11 @@ _RESERVED_ENV: Final = frozenset(
         "PGDATABASE",
         "PGUSER",
         "PGPASSWORD",
+        "PGSSLMODE",
         "DATABASE_URL",
         "REDIS_URL",
         "REDIS_HOST",
         "REDIS_PORT",
-        "NEXT_PUBLIC_API_URL",
-        "NEXT_PUBLIC_APP_ENV",
     }
 )
 
@@ -885,6 +917,14 @@ def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
                     SECRET_PLACEHOLDER,
                     f"'{app}': '{var}' is not an env var name",
                     "use upper-case names such as JWT_SECRET",
+                )
+            elif var.startswith("NEXT_PUBLIC_"):
+                report(
+                    "appSecretEnv",
+                    SECRET_PLACEHOLDER,
+                    f"'{app}': {var} is baked into the Next.js image at build time (PH28.2 §5.1); "
+                    f"a runtime value does nothing",
+                    f"remove {var}; build the image with it instead",
                 )
             elif var in _RESERVED_ENV:
                 report(
@@ -952,15 +992,49 @@ def _rule_legacy_roles(values: Values, stack: str, report: Report) -> None:
                 )
 
 
+def _rule_network(values: Values, stack: str, report: Report) -> None:
+    """NetworkPolicies allow egress to the LBs by ipBlock, and ingress from the ingress controller only."""
+    apps = values.get("apps", [])
+    needed = {
+        "postgres_write_endpoint": any(CATALOG[a].uses_database for a in apps if a in CATALOG),
+        "redis_endpoint": any(CATALOG[a].uses_redis for a in apps if a in CATALOG),
+    }
+    for field_name, used in needed.items():
+        endpoint = values.get(field_name)
+        if not used or endpoint is None:
+            continue
+        try:
+            ipaddress.ip_address(endpoint.host)
+        except ValueError:
+            report(
+                _alias(field_name),
+                str(endpoint),
+                f"'{endpoint.host}' is a host name; the apps' NetworkPolicies allow egress to the LB as an ipBlock "
+                f"(a NetworkPolicy cannot name a DNS host)",
+                "use the LB's IP address, e.g. 10.0.0.10",
+            )
+    if _needs(values, "environment", "ingress_namespace"):
+        own = {Naming(values["environment"]).namespace(a) for a in apps}
+        if values["ingress_namespace"] in own:
+            report(
+                "ingressNamespace",
+                values["ingress_namespace"],
+                "is one of this stack's app namespaces, not an ingress controller's",
+                "set it to the namespace the ingress controller runs in (e.g. ingress-nginx)",
+            )
+
+
 RULES: Final[tuple[Callable[[Values, str, Report], None], ...]] = (
     _rule_stack_name,
     _rule_no_node_addresses,
     _rule_isolation,
     _rule_apps,
+    _rule_client_build,
     _rule_ttls,
     _rule_secret_env,
     _rule_adoption,
     _rule_legacy_roles,
+    _rule_network,
 )
 
 
@@ -987,6 +1061,12 @@ def _fix_for(spec: KeySpec) -> str:
     how = "pulumi config set --secret" if spec.secret else "pulumi config set"
     if spec.type == "array":
         return f"set it as a list, e.g. `{how} --path '{NAMESPACE}:{spec.name}[0]' <value>`"
+    choices = get_args(StackConfig.model_fields[spec.field].annotation)
+    if get_origin(StackConfig.model_fields[spec.field].annotation) is Literal:
+        return (
+            f"set it to one of {', '.join(choices)} in Pulumi.<stack>.yaml, saying why in a comment "
+            f"(`{how} {NAMESPACE}:{spec.name} <value>`). {spec.description}"
+        )
     return f"{spec.description[0].lower()}{spec.description[1:]} (`{how} {NAMESPACE}:{spec.name} <value>`)"
 
 

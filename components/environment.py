@@ -10,10 +10,18 @@ import pulumi_kubernetes as k8s
 import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 
-from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs
+from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs, MovedFrom
 from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
 from .config import StackConfig, app_names
-from .external_secrets import DatabaseSecret, ExternalSecrets, ExternalSecretsArgs, KvSecret, VaultLogin
+from .external_secrets import (
+    STORE_NAME,
+    DatabaseSecret,
+    ExternalSecrets,
+    ExternalSecretsArgs,
+    KvSecret,
+    VaultLogin,
+)
+from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
 from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
 from .vault_access import AppAccess, VaultAccess, VaultAccessArgs
@@ -37,8 +45,8 @@ class Environment(pulumi.ComponentResource):
 
     Children: explicit providers (postgresql, vault, kubernetes) built from the stack's config, so no
     ambient credential or kube context can reach another environment; then `PostgresDatabases`,
-    `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppService` and its `ExternalSecrets`; the
-    backend's `Migrations` Job.
+    `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppNamespace` (namespace and NetworkPolicies),
+    its `ExternalSecrets` and its `AppService`; the backend's `Migrations`, which its Deployment rolls after.
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
@@ -214,12 +222,41 @@ class Environment(pulumi.ComponentResource):
             opts=with_vault.merge(pulumi.ResourceOptions(depends_on=[self.engine])),
         )
 
-        # -- Kubernetes: apps and their secrets -------------------------------------------------------
+        # -- Kubernetes: per app, its isolated namespace, its secrets, (the backend's migrations), its workload
+        # Order of `up` for the backend: namespace -> migrations credentials synced (ESO Ready) -> migrations
+        # Job completed -> backend Deployment rolled. A failed migration fails the `up` and the old backend pods
+        # keep running (Migrations' docstring: the provider's await semantics).
         redis = cfg.redis_endpoint
+        namespaces = [naming.namespace(a) for a in apps]
+        http_ports = [port for a in apps if (port := CATALOG[a].port) is not None]
         self.apps: dict[str, AppService] = {}
+        migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
         for a in apps:
             kind = CATALOG[a]
             namespace = naming.namespace(a)
+            # The namespace was AppService's child before it had policies of its own: same name, old parent.
+            moved_namespace = MovedFrom(
+                pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}"
+            )
+            isolated = AppNamespace(
+                f"{name}-{a}",
+                AppNamespaceArgs(
+                    app=a,
+                    env=env,
+                    namespace=namespace,
+                    http_port=kind.port,
+                    http_pods={"app.kubernetes.io/name": f"keybuzz-{a}"},
+                    lb_egress=([lb] if kind.uses_database else []) + ([redis] if kind.uses_redis else []),
+                    environment_namespaces=namespaces,
+                    environment_http_ports=http_ports,
+                    ingress_namespace=cfg.ingress_namespace,
+                    skip_await=cfg.kubernetes_skip_await,
+                    adopt=namespace in cfg.adopt_namespaces,
+                    moved_from=moved_namespace,
+                ),
+                opts=with_k8s,
+            )
+            namespace_name = isolated.namespace.metadata["name"]
             login = VaultLogin(
                 cfg.vault_in_cluster, cfg.vault_kubernetes_auth_mount, naming.auth_role(a), naming.service_account(a)
             )
@@ -228,36 +265,13 @@ class Environment(pulumi.ComponentResource):
                 plain_env.update(
                     {"REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_URL": f"redis://{redis}"}
                 )
-            if kind.is_public_client:
-                plain_env.update(
-                    {"NEXT_PUBLIC_API_URL": f"https://{cfg.api_host}", "NEXT_PUBLIC_APP_ENV": naming.public_app_env}
-                )
+            # No NEXT_PUBLIC_* here: Next.js bakes them into the client image at build (PH28.2 §5.1); the
+            # config rule and the client-build-matches-environment policy check the image is this env's build.
             env_from = [kind.db_secret_name] if kind.db_secret_name else []
             kv_secrets = []
             if a in secret_env:
                 kv_secrets.append(KvSecret(f"keybuzz-{a}-env", naming.kv_path(a, "env")))
                 env_from.append(f"keybuzz-{a}-env")
-
-            service = AppService(
-                f"{name}-{a}",
-                AppServiceArgs(
-                    kind=kind,
-                    env=env,
-                    namespace=namespace,
-                    service_account=naming.service_account(a),
-                    image=cfg.image(a),
-                    replicas=cfg.app_setting(a, "replicas"),
-                    plain_env=plain_env,
-                    secret_env_from=env_from,
-                    skip_await=cfg.kubernetes_skip_await,
-                    adopt_namespace=namespace in cfg.adopt_namespaces,
-                    credentials=(
-                        None if not kind.uses_database else "estate" if cfg.keeps_estate_secret(a) else "vault"
-                    ),
-                ),
-                opts=with_k8s,
-            )
-            self.apps[a] = service
 
             db_secrets = []
             # Cutover phase `kept`: the app still reads the estate's own Secret (legacy login), which the
@@ -274,29 +288,12 @@ class Environment(pulumi.ComponentResource):
                         kind.wants_database_url,
                     )
                 )
-            if a == "backend":
-                migrations_login = VaultLogin(
-                    cfg.vault_in_cluster,
-                    cfg.vault_kubernetes_auth_mount,
-                    naming.auth_role(MIGRATIONS),
-                    naming.service_account(MIGRATIONS),
-                )
-                db_secrets.append(
-                    DatabaseSecret(
-                        MIGRATIONS_SECRET,
-                        naming.creds_path(MIGRATIONS),
-                        migrations_login,
-                        lb,
-                        cfg.database_of("backend"),
-                        cfg.postgres_ssl_mode,
-                        True,
-                    )
-                )
+            secrets_name = f"{name}-{a}-secrets"
             if db_secrets or kv_secrets:
                 ExternalSecrets(
-                    f"{name}-{a}-secrets",
+                    secrets_name,
                     ExternalSecretsArgs(
-                        namespace=service.namespace.metadata["name"],
+                        namespace=namespace_name,
                         store_login=login,
                         kv_mount=cfg.vault_kv_mount,
                         database_secrets=db_secrets,
@@ -305,20 +302,68 @@ class Environment(pulumi.ComponentResource):
                     ),
                     opts=with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
                 )
+
+            rollout_after: list[pulumi.Resource] = []
+            # The worker runs the backend's image on the backend's database: new code waits for its schema too.
+            if a == "worker" and migrations_job is not None and cfg.worker_database_app == "backend":
+                rollout_after.append(migrations_job)
             if a == "backend":
-                Migrations(
+                migrations_login = VaultLogin(
+                    cfg.vault_in_cluster,
+                    cfg.vault_kubernetes_auth_mount,
+                    naming.auth_role(MIGRATIONS),
+                    naming.service_account(MIGRATIONS),
+                )
+                migrations = Migrations(
                     f"{name}-migrations",
                     MigrationsArgs(
                         env=env,
-                        namespace=service.namespace.metadata["name"],
+                        namespace=namespace_name,
                         service_account=naming.service_account(MIGRATIONS),
                         image=cfg.image("backend"),
                         command=MIGRATIONS_COMMAND,
-                        secret_name=MIGRATIONS_SECRET,
+                        secret=DatabaseSecret(
+                            MIGRATIONS_SECRET,
+                            naming.creds_path(MIGRATIONS),
+                            migrations_login,
+                            lb,
+                            cfg.database_of("backend"),
+                            cfg.postgres_ssl_mode,
+                            True,
+                        ),
+                        refresh_seconds=cfg.secret_refresh_seconds,
+                        store_name=STORE_NAME,
+                        credentials_after=[self.access],
                         skip_await=cfg.kubernetes_skip_await,
+                        # Its credentials were the backend ExternalSecrets' children before they moved here.
+                        secret_moved_from=MovedFrom(
+                            pulumi.create_urn(secrets_name, "keybuzz:eso:AppSecrets", parent=self), secrets_name
+                        ),
                     ),
                     opts=with_k8s,
                 )
+                migrations_job = migrations.job
+                rollout_after.append(migrations_job)
+
+            self.apps[a] = AppService(
+                f"{name}-{a}",
+                AppServiceArgs(
+                    kind=kind,
+                    env=env,
+                    namespace=namespace_name,
+                    service_account=naming.service_account(a),
+                    image=cfg.image(a),
+                    replicas=cfg.app_setting(a, "replicas"),
+                    plain_env=plain_env,
+                    secret_env_from=env_from,
+                    rollout_after=rollout_after,
+                    skip_await=cfg.kubernetes_skip_await,
+                    credentials=(
+                        None if not kind.uses_database else "estate" if cfg.keeps_estate_secret(a) else "vault"
+                    ),
+                ),
+                opts=with_k8s,
+            )
 
         self.outputs = {
             "environment": env,

@@ -9,11 +9,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import Endpoint
+from .config import Endpoint, SslMode
 from .naming import PATCH_FORCE, go_duration
 
 ESO_API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
+#: The namespace's SecretStore (one per app namespace, logged in with the app's service account).
+STORE_NAME = "vault"
 
 #: Defaults ESO writes back when absent: spelled out so `pulumi refresh` shows no drift.
 REMOTE_REF_DEFAULTS: Mapping[str, str] = {
@@ -64,7 +66,8 @@ class DatabaseSecret:
     login: VaultLogin
     lb: Endpoint
     database: str
-    ssl_mode: str
+    #: The stack's keybuzz:postgresSslMode, written both as PGSSLMODE and in DATABASE_URL's sslmode=.
+    ssl_mode: SslMode
     with_database_url: bool
 
 
@@ -92,13 +95,15 @@ class ExternalSecretsArgs:
 
 
 def database_template(secret: DatabaseSecret) -> dict[str, str]:
-    """The ``target.template.data`` of a database Secret: exactly the keys the apps read today."""
+    """The ``target.template.data`` of a database Secret: the keys the apps read today, plus PGSSLMODE."""
     data = {
         "PGHOST": secret.lb.host,
         "PGPORT": str(secret.lb.port),
         "PGDATABASE": secret.database,
         "PGUSER": "{{ .username }}",
         "PGPASSWORD": "{{ .password }}",
+        # libpq reads PGSSLMODE; DATABASE_URL carries the same mode, so psql and Prisma connect alike.
+        "PGSSLMODE": secret.ssl_mode,
     }
     if secret.with_database_url:
         data["DATABASE_URL"] = (
@@ -106,6 +111,100 @@ def database_template(secret: DatabaseSecret) -> dict[str, str]:
             f"{secret.lb.host}:{secret.lb.port}/{secret.database}?sslmode={secret.ssl_mode}"
         )
     return data
+
+
+#: Makes `pulumi up` wait until ESO has synced the target Secret (pulumi-kubernetes reads this annotation:
+#: provider/pkg/metadata/overrides.go `ReadyCondition`, `condition=` as in `kubectl wait`; ESO sets the
+#: ExternalSecret's `Ready` condition once the Secret is written). Without it a custom resource is "created"
+#: as soon as the API server accepts it.
+WAIT_FOR_READY: Mapping[str, str] = {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def external_secret(
+    logical: str,
+    namespace: pulumi.Input[str],
+    target: str,
+    refresh: str,
+    store_name: str,
+    spec_extra: dict[str, Any],
+    template: dict[str, Any] | None,
+    opts: pulumi.ResourceOptions,
+    wait_ready: bool = False,
+) -> k8s.apiextensions.CustomResource:
+    """One ExternalSecret writing the Kubernetes Secret `target` (ESO owns it: deleted with it)."""
+    target_spec: dict[str, Any] = {"name": target, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
+    if template is not None:
+        target_spec["template"] = template
+    metadata: dict[str, Any] = {"name": target, "namespace": namespace, "annotations": dict(PATCH_FORCE)}
+    if wait_ready:
+        metadata["annotations"].update(WAIT_FOR_READY)
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=ESO_API,
+        kind="ExternalSecret",
+        metadata=metadata,
+        spec={
+            "refreshInterval": refresh,
+            "secretStoreRef": {"name": store_name, "kind": "SecretStore"},
+            "target": target_spec,
+            **spec_extra,
+        },
+        opts=opts,
+    )
+
+
+def dynamic_database_secret(
+    prefix: str,
+    namespace: pulumi.Input[str],
+    secret: DatabaseSecret,
+    refresh: str,
+    store_name: str,
+    opts: pulumi.ResourceOptions,
+    wait_ready: bool = False,
+    generator_opts: pulumi.ResourceOptions | None = None,
+    secret_opts: pulumi.ResourceOptions | None = None,
+) -> tuple[k8s.apiextensions.CustomResource, k8s.apiextensions.CustomResource]:
+    """The ``VaultDynamicSecret`` generator issuing `secret`'s credentials and the ExternalSecret templating
+    them into the PG* Secret, named ``<prefix>-<secret>-creds`` and ``<prefix>-<secret>``. `opts` apply to
+    both, `generator_opts` and `secret_opts` to one each (aliases)."""
+    generator_name = f"{secret.secret_name}-creds"
+    generator = k8s.apiextensions.CustomResource(
+        f"{prefix}-{generator_name}",
+        api_version=GENERATORS_API,
+        kind="VaultDynamicSecret",
+        metadata={"name": generator_name, "namespace": namespace, "annotations": dict(PATCH_FORCE)},
+        spec={
+            "path": secret.creds_path,
+            "method": "GET",
+            "resultType": "Data",
+            "provider": secret.login.provider(),
+        },
+        opts=opts.merge(generator_opts) if generator_opts else opts,
+    )
+    synced = external_secret(
+        f"{prefix}-{secret.secret_name}",
+        namespace,
+        secret.secret_name,
+        refresh,
+        store_name,
+        {
+            "dataFrom": [
+                {
+                    "sourceRef": {
+                        "generatorRef": {
+                            "apiVersion": GENERATORS_API,
+                            "kind": "VaultDynamicSecret",
+                            "name": generator_name,
+                        }
+                    }
+                }
+            ]
+        },
+        {"engineVersion": "v2", "mergePolicy": "Replace", "data": database_template(secret)},
+        opts.merge(pulumi.ResourceOptions(depends_on=[generator])).merge(secret_opts),
+        wait_ready=wait_ready,
+    )
+    return generator, synced
 
 
 class ExternalSecrets(pulumi.ComponentResource):
@@ -121,7 +220,7 @@ class ExternalSecrets(pulumi.ComponentResource):
     Outputs: ``secrets`` (names of the Kubernetes Secrets ESO maintains).
     """
 
-    STORE_NAME = "vault"
+    STORE_NAME = STORE_NAME
 
     def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:eso:AppSecrets", name, None, opts)
@@ -132,75 +231,22 @@ class ExternalSecrets(pulumi.ComponentResource):
             f"{name}-store",
             api_version=ESO_API,
             kind="SecretStore",
-            metadata={"name": self.STORE_NAME, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
+            metadata={"name": STORE_NAME, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
             spec={"provider": {"vault": args.store_login.provider(args.kv_mount)}},
             opts=child,
         )
         after_store = child.merge(pulumi.ResourceOptions(depends_on=[store]))
 
-        def external_secret(
-            logical: str,
-            target: str,
-            spec_extra: dict[str, Any],
-            template: dict[str, Any] | None,
-            opts: pulumi.ResourceOptions,
-        ) -> None:
-            target_spec: dict[str, Any] = {"name": target, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
-            if template is not None:
-                target_spec["template"] = template
-            k8s.apiextensions.CustomResource(
-                logical,
-                api_version=ESO_API,
-                kind="ExternalSecret",
-                metadata={"name": target, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
-                spec={
-                    "refreshInterval": refresh,
-                    "secretStoreRef": {"name": self.STORE_NAME, "kind": "SecretStore"},
-                    "target": target_spec,
-                    **spec_extra,
-                },
-                opts=opts,
-            )
-
         for secret in args.database_secrets:
-            generator_name = f"{secret.secret_name}-creds"
-            generator = k8s.apiextensions.CustomResource(
-                f"{name}-{generator_name}",
-                api_version=GENERATORS_API,
-                kind="VaultDynamicSecret",
-                metadata={"name": generator_name, "namespace": args.namespace, "annotations": dict(PATCH_FORCE)},
-                spec={
-                    "path": secret.creds_path,
-                    "method": "GET",
-                    "resultType": "Data",
-                    "provider": secret.login.provider(),
-                },
-                opts=child,
-            )
-            external_secret(
-                f"{name}-{secret.secret_name}",
-                secret.secret_name,
-                {
-                    "dataFrom": [
-                        {
-                            "sourceRef": {
-                                "generatorRef": {
-                                    "apiVersion": GENERATORS_API,
-                                    "kind": "VaultDynamicSecret",
-                                    "name": generator_name,
-                                }
-                            }
-                        }
-                    ]
-                },
-                {"engineVersion": "v2", "mergePolicy": "Replace", "data": database_template(secret)},
-                child.merge(pulumi.ResourceOptions(depends_on=[store, generator])),
-            )
+            dynamic_database_secret(name, args.namespace, secret, refresh, STORE_NAME, after_store)
 
         for kv in args.kv_secrets:
             external_secret(
                 f"{name}-{kv.secret_name}",
+                args.namespace,
                 kv.secret_name,
+                refresh,
+                STORE_NAME,
                 {"dataFrom": [{"extract": {"key": kv.kv_key, **REMOTE_REF_DEFAULTS}}]},
                 None,
                 after_store,

@@ -31,8 +31,30 @@ LEGACY_NAMES: Final[dict[str, frozenset[str]]] = {
     "prod": frozenset(),
 }
 
-#: What the client's NEXT_PUBLIC_APP_ENV says in each environment (PH28.2: "production" in PROD).
-PUBLIC_APP_ENV: Final[dict[str, str]] = {"dev": "development", "prod": "production"}
+
+@dataclass(frozen=True)
+class ClientBuild:
+    """How a Next.js client image built for one environment is tagged."""
+
+    #: Regular expression (Python and Go RE2 alike) the whole tag must match.
+    pattern: str
+    #: The convention in words, with an example from the seeds.
+    described: str
+
+
+#: Client image tags per environment. NEXT_PUBLIC_API_URL and NEXT_PUBLIC_APP_ENV are baked into the
+#: client image when it is built (PH28.2 §5.1: "Build avec NEXT_PUBLIC_* corrects"); set at runtime they do
+#: nothing, so the tag is what says which API a client image calls. PROD builds are `prod-YYYY-MM-DD`
+#: (PH28.2 §5: prod-2026-02-01, built with https://api.keybuzz.io and production). DEV builds end in `-dev`
+#: (PH16 §versions: v0.2.38-dev) or `-replacement` (PH28.2 §11, DEV: v0.5.33-replacement). The api's
+#: `-replacement` tag runs in PROD too (v0.4.31-replacement): the api has no build-time config, so this
+#: convention is the client's only.
+CLIENT_BUILD_TAGS: Final[dict[str, ClientBuild]] = {
+    "dev": ClientBuild(
+        r"^[A-Za-z0-9_.-]+-(dev|replacement)$", "a DEV build, ending in -dev or -replacement (v0.2.38-dev)"
+    ),
+    "prod": ClientBuild(r"^prod-[0-9]{4}-[0-9]{2}-[0-9]{2}$", "a PROD build, prod-YYYY-MM-DD (prod-2026-02-01)"),
+}
 
 #: Environments whose Vault database mounts are protected from deletion (databases are protected in
 #: every environment: DEV's `keybuzz` holds real data too).
@@ -119,8 +141,9 @@ class Naming:
         return self.env in PROTECTED_ENVIRONMENTS
 
     @property
-    def public_app_env(self) -> str:
-        return PUBLIC_APP_ENV[self.env]
+    def client_build(self) -> ClientBuild:
+        """How this environment's client images are tagged (their NEXT_PUBLIC_* are baked in at build)."""
+        return CLIENT_BUILD_TAGS[self.env]
 
     # --- PostgreSQL -------------------------------------------------------------------------
     def database(self, app: str) -> str:

@@ -8,12 +8,17 @@ portable equivalent. Each connection has its own login role, so rotating one nev
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
+
+from .namespace import DEFAULT_DENY, DNS_NAMESPACE, namespaces_named
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
 VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
@@ -45,6 +50,19 @@ def rotation_policy(mount: str, connections: Sequence[str]) -> str:
     return header + "\n".join(rules) + "\n"
 
 
+def vault_egress(address: str) -> dict[str, Any]:
+    """The egress rule to Vault: its address as an ipBlock ``/32`` when it is an IP; a NetworkPolicy cannot
+    name a DNS host, so for a host name (the estate's ``vault.keybuzz.io``) any address, on Vault's port only."""
+    url = urlparse(address)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        host = ipaddress.ip_address(url.hostname or "")
+        cidr = f"{host}/{host.max_prefixlen}"
+    except ValueError:
+        cidr = "0.0.0.0/0"
+    return {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}
+
+
 def rotation_script(args: RootRotationArgs, mount: str) -> str:
     """The job's shell script: log in as the job's service account, rotate every connection, fail on any error."""
     lines = [
@@ -65,8 +83,8 @@ class RootRotation(pulumi.ComponentResource):
 
     Children: the Vault policy (``update`` on ``<mount>/rotate-root/<connection>`` only) and the
     Kubernetes-auth role bound to the job's service account in the environment's ops namespace (the
-    ``vault`` provider); the namespace, the service account and the CronJob (the ``kubernetes``
-    provider). Outputs: ``schedule`` and ``connections``.
+    ``vault`` provider); the namespace with its NetworkPolicies (default-deny, then DNS and Vault's port
+    only), the service account and the CronJob (the ``kubernetes`` provider). Outputs: ``schedule`` and ``connections``.
     """
 
     def __init__(
@@ -115,6 +133,34 @@ class RootRotation(pulumi.ComponentResource):
             opts=in_k8s.merge(pulumi.ResourceOptions(import_=args.namespace if args.adopt_namespace else None)),
         )
         in_ns = in_k8s.merge(pulumi.ResourceOptions(depends_on=[namespace]))
+        # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
+        # Vault's API for the job, nothing else (no ingress at all).
+        every_pod: dict[str, Any] = {}
+        policies = {
+            DEFAULT_DENY: {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
+            "allow-dns": {
+                "podSelector": every_pod,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [namespaces_named([DNS_NAMESPACE])],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+            "allow-vault": {
+                "podSelector": every_pod,
+                "policyTypes": ["Egress"],
+                "egress": [vault_egress(args.vault_address)],
+            },
+        }
+        for policy_name, spec in policies.items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy_name}",
+                metadata={"name": policy_name, "namespace": args.namespace, "labels": labels},
+                spec=spec,
+                opts=in_ns,
+            )
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={"name": SERVICE_ACCOUNT, "namespace": args.namespace, "labels": labels},

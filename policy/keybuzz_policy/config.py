@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,23 @@ SCHEMA: Final[dict[str, dict[str, Any]]] = {
         "of the Vault role it reads (ESO re-issues, never renews: external-secrets#2184).",
         "default": 0.5,
     },
+    "clientImageRepositories": {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "description": "Repositories of images that bake environment settings in at build (the Next.js client: "
+        "NEXT_PUBLIC_*, PH28.2 §5.1): their tag must be a build of the stack's environment.",
+        "default": ["ghcr.io/keybuzzio/keybuzz-client"],
+    },
+    "clientBuildTags": {
+        "type": "object",
+        "additionalProperties": {"type": "string", "minLength": 1},
+        "description": "Per environment, the regular expression a clientImageRepositories tag must match (PROD "
+        "prod-YYYY-MM-DD, PH28.2 §5; DEV -dev or -replacement, PH16 and PH28.2 §11). No entry: no check.",
+        "default": {
+            "dev": "^[A-Za-z0-9_.-]+-(dev|replacement)$",
+            "prod": "^prod-[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        },
+    },
     "providerPackages": {
         "type": "array",
         "items": {"type": "string"},
@@ -105,6 +123,8 @@ POLICY_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "credentials-renew-before-expiry": ("maxRefreshTtlRatio",),
     "protect-prod-data": ("environment", "protectedEnvironments", "protectedTypes"),
     "explicit-providers": ("providerPackages",),
+    "client-build-matches-environment": ("environment", "clientImageRepositories", "clientBuildTags"),
+    "namespaces-default-deny": (),
 }
 
 
@@ -131,6 +151,14 @@ def parse_endpoint(key: str, value: Any) -> Endpoint:
     return Endpoint(host.strip("[]"), int(port))
 
 
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PackConfig:
     """Validated estate facts, shared by every rule."""
@@ -147,6 +175,8 @@ class PackConfig:
     protected_types: frozenset[str]
     max_refresh_ttl_ratio: float
     provider_packages: frozenset[str]
+    client_image_repositories: frozenset[str]
+    client_build_tags: Mapping[str, str]
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any] | None) -> PackConfig:
@@ -191,6 +221,13 @@ class PackConfig:
             raise PackConfigError(
                 f"policy config 'maxRefreshTtlRatio' must be a number in (0, 1], got {ratio!r}"
             )
+        build_tags = raw["clientBuildTags"]
+        if not isinstance(build_tags, Mapping) or not all(
+            isinstance(v, str) and _compiles(v) for v in build_tags.values()
+        ):
+            raise PackConfigError(
+                f"policy config 'clientBuildTags' must map environment -> a regular expression, got {build_tags!r}"
+            )
         return cls(
             environment=environment.lower(),
             other_environments=others,
@@ -204,6 +241,8 @@ class PackConfig:
             protected_types=frozenset(strings("protectedTypes")),
             max_refresh_ttl_ratio=float(ratio),
             provider_packages=frozenset(strings("providerPackages")),
+            client_image_repositories=frozenset(strings("clientImageRepositories")),
+            client_build_tags={str(k).lower(): v for k, v in build_tags.items()},
         )
 
     def require_environment(self, rule: str) -> str:

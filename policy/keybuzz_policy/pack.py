@@ -202,6 +202,23 @@ POLICIES: list[Policy] = [
         rules.explicit_providers,
         Severity.HIGH,
     ),
+    resource_policy(
+        "client-build-matches-environment",
+        "Images that bake environment settings in at build (config clientImageRepositories: the Next.js "
+        "client, whose NEXT_PUBLIC_* do nothing at runtime) carry a tag of this environment's builds (config "
+        "clientBuildTags: PROD prod-YYYY-MM-DD, DEV -dev or -replacement). Fix: deploy the client image built "
+        "for this environment.",
+        rules.client_build_matches_environment,
+        Severity.HIGH,
+    ),
+    stack_policy(
+        "namespaces-default-deny",
+        "Every namespace the stack declares has a NetworkPolicy that selects all its pods and denies all "
+        "ingress and egress (podSelector {}, policyTypes [Ingress, Egress], no rules); the app's needs are "
+        "allowed by other policies on top. Fix: declare the namespace through AppNamespace, which adds it.",
+        rules.namespaces_default_deny,
+        Severity.CRITICAL,
+    ),
 ]
 
 

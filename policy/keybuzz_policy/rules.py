@@ -255,6 +255,42 @@ def pinned_images(resource: Resource, config: PackConfig, report: Report) -> Non
 
 
 # ------------------------------------------------------------------------------------------------
+# client-build-matches-environment
+# ------------------------------------------------------------------------------------------------
+def _image_parts(image: str) -> tuple[str, str | None]:
+    """(repository, tag or None) of ``repo[:tag][@digest]``; a registry port is not a tag."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, None
+
+
+def client_build_matches_environment(resource: Resource, config: PackConfig, report: Report) -> None:
+    """Images that bake environment settings in at build (the Next.js client) are this environment's build."""
+    env = config.require_environment("client-build-matches-environment")
+    pattern = config.client_build_tags.get(env)
+    if pattern is None:
+        return
+    for path, value in leaves(resource.props):
+        if _last_key(path) != "image" or not _known_str(value):
+            continue
+        repository, tag = _image_parts(value)
+        if repository not in config.client_image_repositories:
+            continue
+        if tag is None or not re.fullmatch(pattern, tag):
+            shown = "no tag" if tag is None else f"tag '{tag}'"
+            report(
+                f"{_where(resource, path)} = '{value}' has {shown}, which is no {env.upper()} build "
+                f"(clientBuildTags: {pattern}). Its NEXT_PUBLIC_* settings were baked in when the image was "
+                f"built (PH28.2 §5.1: the PROD client is prod-2026-02-01, built for https://api.keybuzz.io), so "
+                f"another build calls another environment's API whatever the runtime env says. Deploy the "
+                f"client built for {env.upper()} (keybuzz:clientImageTag)."
+            )
+
+
+# ------------------------------------------------------------------------------------------------
 # no-plaintext-secrets
 # ------------------------------------------------------------------------------------------------
 #: Inputs that hold a credential whatever the resource (provider passwords, KV data, tokens).
@@ -418,6 +454,43 @@ def protect_prod_data(resources: Sequence[Resource], config: PackConfig, report:
                 f"it for {env.upper()}).",
                 r.urn,
             )
+
+
+# ------------------------------------------------------------------------------------------------
+# namespaces-default-deny (stack)
+# ------------------------------------------------------------------------------------------------
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def _denies_all(policy: Resource) -> bool:
+    """A NetworkPolicy selecting every pod, for both directions, with no rule that lets anything through."""
+    spec = get(policy.props, "spec") or {}
+    selector = spec.get("podSelector")
+    every_pod = isinstance(selector, Mapping) and not selector.get("matchLabels") and not selector.get(
+        "matchExpressions"
+    )
+    types = spec.get("policyTypes") or []
+    both = isinstance(types, list | tuple) and {"Ingress", "Egress"} <= set(types)
+    return every_pod and both and not spec.get("ingress") and not spec.get("egress")
+
+
+def namespaces_default_deny(resources: Sequence[Resource], config: PackConfig, report: StackReport) -> None:
+    """Every namespace the stack declares has a NetworkPolicy denying all ingress and egress to its pods."""
+    deny = [r for r in resources if _is_kind(r, "NetworkPolicy") and _denies_all(r)]
+    denied = {get(r.props, "metadata", "namespace") for r in deny}
+    if any(not _known_str(n) for n in denied):
+        return  # a policy's namespace is unknown until apply: judged then, not guessed now
+    for r in resources:
+        name = get(r.props, "metadata", "name")
+        if r.type != NAMESPACE or not _known_str(name) or name in denied:
+            continue
+        report(
+            f"Namespace '{name}' has no default-deny NetworkPolicy (podSelector {{}}, policyTypes Ingress and "
+            f"Egress, no rules): every pod in it may reach anything and be reached from anywhere, the other "
+            f"environment's namespaces included (PH28.2: DEV and PROD run side by side). Declare it with the "
+            f"namespace (components/namespace.py AppNamespace does), then allow only what the app needs.",
+            r.urn,
+        )
 
 
 # ------------------------------------------------------------------------------------------------

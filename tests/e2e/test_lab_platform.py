@@ -133,6 +133,10 @@ class TestPlatformOnTheLab:
             "kubernetes:core/v1:Service": "/api/v1/namespaces/{ns}/services/{name}",
             "kubernetes:apps/v1:Deployment": "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
             "kubernetes:batch/v1:Job": "/apis/batch/v1/namespaces/{ns}/jobs{name}",
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": (
+                "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}"
+            ),
+            "kubernetes:policy/v1:PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/{name}",
             "kubernetes:external-secrets.io/v1:SecretStore": f"{ESO}/namespaces/{{ns}}/secretstores/{{name}}",
             "kubernetes:external-secrets.io/v1:ExternalSecret": f"{ESO}/namespaces/{{ns}}/externalsecrets/{{name}}",
             "kubernetes:generators.external-secrets.io/v1alpha1:VaultDynamicSecret": (

@@ -13,14 +13,15 @@ from keybuzz_policy.pack import POLICIES
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from components.naming import LEGACY_NAMES
+from components.catalog import CATALOG
+from components.naming import CLIENT_BUILD_TAGS, LEGACY_NAMES
 from tests.policy.engine import POLICY_DIR, PackUnderTest, load_config, struct
 
 REPO = POLICY_DIR.parent
-STACK_RULES = {"credentials-renew-before-expiry", "protect-prod-data"}
+STACK_RULES = {"credentials-renew-before-expiry", "protect-prod-data", "namespaces-default-deny"}
 
 
-def test_the_engine_sees_seven_mandatory_kebab_case_policies_with_a_fix() -> None:
+def test_the_engine_sees_every_policy_mandatory_kebab_case_with_a_fix() -> None:
     info = PackUnderTest(load_config("prod")).info
     assert info.name == "keybuzz-platform"
     names = [p.name for p in info.policies]
@@ -53,6 +54,12 @@ def test_config_files_agree_with_the_stack_files(env: str) -> None:
     assert config["environment-isolation"]["environment"] == stack["keybuzz:environment"]
 
 
+def test_client_build_defaults_are_the_programs_conventions() -> None:
+    """The pack runs without the program's modules: its defaults must equal components/naming.py's."""
+    assert SCHEMA["clientBuildTags"]["default"] == {e: b.pattern for e, b in CLIENT_BUILD_TAGS.items()}
+    assert SCHEMA["clientImageRepositories"]["default"] == [CATALOG["client"].image_repository]
+
+
 def test_every_schema_property_is_described_and_used() -> None:
     used = {k for keys in POLICY_KEYS.values() for k in keys}
     assert used == set(SCHEMA)
@@ -68,6 +75,7 @@ def test_every_schema_property_is_described_and_used() -> None:
         ({"nodeAdresses": []}, "unknown policy config key(s) ['nodeAdresses']"),
         ({"maxRefreshTtlRatio": 2}, "'maxRefreshTtlRatio' must be a number in (0, 1]"),
         ({"nodeAddresses": "10.0.0.120"}, "'nodeAddresses' must be a list of non-empty strings"),
+        ({"clientBuildTags": {"prod": "prod-(["}}, "'clientBuildTags' must map environment -> a regular expression"),
     ],
 )
 def test_bad_config_names_the_key_and_the_fix(config: dict[str, object], message: str) -> None:
@@ -127,5 +135,5 @@ def test_pack_project_files() -> None:
     assert set(pins) == {"pulumi-policy", "pulumi"}
     assert all(re.search(rf"^{re.escape(pin)}$", dev_pins, re.M) for pin in pins.values())
     assert "serve()" in (POLICY_DIR / "__main__.py").read_text()
-    assert len(POLICIES) == 7
+    assert len(POLICIES) == len(POLICY_KEYS) == 9
     assert Path(POLICY_DIR / "keybuzz_policy" / "rules.py").exists()

@@ -86,6 +86,37 @@ def test_real_refresh_above_half_the_ttl_is_caught(prod_on_vault: Rendering) -> 
     assert "refreshes every 45m0s (2700s)" in found[0].message
 
 
+def test_real_prod_client_from_a_dev_build_is_caught(prod: Rendering) -> None:
+    """v0.5.33-replacement is DEV's client (PH28.2 §11): a release tag to pinned-images, the wrong build here."""
+
+    def dev_client(r: Any) -> Any:
+        text = json.dumps(r.props).replace("keybuzz-client:prod-2026-02-01", "keybuzz-client:v0.5.33-replacement")
+        return dataclasses.replace(r, props=json.loads(text))
+
+    resources = [
+        dev_client(r) if r.type == "kubernetes:apps/v1:Deployment" else r for r in map(from_recorded, prod.resources)
+    ]
+    found = _pack_run(prod, resources)
+    assert _policies(found) == {"client-build-matches-environment"}
+    assert len(found) == 1
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_real_namespace_without_its_default_deny_is_caught(stack: str, request: pytest.FixtureRequest) -> None:
+    rendering: Rendering = request.getfixturevalue(stack)
+    resources = [
+        r
+        for r in map(from_recorded, rendering.resources)
+        if not (r.type.endswith(":NetworkPolicy") and r.props["metadata"]["name"] == "default-deny"
+                and r.props["metadata"]["namespace"] == f"keybuzz-api-{stack}")
+    ]  # fmt: skip
+    found = _pack_run(rendering, resources)
+    assert _policies(found) == {"namespaces-default-deny"}
+    [violation] = found
+    assert f"Namespace 'keybuzz-api-{stack}' has no default-deny NetworkPolicy" in violation.message
+    assert violation.mandatory
+
+
 def test_the_pack_reads_its_config_not_the_keybuzz_estate(prod: Rendering) -> None:
     # Another estate whose LB is elsewhere: the real program's endpoints are then wrong for it.
     config = load_config("prod")

@@ -165,6 +165,49 @@ def test_a_legacy_database_in_a_url_is_reported() -> None:
     assert "uses 'keybuzz', a legacy DEV name" in message
 
 
+# ---- client-build-matches-environment ------------------------------------------------------------
+CLIENT = "ghcr.io/keybuzzio/keybuzz-client"
+
+
+@pytest.mark.parametrize(
+    ("config", "tag"), [(PROD, "prod-2026-02-01"), (DEV, "v0.2.38-dev"), (DEV, "v0.5.33-replacement")]
+)
+def test_a_client_built_for_its_environment_passes(config: PackConfig, tag: str) -> None:
+    assert check(rules.client_build_matches_environment, env_deployment([], f"{CLIENT}:{tag}"), config) == []
+    pinned = env_deployment([], f"{CLIENT}:{tag}@sha256:{'a' * 64}")
+    assert check(rules.client_build_matches_environment, pinned, config) == []
+
+
+def test_other_images_are_not_judged_as_client_builds() -> None:
+    # The api has no build-time config: PROD runs the -replacement build DEV validated (PH28.2 §5).
+    api = env_deployment([], "ghcr.io/keybuzzio/keybuzz-api:v0.4.31-replacement")
+    assert check(rules.client_build_matches_environment, api) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "image", "fragment"),
+    [
+        (PROD, f"{CLIENT}:v0.5.33-replacement", "has tag 'v0.5.33-replacement', which is no PROD build"),
+        (PROD, f"{CLIENT}:prod-latest", "has tag 'prod-latest', which is no PROD build"),
+        (PROD, f"{CLIENT}@sha256:{'b' * 64}", "has no tag, which is no PROD build"),
+        (DEV, f"{CLIENT}:prod-2026-02-01", "has tag 'prod-2026-02-01', which is no DEV build"),
+    ],
+)
+def test_a_client_built_for_another_environment_is_refused(config: PackConfig, image: str, fragment: str) -> None:
+    [message] = check(rules.client_build_matches_environment, env_deployment([], image), config)
+    assert fragment in message
+    assert "PH28.2 §5.1" in message
+    assert "keybuzz:clientImageTag" in message
+
+
+def test_the_registry_port_is_not_a_tag() -> None:
+    on_port = PackConfig.from_mapping(
+        {"environment": "prod", "otherEnvironments": ["dev"], "clientImageRepositories": ["registry:5000/client"]}
+    )
+    [message] = check(rules.client_build_matches_environment, env_deployment([], "registry:5000/client"), on_port)
+    assert "has no tag" in message
+
+
 # ---- pinned-images ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "image",
@@ -356,6 +399,56 @@ def test_unprotected_prod_mount_is_reported() -> None:
     mount = res("vault:index/mount:Mount", {"path": "database-prod"}, name="mount")
     [message] = check_stack(rules.protect_prod_data, [mount])
     assert "vault:index/mount:Mount 'mount' holds PROD data and is not protected" in message
+
+
+# ---- namespaces-default-deny --------------------------------------------------------------------
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def namespace(name: str) -> Resource:
+    return res("kubernetes:core/v1:Namespace", {"metadata": {"name": name}}, name=name)
+
+
+def netpol(namespace_name: str, spec: dict[str, Any], name: str = "default-deny") -> Resource:
+    return res(NETPOL, {"metadata": {"name": name, "namespace": namespace_name}, "spec": spec}, name=name)
+
+
+DENY_ALL = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_a_namespace_with_its_default_deny_passes() -> None:
+    allow_dns = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53}]}]}
+    resources = [
+        namespace("keybuzz-api-prod"),
+        netpol("keybuzz-api-prod", DENY_ALL),
+        netpol("keybuzz-api-prod", allow_dns, "allow-dns"),
+    ]
+    assert check_stack(rules.namespaces_default_deny, resources) == []
+
+
+@pytest.mark.parametrize(
+    "policies",
+    [
+        [],  # none at all
+        [netpol("keybuzz-client-prod", DENY_ALL)],  # another namespace's
+        [netpol("keybuzz-api-prod", {"podSelector": {}, "policyTypes": ["Ingress"]})],  # egress left open
+        [
+            netpol(
+                "keybuzz-api-prod", {"podSelector": {"matchLabels": {"a": "b"}}, "policyTypes": ["Ingress", "Egress"]}
+            )
+        ],
+        [netpol("keybuzz-api-prod", {**DENY_ALL, "egress": [{}]})],  # an empty rule allows all egress
+    ],
+)
+def test_a_namespace_without_a_deny_all_policy_is_refused(policies: list[Resource]) -> None:
+    [message] = check_stack(rules.namespaces_default_deny, [namespace("keybuzz-api-prod"), *policies])
+    assert "Namespace 'keybuzz-api-prod' has no default-deny NetworkPolicy" in message
+    assert "AppNamespace" in message
+
+
+def test_a_policy_namespace_unknown_in_preview_is_left_for_up() -> None:
+    resources = [namespace("keybuzz-api-prod"), netpol(UNKNOWN_STRING_VALUE, DENY_ALL)]
+    assert check_stack(rules.namespaces_default_deny, resources) == []
 
 
 # ---- explicit-providers -------------------------------------------------------------------------

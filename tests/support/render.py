@@ -6,7 +6,7 @@
 Config comes from the real stack file (``Pulumi.<stack>.yaml``; a ``lab-<env>`` stack reads
 ``Pulumi.<env>.yaml``), with obviously fake values for the secret keys and optional overrides. The
 recorder keeps what the engine would see: type, logical name, inputs (camelCase, secrets unwrapped
-and their paths listed), parent URN, provider reference, protect and import id.
+and their paths listed), parent URN, provider reference, protect, import id, dependencies and aliases.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class Recorded:
     inputs: dict[str, Any]
     secret_paths: set[str] = field(default_factory=set)
     dependencies: list[str] = field(default_factory=list)
+    #: Alias specs as (name, parent URN), empty strings where the spec leaves them to default.
+    aliases: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def package(self) -> str:
@@ -129,6 +131,7 @@ class RecordingMonitor(MockMonitor):
                     inputs=inputs,
                     secret_paths=secrets,
                     dependencies=list(request.dependencies),
+                    aliases=[(a.spec.name, a.spec.parentUrn) for a in request.aliases if a.HasField("spec")],
                 )
             )
         return response

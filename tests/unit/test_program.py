@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.support.render import FAKE_SECRETS, Recorded, Rendering
+from tests.support.render import FAKE_SECRETS, Recorded, Rendering, render_stack
 
 NODES = ("10.0.0.120", "10.0.0.121", "10.0.0.122", "10.0.0.123", "10.0.0.124", "10.0.0.125")
 LB_PG = ("10.0.0.10", 5432)
@@ -82,6 +82,30 @@ def test_every_postgres_host_is_the_write_lb(rendering: Rendering) -> None:
     endpoints = _postgres_endpoints(rendering)
     assert len(endpoints) >= 3  # provider, Vault connection, the api's secret at least
     assert {where: hp for where, hp in endpoints if hp != LB_PG} == {}
+
+
+def test_every_postgres_connection_uses_the_stacks_one_ssl_mode(rendering: Rendering) -> None:
+    """Provider, Vault connection URLs, PGSSLMODE and DATABASE_URL agree (keybuzz:postgresSslMode)."""
+    modes = {("provider", rendering.one("pulumi:providers:postgresql").inputs["sslmode"])}
+    for conn in rendering.of_type(CONNECTION):
+        modes.add((conn.name, re.search(r"sslmode=([a-z-]+)", conn.inputs["postgresql"]["connectionUrl"])[1]))
+    for r in rendering.of_type(DYNAMIC):  # the adoption's SQL
+        modes.add((r.name, r.inputs["sslmode"]))
+    for es in rendering.of_type(EXTERNAL_SECRET):
+        data = es.inputs["spec"].get("target", {}).get("template", {}).get("data", {})
+        if "PGHOST" in data:
+            modes.add((f"{es.name} PGSSLMODE", data["PGSSLMODE"]))
+        if "DATABASE_URL" in data:
+            modes.add((f"{es.name} DATABASE_URL", re.search(r"sslmode=([a-z-]+)", data["DATABASE_URL"])[1]))
+    assert len(modes) >= 3  # provider, a Vault connection, an app's Secret or the adoption's SQL at least
+    assert {mode for _, mode in modes} == {"require"}, sorted(modes)
+
+
+def test_the_lab_overrides_postgres_ssl_mode_everywhere() -> None:
+    lab = render_stack("lab-dev", overrides={"postgresSslMode": "disable"})
+    assert lab.one("pulumi:providers:postgresql").inputs["sslmode"] == "disable"
+    templates = [es.inputs["spec"]["target"].get("template", {}).get("data", {}) for es in lab.of_type(EXTERNAL_SECRET)]
+    assert {t["PGSSLMODE"] for t in templates if "PGSSLMODE" in t} == {"disable"}
 
 
 def test_redis_is_reached_through_its_lb_only(dev: Rendering) -> None:
@@ -302,6 +326,7 @@ def test_component_type_tokens_have_three_parts(rendering: Rendering) -> None:
         "keybuzz:eso:AppSecrets",
         "keybuzz:app:Service",
         "keybuzz:app:Migrations",
+        "keybuzz:namespace:AppNamespace",
     }
     assert "keybuzz:environment:Environment" in components
 
@@ -336,10 +361,75 @@ def _deployment(rendering: Rendering, app: str) -> Recorded:
     return next(d for d in rendering.of_type(DEPLOYMENT) if d.inputs["metadata"]["name"] == f"keybuzz-{app}")
 
 
-def test_prod_client_points_at_the_prod_api(prod: Rendering, dev: Rendering) -> None:
-    def env_of(r: Rendering) -> dict[str, str]:
-        container = _deployment(r, "client").inputs["spec"]["template"]["spec"]["containers"][0]
-        return {e["name"]: e["value"] for e in container["env"]}
+def test_no_app_gets_next_public_settings_at_runtime(rendering: Rendering) -> None:
+    """Next.js bakes NEXT_PUBLIC_* into the image at build (PH28.2 §5.1): a runtime value would do nothing."""
+    names = {
+        e["name"]
+        for d in rendering.of_type(DEPLOYMENT)
+        for c in d.inputs["spec"]["template"]["spec"]["containers"]
+        for e in c.get("env", [])
+    }
+    assert not {n for n in names if n.startswith("NEXT_PUBLIC_")}
+    client = _deployment(rendering, "client").inputs["spec"]["template"]["spec"]["containers"][0]
+    expected = {"dev": "v0.5.33-replacement", "prod": "prod-2026-02-01"}[rendering.stack]
+    assert client["image"] == f"ghcr.io/keybuzzio/keybuzz-client:{expected}"
 
-    assert env_of(prod) == {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io", "NEXT_PUBLIC_APP_ENV": "production"}
-    assert env_of(dev) == {"NEXT_PUBLIC_API_URL": "https://api-dev.keybuzz.io", "NEXT_PUBLIC_APP_ENV": "development"}
+
+# ---- network isolation --------------------------------------------------------------------------------
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def _selected_namespaces(policy: Recorded) -> set[str]:
+    spec = policy.inputs["spec"]
+    names: set[str] = set()
+    for rule in spec.get("ingress", []) + spec.get("egress", []):
+        for peer in rule.get("from", rule.get("to", [])):
+            for expression in peer.get("namespaceSelector", {}).get("matchExpressions", []):
+                names |= set(expression["values"])
+    return names
+
+
+def test_every_app_namespace_denies_by_default(rendering: Rendering) -> None:
+    namespaces = {n.inputs["metadata"]["name"] for n in rendering.of_type("kubernetes:core/v1:Namespace")}
+    denied = {
+        p.inputs["metadata"]["namespace"]
+        for p in rendering.of_type(NETWORK_POLICY)
+        if p.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    }
+    ops = f"keybuzz-ops-{rendering.stack}"  # the scheduled rotate-root's namespace (components/vault_rotation.py)
+    assert namespaces == denied == set(rendering.outputs["namespaces"]) | {ops}
+
+
+@pytest.mark.parametrize(("source", "target"), [("prod", "dev"), ("dev", "prod")])
+def test_no_network_policy_lets_one_environment_reach_the_other(
+    source: str, target: str, dev: Rendering, prod: Rendering
+) -> None:
+    stacks = {"dev": dev, "prod": prod}
+    allowed = set().union(*(_selected_namespaces(p) for p in stacks[source].of_type(NETWORK_POLICY)))
+    assert allowed >= set(stacks[source].outputs["namespaces"])
+    assert allowed & set(stacks[target].outputs["namespaces"]) == set()
+    assert allowed - set(stacks[source].outputs["namespaces"]) == {"kube-system", "ingress-nginx"}
+
+
+def test_apps_reach_only_the_lb_ports_they_use(dev: Rendering) -> None:
+    def lb_ports(namespace: str) -> set[tuple[str, int]]:
+        return {
+            (peer["ipBlock"]["cidr"], port["port"])
+            for p in dev.of_type(NETWORK_POLICY)
+            if p.inputs["metadata"]["namespace"] == namespace
+            for rule in p.inputs["spec"].get("egress", [])
+            for peer in rule["to"]
+            if "ipBlock" in peer
+            for port in rule["ports"]
+        }
+
+    assert lb_ports("keybuzz-api-dev") == {("10.0.0.10/32", 5432)}
+    assert lb_ports("keybuzz-backend-dev") == {("10.0.0.10/32", 5432)}  # backend and its migrations
+    assert lb_ports("keybuzz-worker-dev") == {("10.0.0.10/32", 5432), ("10.0.0.10/32", 6379)}
+    assert lb_ports("keybuzz-client-dev") == set()
+
+
+def test_prod_replicated_apps_have_budgets_and_dev_singletons_none(dev: Rendering, prod: Rendering) -> None:
+    pdb = "kubernetes:policy/v1:PodDisruptionBudget"
+    assert sorted(p.inputs["metadata"]["name"] for p in prod.of_type(pdb)) == ["keybuzz-api", "keybuzz-client"]
+    assert dev.of_type(pdb) == []

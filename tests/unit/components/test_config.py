@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, StackConfig, key_specs, load_config
-from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config
+from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config, stack_file
 
 
 def _load(
@@ -96,7 +96,27 @@ def test_the_real_stack_files_are_valid() -> None:
             ["'backend' is not in apps"],
         ),
         ("prod", {"apps": ["api", "client", "backend"]}, "backendImageTag", ["has no image tag"]),
-        ("prod", {"apiHost": ""}, "apiHost", ["NEXT_PUBLIC_API_URL needs it"]),
+        (
+            "prod",
+            {"clientImageTag": "v0.5.33-replacement"},
+            "clientImageTag",
+            ["is not a PROD build, prod-YYYY-MM-DD", "baked in at image build (PH28.2 §5.1)"],
+        ),
+        (
+            "dev",
+            {"clientImageTag": "v0.5.40"},
+            "clientImageTag",
+            ["is not a DEV build, ending in -dev or -replacement"],
+        ),
+        ("dev", {"redisEndpoint": "redis-lb.keybuzz.io:6379"}, "redisEndpoint", ["is a host name", "ipBlock"]),
+        ("dev", {"ingressNamespace": "keybuzz-api-dev"}, "ingressNamespace", ["is one of this stack's app namespaces"]),
+        ("dev", {"ingressNamespace": "Ingress_NS"}, "ingressNamespace", ["not a valid Kubernetes namespace name"]),
+        (
+            "dev",
+            {"appSecretEnv": json.dumps({"client": {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io"}})},
+            "appSecretEnv",
+            ["NEXT_PUBLIC_API_URL is baked into the Next.js image", "a runtime value does nothing"],
+        ),
         ("dev", {"environment": "staging"}, "environment", ["'dev' or 'prod'"]),
         ("dev", {"postgresNodes": ["10.0.0.120", "db-postgres-02"]}, "postgresNodes", ["not an IP address"]),
         ("dev", {"redisNodes": ["10.0.0.120"]}, "redisNodes", ["both as a Patroni node and as a Redis node"]),
@@ -143,6 +163,40 @@ def test_a_missing_required_key_says_how_to_set_it() -> None:
     assert problem.key == "postgresNodes"
     assert "is required and not set" in problem.message
     assert "pulumi config set" in problem.fix
+
+
+def test_client_build_rule_leaves_the_api_and_other_environments_builds_to_their_own_rules() -> None:
+    """The api's v0.4.31-replacement runs in PROD (PH28.2 §5); a PROD client tag in DEV is an isolation
+    problem, reported once."""
+    assert _load("prod", overrides={"apiImageTag": "v0.4.31-replacement"}).client_image_tag == "prod-2026-02-01"
+    error = _problems("dev", overrides={"clientImageTag": "prod-2026-02-01"})
+    assert [(p.key, "PROD image tag" in p.message) for p in error.problems] == [("clientImageTag", True)]
+
+
+def test_an_lb_host_name_is_refused_only_where_a_network_policy_needs_its_ip() -> None:
+    """PROD runs no Redis app, so no NetworkPolicy names the Redis LB."""
+    assert _load("prod", overrides={"redisEndpoint": "redis-lb.keybuzz.io:6379"}).redis_endpoint.port == 6379
+    assert _load("dev").ingress_namespace == "ingress-nginx"
+
+
+def test_postgres_ssl_mode_has_no_default_and_its_absence_names_the_key_and_the_choices() -> None:
+    [spec] = [s for s in key_specs() if s.name == "postgresSslMode"]
+    assert spec.default is None
+    error = _problems("prod", remove=("postgresSslMode",))
+    [problem] = error.problems
+    assert problem.key == "postgresSslMode"
+    assert "is required and not set" in problem.message
+    assert "one of disable, require, verify-ca, verify-full in Pulumi.<stack>.yaml" in problem.fix
+    assert "pulumi config set keybuzz:postgresSslMode <value>" in problem.fix
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_shipped_stack_sets_postgres_ssl_mode_with_its_reason(stack: str) -> None:
+    text = stack_file(stack).read_text()
+    lines = text.splitlines()
+    [at] = [i for i, line in enumerate(lines) if line.strip().startswith("keybuzz:postgresSslMode:")]
+    assert lines[at - 1].strip().startswith("#"), "the choice is explained in a comment just above it"
+    assert _load(stack).postgres_ssl_mode == "require"
 
 
 def test_a_missing_secret_says_set_it_as_a_secret() -> None:

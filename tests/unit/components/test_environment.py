@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from components.catalog import MIGRATIONS_SECRET
 from components.naming import PATCH_FORCE
-from tests.support.render import Rendering
+from tests.support.render import Recorded, Rendering, render_stack
 
 DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
@@ -48,7 +51,11 @@ def test_migrations_job_reads_a_secret_from_the_migrations_role(dev: Rendering) 
     [job] = dev.of_type("kubernetes:batch/v1:Job")
     pod = job.inputs["spec"]["template"]["spec"]
     secret_name = pod["containers"][0]["envFrom"][0]["secretRef"]["name"]
-    es = dev.one(EXTERNAL_SECRET, metadata={"name": secret_name, "namespace": "keybuzz-backend-dev", "annotations": PATCH_FORCE})
+    [es] = [
+        e
+        for e in dev.of_type(EXTERNAL_SECRET)
+        if (e.inputs["metadata"]["name"], e.inputs["metadata"]["namespace"]) == (secret_name, "keybuzz-backend-dev")
+    ]
     assert "DATABASE_URL" in es.inputs["spec"]["target"]["template"]["data"]
     gen_name = es.inputs["spec"]["dataFrom"][0]["sourceRef"]["generatorRef"]["name"]
     gen = next(
@@ -131,3 +138,51 @@ def test_the_upsert_choice_reaches_the_kubernetes_provider(dev: Rendering) -> No
     assert dev.one("pulumi:providers:kubernetes").inputs["upsertExistingObjects"] in (True, "true")
     after = render_stack("dev", {"kubernetesUpsertExisting": False})
     assert after.one("pulumi:providers:kubernetes").inputs.get("upsertExistingObjects") in (False, "false", None)
+
+
+# ---- the order `up` follows (dependencies) -------------------------------------------------------------
+JOB = "kubernetes:batch/v1:Job"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def _deployment(r: Rendering, app: str) -> Recorded:
+    return next(d for d in r.of_type(DEPLOYMENT) if d.inputs["metadata"]["name"] == f"keybuzz-{app}")
+
+
+def _migrations_secret(r: Rendering) -> Recorded:
+    return next(e for e in r.of_type(EXTERNAL_SECRET) if e.inputs["metadata"]["name"] == MIGRATIONS_SECRET)
+
+
+@pytest.mark.parametrize("stack", ["dev", "lab-dev"])
+def test_the_backend_rolls_after_migrations_which_run_after_their_credentials_sync(stack: str, dev: Rendering) -> None:
+    rendering = dev if stack == "dev" else render_stack("lab-dev", overrides={"kubernetesSkipAwait": True})
+    [job] = rendering.of_type(JOB)
+    secret = _migrations_secret(rendering)
+    assert secret.urn in job.dependencies
+    assert job.urn in _deployment(rendering, "backend").dependencies
+    # The worker runs the backend image on the backend's database (workerDatabaseApp): it waits too; the api not.
+    assert job.urn in _deployment(rendering, "worker").dependencies
+    assert job.urn not in _deployment(rendering, "api").dependencies
+    # Vault issues the migrations role's credentials (policy, Kubernetes auth role) before ESO syncs them.
+    auth = next(x for x in rendering.resources if x.name == "keybuzz-dev-vault-access-migrations-auth")
+    assert auth.urn in secret.dependencies
+    awaited = secret.inputs["metadata"].get("annotations", {}).get("pulumi.com/waitFor")
+    assert awaited == (None if stack == "lab-dev" else "condition=Ready")
+
+
+def test_moved_resources_alias_their_former_parents(dev: Rendering) -> None:
+    """The namespaces left AppService and the migrations credentials left the backend's ExternalSecrets:
+    aliases keep them (a deleted Namespace takes everything in it)."""
+    service = next(x for x in dev.resources if x.type == "keybuzz:app:Service" and x.name == "keybuzz-dev-api")
+    [namespace] = [
+        n for n in dev.of_type("kubernetes:core/v1:Namespace") if n.inputs["metadata"]["name"] == "keybuzz-api-dev"
+    ]
+    [(name, parent)] = namespace.aliases
+    assert name == namespace.name == "keybuzz-dev-api-namespace"
+    # Mocks give the Stack-parented root a URN the engine does not (`pulumi:pulumi:Stack$...`): compare the
+    # part the engine computes the same way, the parent's type chain below the root and its name.
+    assert parent.endswith("keybuzz:environment:Environment$keybuzz:app:Service::keybuzz-dev-api")
+    assert service.urn.endswith("keybuzz:environment:Environment$keybuzz:app:Service::keybuzz-dev-api")
+    [(secret_name, secret_parent)] = _migrations_secret(dev).aliases
+    assert secret_name == "keybuzz-dev-backend-secrets-keybuzz-backend-migrations-db"
+    assert secret_parent.endswith("keybuzz:environment:Environment$keybuzz:eso:AppSecrets::keybuzz-dev-backend-secrets")

@@ -51,11 +51,18 @@ def _kind(resources: list[Recorded], kind: str) -> list[Recorded]:
 
 def test_template_has_exactly_the_keys_apps_read_with_the_lb() -> None:
     data = database_template(SECRET)
-    assert set(data) == {"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "DATABASE_URL"}
+    assert set(data) == {"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSSLMODE", "DATABASE_URL"}
     assert (data["PGHOST"], data["PGPORT"], data["PGDATABASE"]) == ("10.0.0.10", "5432", "keybuzz_backend")
     assert data["DATABASE_URL"].endswith("@10.0.0.10:5432/keybuzz_backend?sslmode=require")
     no_url = DatabaseSecret("s", "p", LOGIN, LB, "keybuzz", "require", with_database_url=False)
     assert "DATABASE_URL" not in database_template(no_url)
+
+
+def test_pgsslmode_is_the_stacks_mode_and_agrees_with_database_url() -> None:
+    for mode in ("disable", "require", "verify-full"):
+        data = database_template(DatabaseSecret("s", "p", LOGIN, LB, "keybuzz", mode, with_database_url=True))
+        assert data["PGSSLMODE"] == mode
+        assert data["DATABASE_URL"].endswith(f"?sslmode={mode}")
 
 
 def test_store_uses_kubernetes_auth_and_kv_v2() -> None:

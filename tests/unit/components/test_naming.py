@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from components.naming import Naming, go_duration, owner_of, ownership_problem, tokens
@@ -51,10 +53,22 @@ def test_marker_rules() -> None:
     assert owner_of("prod-and-dev") is None  # two markers: belongs to none
 
 
-def test_protection_and_public_env() -> None:
+def test_protection() -> None:
     assert Naming("prod").protected
     assert not Naming("dev").protected
-    assert Naming("prod").public_app_env == "production"
+
+
+@pytest.mark.parametrize(
+    ("env", "good", "bad"),
+    [
+        ("prod", ["prod-2026-02-01"], ["v0.5.33-replacement", "v0.2.38-dev", "prod-2026-2-1", "prod-2026-02-01-dev"]),
+        ("dev", ["v0.2.38-dev", "v0.5.33-replacement"], ["prod-2026-02-01", "v0.5.33", "dev", "v1-replacement-x"]),
+    ],
+)
+def test_client_build_tags_follow_the_seeds_conventions(env: str, good: list[str], bad: list[str]) -> None:
+    pattern = re.compile(Naming(env).client_build.pattern)
+    assert [t for t in good if not pattern.match(t)] == []
+    assert [t for t in bad if pattern.match(t)] == []
 
 
 def test_unknown_environment_is_refused() -> None:

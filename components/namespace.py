@@ -1,0 +1,169 @@
+"""An app's namespace and its network isolation: default-deny, then exactly the traffic the app needs."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .app import SKIP_AWAIT, MovedFrom, labels_of
+from .config import Endpoint
+
+#: Name of the NetworkPolicy that denies all ingress and egress in an app namespace (the policy pack's
+#: `namespaces-default-deny` rule looks for a policy of this shape, whatever its name).
+DEFAULT_DENY = "default-deny"
+#: Label every namespace carries since Kubernetes 1.22, set by the API server from the name: selecting
+#: namespaces by it cannot be spoofed by labelling another namespace.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+#: Cluster DNS lives in kube-system and answers on port 53 (UDP, and TCP for large answers).
+DNS_NAMESPACE = "kube-system"
+
+
+def namespaces_named(names: Sequence[str]) -> dict[str, Any]:
+    """A NetworkPolicy peer selecting exactly these namespaces, by their API-server-set name label."""
+    return {
+        "namespaceSelector": {
+            "matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(set(names))}]
+        }
+    }
+
+
+def host_cidr(endpoint: Endpoint) -> str:
+    """The ``/32`` (or ``/128``) ipBlock of an LB; a NetworkPolicy cannot name a DNS host."""
+    address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (see _rule_network)
+    return f"{address}/{address.max_prefixlen}"
+
+
+@dataclass(frozen=True)
+class AppNamespaceArgs:
+    """Inputs of `AppNamespace`."""
+
+    app: str
+    env: str
+    namespace: str
+    #: Port the app's pods serve HTTP on (container port); None when they serve nothing (worker).
+    http_port: int | None
+    #: Labels selecting the pods that serve `http_port`.
+    http_pods: dict[str, str]
+    #: The LBs the namespace's pods connect to: PostgreSQL for database apps, Redis for Redis apps.
+    lb_egress: Sequence[Endpoint]
+    #: Every app namespace of this environment (its own included): the only namespaces it talks to.
+    environment_namespaces: Sequence[str]
+    #: Container ports of this environment's HTTP apps, reachable from the namespace's pods.
+    environment_http_ports: Sequence[int]
+    #: Namespace of the ingress controller that routes the public hosts to the HTTP apps.
+    ingress_namespace: str
+    skip_await: bool = False
+    adopt: bool = False
+    #: Where the Namespace was declared before this component existed (`AppService`).
+    moved_from: MovedFrom | None = None
+
+
+class AppNamespace(pulumi.ComponentResource):
+    """The namespace of one KeyBuzz app, isolated.
+
+    Type token: ``keybuzz:namespace:AppNamespace``.
+
+    Children: the ``Namespace`` and its ``NetworkPolicies``:
+
+    - ``default-deny``: no ingress, no egress for any pod (everything below is an exception to it);
+    - ``allow-dns``: egress to the cluster DNS in ``kube-system`` on UDP/TCP 53;
+    - ``allow-lb`` (apps that use PostgreSQL or Redis): egress to each LB as an ipBlock ``/32`` on its port,
+      never to a node, never to the LB's other port;
+    - ``allow-environment`` (when the environment runs HTTP apps): egress to this environment's app
+      namespaces on the HTTP apps' ports;
+    - ``allow-http`` (HTTP apps): ingress on the app's port from the ingress controller's namespace and from
+      this environment's app namespaces.
+
+    Peers are namespaces selected by name (``kubernetes.io/metadata.name``) among this environment's own, so
+    DEV and PROD namespaces cannot reach each other in either direction. There is no egress to Vault: no pod
+    of an app namespace talks to Vault (ESO's controller does, from its own namespace, which these policies
+    do not select), and automounted API tokens are off.
+
+    Outputs: ``namespace``, ``policies``.
+    """
+
+    def __init__(self, name: str, args: AppNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("keybuzz:namespace:AppNamespace", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = labels_of(args.app, args.env)
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            # Lab stacks: no namespace controller finalizes a deletion, so a destroy must not wait for it.
+            metadata={
+                "name": args.namespace,
+                "labels": labels,
+                "annotations": dict(SKIP_AWAIT) if args.skip_await else {},
+            },
+            opts=child.merge(
+                pulumi.ResourceOptions(
+                    import_=args.namespace if args.adopt else None,
+                    aliases=[args.moved_from.alias("namespace")] if args.moved_from else None,
+                )
+            ),
+        )
+        in_ns = child.merge(pulumi.ResourceOptions(depends_on=[self.namespace]))
+
+        every_pod: dict[str, Any] = {}
+        policies: dict[str, dict[str, Any]] = {
+            DEFAULT_DENY: {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
+            "allow-dns": {
+                "podSelector": every_pod,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [namespaces_named([DNS_NAMESPACE])],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        }
+        if args.lb_egress:
+            policies["allow-lb"] = {
+                "podSelector": every_pod,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": host_cidr(lb)}}], "ports": [{"protocol": "TCP", "port": lb.port}]}
+                    for lb in args.lb_egress
+                ],
+            }
+        if args.environment_http_ports:
+            policies["allow-environment"] = {
+                "podSelector": every_pod,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [namespaces_named(args.environment_namespaces)],
+                        "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(args.environment_http_ports))],
+                    }
+                ],
+            }
+        if args.http_port is not None:
+            policies["allow-http"] = {
+                "podSelector": {"matchLabels": dict(args.http_pods)},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            namespaces_named([args.ingress_namespace]),
+                            namespaces_named(args.environment_namespaces),
+                        ],
+                        "ports": [{"protocol": "TCP", "port": args.http_port}],
+                    }
+                ],
+            }
+
+        for policy_name, spec in policies.items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy_name}",
+                metadata={"name": policy_name, "namespace": args.namespace, "labels": labels},
+                spec=spec,
+                opts=in_ns,
+            )
+
+        self.policy_names = list(policies)
+        self.register_outputs({"namespace": self.namespace.metadata["name"], "policies": self.policy_names})
