@@ -289,7 +289,9 @@ class Environment(pulumi.ComponentResource):
                     )
                 )
             secrets_name = f"{name}-{a}-secrets"
-            if db_secrets or kv_secrets:
+            # The backend's namespace always has the store: the migrations' ExternalSecret reads through it, even
+            # while the backend itself still reads the estate's Secret (cutover phase kept).
+            if db_secrets or kv_secrets or a == "backend":
                 ExternalSecrets(
                     secrets_name,
                     ExternalSecretsArgs(

@@ -186,3 +186,14 @@ def test_moved_resources_alias_their_former_parents(dev: Rendering) -> None:
     [(secret_name, secret_parent)] = _migrations_secret(dev).aliases
     assert secret_name == "keybuzz-dev-backend-secrets-keybuzz-backend-migrations-db"
     assert secret_parent.endswith("keybuzz:environment:Environment$keybuzz:eso:AppSecrets::keybuzz-dev-backend-secrets")
+
+
+def test_every_external_secret_has_its_store_in_its_namespace(dev: Rendering) -> None:
+    """In phase kept the backend declares no Secret of its own, but its migrations still read through the store."""
+    stores = {
+        (s.inputs["metadata"]["namespace"], s.inputs["metadata"]["name"])
+        for s in dev.of_type("kubernetes:external-secrets.io/v1:SecretStore")
+    }
+    for es in dev.of_type(EXTERNAL_SECRET):
+        ref = (es.inputs["metadata"]["namespace"], es.inputs["spec"]["secretStoreRef"]["name"])
+        assert ref in stores, ref
