@@ -34,6 +34,9 @@ from tests.support.render import Rendering
 pytestmark = pytest.mark.e2e
 
 ENVS = ("dev", "prod")
+#: The platform once the estate is adopted and the apps run on Vault's credentials (cutover phase `dynamic`;
+#: the phases themselves are test_lab_adoption.py's): every app database Secret is then ESO's.
+PHASE = {"legacyLoginPhase": "dynamic"}
 ESO = "/apis/external-secrets.io/v1"
 KV = "vault:kv/secretV2:SecretV2"
 
@@ -44,7 +47,7 @@ def rendered(lab: Lab) -> dict[str, Rendering]:
     from lab.program import lab_overrides
     from tests.support.render import render_stack
 
-    return {env: render_stack(f"lab-{env}", lab_overrides(lab)) for env in ENVS}
+    return {env: render_stack(f"lab-{env}", lab_overrides(lab, **PHASE)) for env in ENVS}
 
 
 def lb(lab: Lab) -> str:
@@ -84,6 +87,8 @@ def pg_secrets(rendering: Rendering) -> list[tuple[str, str]]:
 class TestPlatformOnTheLab:
     def test_up_of_both_lab_stacks_from_nothing(self, lab: Lab, prog: Path) -> None:
         for env in ENVS:
+            for key, value in PHASE.items():
+                pulumi(lab, prog, "config", "set", f"keybuzz:{key}", value, "--stack", f"lab-{env}")
             proc = ops(lab, prog, "up", "--stack", f"lab-{env}")
             assert "recorded deployment #1" in proc.stdout
 
