@@ -32,6 +32,25 @@ def namespaces_named(names: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def baseline_policies() -> dict[str, dict[str, Any]]:
+    """The NetworkPolicies every namespace of the stack starts with: ``default-deny`` (no ingress, no egress
+    for any pod), then ``allow-dns`` (egress to the cluster DNS in ``kube-system`` on UDP/TCP 53)."""
+    every_pod: dict[str, Any] = {}
+    return {
+        DEFAULT_DENY: {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
+        "allow-dns": {
+            "podSelector": every_pod,
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [namespaces_named([DNS_NAMESPACE])],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+    }
+
+
 def host_cidr(endpoint: Endpoint) -> str:
     """The ``/32`` (or ``/128``) ipBlock of an LB; a NetworkPolicy cannot name a DNS host."""
     address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (see _rule_network)
@@ -109,19 +128,7 @@ class AppNamespace(pulumi.ComponentResource):
         in_ns = child.merge(pulumi.ResourceOptions(depends_on=[self.namespace]))
 
         every_pod: dict[str, Any] = {}
-        policies: dict[str, dict[str, Any]] = {
-            DEFAULT_DENY: {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
-            "allow-dns": {
-                "podSelector": every_pod,
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [namespaces_named([DNS_NAMESPACE])],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    }
-                ],
-            },
-        }
+        policies = baseline_policies()
         if args.lb_egress:
             policies["allow-lb"] = {
                 "podSelector": every_pod,

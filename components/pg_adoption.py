@@ -21,7 +21,7 @@ Deleting either resource from the program changes nothing in the database (owner
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,26 +162,34 @@ def transfer_ownership(props: Mapping[str, Any]) -> int:
     return len(statements)
 
 
-class _OwnershipTransferProvider(ResourceProvider):
+class _IdempotentSql(ResourceProvider):
+    """A dynamic provider whose create, and update on a change of `watched` inputs, run `apply` (idempotent
+    SQL) and keep its result as the output `result`; a delete leaves the database as it is."""
+
+    def __init__(self, apply: Callable[[Mapping[str, Any]], Any], watched: Sequence[str], id_keys: Sequence[str]):
+        self.apply = apply
+        self.watched = tuple(watched)
+        self.id_keys = tuple(id_keys)
+
     def create(self, props: dict[str, Any]) -> CreateResult:
-        moved = transfer_ownership(props)
-        return CreateResult(f"{props['database']}:{props['group']}", {**props, "moved": moved})
+        return CreateResult(":".join(str(props[k]) for k in self.id_keys), {**props, "result": self.apply(props)})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("database", "group", "roles") if olds.get(k) != news.get(k)]
+        changed = [k for k in self.watched if olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**news, "moved": transfer_ownership(news)})
+        return UpdateResult({**news, "result": self.apply(news)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Ownership stays with the group: nothing to undo."""
+        """Ownership stays with the group, a legacy role stays as its phase left it: nothing to undo."""
 
 
 class OwnershipTransfer(pulumi.dynamic.Resource):
     """Objects of `database` owned by the legacy `roles`, given to `group` (one transaction)."""
 
-    moved: pulumi.Output[int]
+    #: How many objects the last run moved to the group.
+    result: pulumi.Output[int]
 
     def __init__(
         self,
@@ -193,8 +201,9 @@ class OwnershipTransfer(pulumi.dynamic.Resource):
         roles: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
-        props = {**admin.inputs(), "database": database, "group": group, "roles": sorted(roles), "moved": None}
-        super().__init__(_OwnershipTransferProvider(), name, props, opts)
+        props = {**admin.inputs(), "database": database, "group": group, "roles": sorted(roles), "result": None}
+        provider = _IdempotentSql(transfer_ownership, ("database", "group", "roles"), ("database", "group"))
+        super().__init__(provider, name, props, opts)
 
 
 def apply_phase(props: Mapping[str, Any]) -> str:
@@ -235,25 +244,11 @@ def apply_phase(props: Mapping[str, Any]) -> str:
     return "dropped"
 
 
-class _LegacyLoginProvider(ResourceProvider):
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(props["role"], {**props, "state": apply_phase(props)})
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("role", "phase", "grants") if olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**news, "state": apply_phase(news)})
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Removing a legacy role from the stack leaves it as it is."""
-
-
 class LegacyLogin(pulumi.dynamic.Resource):
     """One legacy role of the estate, in the cutover phase `phase` (see the module docstring)."""
 
-    state: pulumi.Output[str]
+    #: What the last run left: "logs in", "refused", "dropped" or "absent".
+    result: pulumi.Output[str]
 
     def __init__(
         self,
@@ -265,8 +260,8 @@ class LegacyLogin(pulumi.dynamic.Resource):
         grants: Sequence[Mapping[str, pulumi.Input[str]]],
         opts: pulumi.ResourceOptions | None = None,
     ):
-        props = {**admin.inputs(), "role": role, "phase": phase, "grants": list(grants), "state": None}
-        super().__init__(_LegacyLoginProvider(), name, props, opts)
+        props = {**admin.inputs(), "role": role, "phase": phase, "grants": list(grants), "result": None}
+        super().__init__(_IdempotentSql(apply_phase, ("role", "phase", "grants"), ("role",)), name, props, opts)
 
 
 __all__ = ["AdminConnection", "LegacyLogin", "OwnershipTransfer", "apply_phase", "transfer_ownership"]

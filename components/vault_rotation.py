@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
-from .namespace import DEFAULT_DENY, DNS_NAMESPACE, namespaces_named
+from .namespace import baseline_policies
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
 VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
@@ -135,25 +135,16 @@ class RootRotation(pulumi.ComponentResource):
         in_ns = in_k8s.merge(pulumi.ResourceOptions(depends_on=[namespace]))
         # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
         # Vault's API for the job, nothing else (no ingress at all).
-        every_pod: dict[str, Any] = {}
-        policies = {
-            DEFAULT_DENY: {"podSelector": every_pod, "policyTypes": ["Ingress", "Egress"]},
-            "allow-dns": {
-                "podSelector": every_pod,
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [namespaces_named([DNS_NAMESPACE])],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    }
-                ],
-            },
-            "allow-vault": {
-                "podSelector": every_pod,
-                "policyTypes": ["Egress"],
-                "egress": [vault_egress(args.vault_address)],
-            },
-        }
+        policies = baseline_policies()
+        policies.update(
+            {
+                "allow-vault": {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [vault_egress(args.vault_address)],
+                },
+            }
+        )
         for policy_name, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{policy_name}",
