@@ -40,7 +40,10 @@ def programs(lab: Lab) -> dict[str, Any]:
     from lab.program import lab_overrides
     from tests.support.render import render_stack
 
-    renderings = {env: render_stack(f"lab-{env}", lab_overrides(lab)) for env in ("dev", "prod")}
+    # The steady state: apps on Vault credentials (cutover phase `dynamic`; test_lab_adoption.py runs the phases).
+    renderings = {
+        env: render_stack(f"lab-{env}", lab_overrides(lab, legacyLoginPhase="dynamic")) for env in ("dev", "prod")
+    }
     applier = Applier(lab)
     for rendering in renderings.values():
         applier.apply(rendering.resources)

@@ -231,7 +231,9 @@ class RefreshingClient:
 
 def test_refreshing_below_half_the_ttl_always_holds_a_working_credential(lab: Lab, programs: dict[str, Any]) -> None:
     """The program's shortest allowed TTL with its longest allowed refresh, against a slower client."""
-    short = render_stack("lab-dev", lab_overrides(lab, credentialTtlSeconds=60, secretRefreshSeconds=29))
+    short = render_stack(
+        "lab-dev", lab_overrides(lab, credentialTtlSeconds=60, secretRefreshSeconds=29, legacyLoginPhase="dynamic")
+    )
     applier = Applier(lab)
     applier.apply(short.resources)
     try:
