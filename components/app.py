@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .catalog import DEFAULT_RESOURCES, AppKind
+from .pickup import RELOAD_ANNOTATION
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 #: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
@@ -43,7 +44,8 @@ class AppServiceArgs:
     replicas: int
     #: Plain (non-secret) environment variables: LB endpoints, public URLs. Never a password.
     plain_env: Mapping[str, str] = field(default_factory=dict)
-    #: Kubernetes Secrets (maintained by ESO) whose keys become environment variables.
+    #: Kubernetes Secrets (maintained by ESO) whose keys become environment variables. The Deployment
+    #: names them in Reloader's annotation: a change (ESO re-issuing credentials) rolls it out.
     secret_env_from: Sequence[str] = ()
     #: Lab stacks only: do not wait for pods (there is no kubelet).
     skip_await: bool = False
@@ -57,7 +59,8 @@ class AppService(pulumi.ComponentResource):
 
     Children: the namespace, the app's service account (ESO logs in to Vault with it), a Deployment
     (image repository:tag from config, ``/health`` probes where the app has them, resources, env from
-    the ESO-synced Secrets and plain LB/public settings), and a Service when the app serves a port.
+    the ESO-synced Secrets and plain LB/public settings; annotated for Reloader with those Secrets, so
+    their re-issue restarts the pods), and a Service when the app serves a port.
 
     Outputs: ``namespace``, ``deployment``, ``image``.
     """
@@ -104,13 +107,16 @@ class AppService(pulumi.ComponentResource):
             container["livenessProbe"] = {**probe, "failureThreshold": 6, "initialDelaySeconds": 10}
 
         selector = {"app.kubernetes.io/name": labels["app.kubernetes.io/name"]}
+        # Reloader (components/reloader.py) patches the pod template when one of these Secrets changes;
+        # the pod-template annotation it sets is a field this program never sets (see components/pickup.py).
+        reload = {RELOAD_ANNOTATION: ",".join(args.secret_env_from)} if args.secret_env_from else {}
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={
                 "name": f"keybuzz-{kind.name}",
                 "namespace": args.namespace,
                 "labels": labels,
-                "annotations": annotations,
+                "annotations": {**annotations, **reload},
             },
             spec={
                 "replicas": args.replicas,

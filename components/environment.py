@@ -15,6 +15,7 @@ from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
 from .config import StackConfig, app_names
 from .external_secrets import DatabaseSecret, ExternalSecrets, ExternalSecretsArgs, KvSecret, VaultLogin
 from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
+from .reloader import Reloader, ReloaderArgs
 from .vault_access import AppAccess, VaultAccess, VaultAccessArgs
 from .vault_engine import EngineDatabase, EngineRole, VaultDatabaseEngine, VaultDatabaseEngineArgs
 
@@ -36,7 +37,7 @@ class Environment(pulumi.ComponentResource):
     Children: explicit providers (postgresql, vault, kubernetes) built from the stack's config, so no
     ambient credential or kube context can reach another environment; then `PostgresDatabases`,
     `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppService` and its `ExternalSecrets`; the
-    backend's `Migrations` Job.
+    backend's `Migrations` Job; the environment's `Reloader` (restarts an app when its Secrets change).
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
@@ -160,7 +161,8 @@ class Environment(pulumi.ComponentResource):
                 kv_mount=cfg.vault_kv_mount,
                 kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
                 workloads=workloads,
-                token_ttl=cfg.credential_ttl_seconds,
+                token_ttl=cfg.vault_login_ttl,
+                credential_ttl=cfg.credential_ttl_seconds,
                 kv_secrets={
                     naming.kv_path(a, "env"): pulumi.Output.secret(json.dumps(secret_env[a], sort_keys=True))
                     for a in apps
@@ -270,6 +272,21 @@ class Environment(pulumi.ComponentResource):
                     ),
                     opts=with_k8s,
                 )
+
+        # -- Credential pickup: a re-issued Secret rolls its Deployments out (components/pickup.py) ------
+        self.reloader = Reloader(
+            f"{name}-reloader",
+            ReloaderArgs(
+                env=env,
+                namespace=naming.reloader_namespace(),
+                service_account=naming.reloader_service_account(),
+                app_namespaces={
+                    naming.namespace(a): service.namespace.metadata["name"] for a, service in self.apps.items()
+                },
+                skip_await=cfg.kubernetes_skip_await,
+            ),
+            opts=with_k8s,
+        )
 
         self.outputs = {
             "environment": env,

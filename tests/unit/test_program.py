@@ -134,6 +134,13 @@ def _referenced(rendering: Rendering) -> dict[str, set[str]]:
             refs["namespace"] |= set(i["boundServiceAccountNamespaces"])
         if r.type.startswith("kubernetes:") and "metadata" in i and "namespace" in i["metadata"]:
             refs["namespace"].add(i["metadata"]["namespace"])
+        if r.type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding":
+            refs["namespace"] |= {subject["namespace"] for subject in i["subjects"]}
+        if r.type == "kubernetes:apps/v1:Deployment":  # Reloader's --namespaces=a,b: what it watches
+            for container in i["spec"]["template"]["spec"]["containers"]:
+                for arg in container.get("args", []):
+                    if arg.startswith("--namespaces="):
+                        refs["namespace"] |= set(arg.split("=", 1)[1].split(","))
         if r.type == GENERATOR:
             refs["vault path"].add(i["spec"]["path"])
         if r.type == EXTERNAL_SECRET:
@@ -263,6 +270,7 @@ def test_component_type_tokens_have_three_parts(rendering: Rendering) -> None:
         "keybuzz:eso:AppSecrets",
         "keybuzz:app:Service",
         "keybuzz:app:Migrations",
+        "keybuzz:reloader:Reloader",
     }
     assert "keybuzz:environment:Environment" in components
 

@@ -44,7 +44,13 @@ def test_api_has_health_probes_env_from_its_secret_and_a_service() -> None:
     assert d["spec"]["template"]["spec"]["serviceAccountName"] == "keybuzz-api"
     assert container["resources"]["limits"]["memory"]
     assert any(r.type == "kubernetes:core/v1:Service" for r in resources)
-    assert d["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+    # Reloader restarts it when the Secret it reads changes (ESO re-issued the credentials).
+    assert d["metadata"]["annotations"] == {
+        "pulumi.com/patchForce": "true",
+        "secret.reloader.stakater.com/reload": "keybuzz-api-postgres",
+    }
+    # ... by setting a pod-template annotation the program itself never sets (no fight with Pulumi).
+    assert "annotations" not in d["spec"]["template"]["metadata"]
 
 
 def test_worker_has_no_probe_and_no_service() -> None:
