@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from .catalog import DEFAULT_RESOURCES, RUN_AS_USER, AppKind
 from .external_secrets import DatabaseSecret, dynamic_database_secret
 from .naming import PATCH_FORCE, go_duration
+from .pickup import RELOAD_ANNOTATION
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 #: Pod-template annotation naming where the app's database credentials come from (estate / vault).
@@ -99,7 +100,8 @@ class AppServiceArgs:
     replicas: int
     #: Plain (non-secret) environment variables: LB endpoints. Never a password.
     plain_env: Mapping[str, str] = field(default_factory=dict)
-    #: Kubernetes Secrets (maintained by ESO) whose keys become environment variables.
+    #: Kubernetes Secrets (maintained by ESO) whose keys become environment variables. The Deployment
+    #: names them in Reloader's annotation: a change (ESO re-issuing credentials) rolls it out.
     secret_env_from: Sequence[str] = ()
     #: Resources the Deployment rolls only after (the backend's migrations Job).
     rollout_after: Sequence[pulumi.Resource] = ()
@@ -117,7 +119,8 @@ class AppService(pulumi.ComponentResource):
 
     Children: the app's service account (ESO logs in to Vault with it), a Deployment (container
     ``keybuzz-<app>``, image repository:tag from config, the catalog's command, probes on every HTTP app,
-    resources, a restricted security context, env from the ESO-synced Secrets and plain LB settings), a
+    resources, a restricted security context, env from the ESO-synced Secrets and plain LB settings;
+    annotated for Reloader with those Secrets, so their re-issue restarts the pods), a
     Service when the app serves a port, and for replicated apps (replicas > 1) a PodDisruptionBudget and a
     topology spread over nodes.
 
@@ -179,13 +182,16 @@ class AppService(pulumi.ComponentResource):
                     "labelSelector": {"matchLabels": selector},
                 }
             ]
+        # Reloader (components/reloader.py) patches the pod template when one of these Secrets changes;
+        # the pod-template annotation it sets is a field this program never sets (see components/pickup.py).
+        reload = {RELOAD_ANNOTATION: ",".join(args.secret_env_from)} if args.secret_env_from else {}
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={
                 "name": f"keybuzz-{kind.name}",
                 "namespace": args.namespace,
                 "labels": labels,
-                "annotations": annotations,
+                "annotations": {**annotations, **reload},
             },
             spec={
                 "replicas": args.replicas,

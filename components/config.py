@@ -27,6 +27,9 @@ from .catalog import APP_NAMES, CATALOG, AppName
 from .naming import ENVIRONMENTS, Naming, ownership_problem, tokens
 
 NAMESPACE: Final = "keybuzz"
+#: How much longer than the credentials ESO's Vault login must live: ESO logs in, *then* reads the
+#: credential (with retries), so the lease starts after the token; the token must not expire first.
+LOGIN_MARGIN_SECONDS: Final = 60
 SECRET_PLACEHOLDER: Final = "[secret]"
 
 #: libpq sslmodes a stack may choose (`prefer`/`allow` are left out: they fall back to plaintext silently).
@@ -337,6 +340,13 @@ class StackConfig(BaseModel):
         "ESO refreshInterval for database credentials, in seconds; must stay below half of credentialTtlSeconds.",
         "1200",
     )
+    vault_login_ttl_seconds: IntT = _key(
+        "vaultLoginTtlSeconds",
+        "TTL of the Vault tokens the apps' Kubernetes auth roles issue (ESO's logins), in seconds; 0 means "
+        "credentialTtlSeconds + 60. Vault revokes what a token fetched when it expires, so it must outlive the "
+        "credentials.",
+        "0",
+    )
     app_secret_env: SecretT = _key(
         "appSecretEnv",
         "JSON object {app: {ENV_VAR: value}} of app secrets stored in Vault KV and synced by ESO. "
@@ -471,6 +481,12 @@ class StackConfig(BaseModel):
             and bool(self.legacy_roles(app))
             and self.naming.namespace(app) in self.adopt_namespaces
         )
+
+    @property
+    def vault_login_ttl(self) -> int:
+        """TTL of ESO's Vault logins (the Kubernetes auth roles' token_ttl): set, or derived from the
+        credential TTL with `LOGIN_MARGIN_SECONDS` (validated to outlive the credentials either way)."""
+        return self.vault_login_ttl_seconds or self.credential_ttl_seconds + LOGIN_MARGIN_SECONDS
 
     @property
     def vault_in_cluster(self) -> str:
@@ -856,6 +872,22 @@ def _rule_ttls(values: Values, stack: str, report: Report) -> None:
                 f"is not below half of credentialTtlSeconds ({ttl}s / 2 = {ttl // 2}s), so apps would hold "
                 f"expired credentials (PH16; external-secrets#2184)",
                 f"set secretRefreshSeconds to at most {max(1, (ttl - 1) // 2)} or raise credentialTtlSeconds",
+            )
+    if _needs(values, "credential_ttl_seconds", "vault_login_ttl_seconds"):
+        ttl, login = values["credential_ttl_seconds"], values["vault_login_ttl_seconds"]
+        wanted = ttl + LOGIN_MARGIN_SECONDS
+        if login < 0:
+            report("vaultLoginTtlSeconds", login, "must not be negative", f"use 0 (derived: {wanted}) or >= {wanted}")
+        elif login and login < wanted:
+            report(
+                "vaultLoginTtlSeconds",
+                login,
+                f"ESO's Vault login would expire before the credentials it fetches (credentialTtlSeconds {ttl}s): "
+                f"ESO logs in anew for every re-issue and neither renews nor revokes that token, and Vault revokes "
+                f"a token's leases when it expires, so the database users would be dropped after ~{login}s "
+                f"instead of {ttl}s (external-secrets#2198)",
+                f"set vaultLoginTtlSeconds to at least {wanted} (credentialTtlSeconds + {LOGIN_MARGIN_SECONDS} s "
+                f"for ESO's time between login and read), or to 0 to derive it, or lower credentialTtlSeconds",
             )
 
 

@@ -24,6 +24,7 @@ from .external_secrets import (
 from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
 from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
+from .reloader import Reloader, ReloaderArgs
 from .vault_access import AppAccess, VaultAccess, VaultAccessArgs
 from .vault_engine import EngineDatabase, EngineRole, VaultDatabaseEngine, VaultDatabaseEngineArgs
 from .vault_rotation import RootRotation, RootRotationArgs
@@ -46,7 +47,9 @@ class Environment(pulumi.ComponentResource):
     Children: explicit providers (postgresql, vault, kubernetes) built from the stack's config, so no
     ambient credential or kube context can reach another environment; then `PostgresDatabases`,
     `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppNamespace` (namespace and NetworkPolicies),
-    its `ExternalSecrets` and its `AppService`; the backend's `Migrations`, which its Deployment rolls after.
+    its `ExternalSecrets` and its `AppService`; the backend's `Migrations`, which its Deployment rolls after;
+    the `RootRotation` CronJob of the Vault connections; the environment's `Reloader` (restarts an app when
+    its Secrets change).
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
@@ -212,7 +215,8 @@ class Environment(pulumi.ComponentResource):
                 kv_mount=cfg.vault_kv_mount,
                 kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
                 workloads=workloads,
-                token_ttl=cfg.credential_ttl_seconds,
+                token_ttl=cfg.vault_login_ttl,
+                credential_ttl=cfg.credential_ttl_seconds,
                 kv_secrets={
                     naming.kv_path(a, "env"): pulumi.Output.secret(json.dumps(secret_env[a], sort_keys=True))
                     for a in apps
@@ -230,6 +234,7 @@ class Environment(pulumi.ComponentResource):
         namespaces = [naming.namespace(a) for a in apps]
         http_ports = [port for a in apps if (port := CATALOG[a].port) is not None]
         self.apps: dict[str, AppService] = {}
+        self.namespaces: dict[str, AppNamespace] = {}
         migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
         for a in apps:
             kind = CATALOG[a]
@@ -257,6 +262,7 @@ class Environment(pulumi.ComponentResource):
                 opts=with_k8s,
             )
             namespace_name = isolated.namespace.metadata["name"]
+            self.namespaces[a] = isolated
             login = VaultLogin(
                 cfg.vault_in_cluster, cfg.vault_kubernetes_auth_mount, naming.auth_role(a), naming.service_account(a)
             )
@@ -366,6 +372,21 @@ class Environment(pulumi.ComponentResource):
                 ),
                 opts=with_k8s,
             )
+
+        # -- Credential pickup: a re-issued Secret rolls its Deployments out (components/pickup.py) ------
+        self.reloader = Reloader(
+            f"{name}-reloader",
+            ReloaderArgs(
+                env=env,
+                namespace=naming.reloader_namespace(),
+                service_account=naming.reloader_service_account(),
+                app_namespaces={
+                    naming.namespace(a): isolated.namespace.metadata["name"] for a, isolated in self.namespaces.items()
+                },
+                skip_await=cfg.kubernetes_skip_await,
+            ),
+            opts=with_k8s,
+        )
 
         self.outputs = {
             "environment": env,

@@ -51,6 +51,47 @@ def baseline_policies() -> dict[str, dict[str, Any]]:
     }
 
 
+def declare_policies(
+    prefix: str,
+    namespace: str,
+    labels: dict[str, str],
+    policies: dict[str, dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+) -> list[str]:
+    """One NetworkPolicy per entry of `policies` (name -> spec) in `namespace`; their names."""
+    for policy_name, spec in policies.items():
+        k8s.networking.v1.NetworkPolicy(
+            f"{prefix}-{policy_name}",
+            metadata={"name": policy_name, "namespace": namespace, "labels": labels},
+            spec=spec,
+            opts=opts,
+        )
+    return list(policies)
+
+
+def platform_namespace(
+    prefix: str,
+    namespace: str,
+    labels: dict[str, str],
+    egress: list[dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+    skip_await: bool = False,
+    adopt: bool = False,
+) -> tuple[k8s.core.v1.Namespace, pulumi.ResourceOptions]:
+    """A namespace of the platform's own (not an app's): the baseline policies, then only `egress` (one
+    ``allow-egress`` policy), no ingress. Returns it and the options of what goes in it."""
+    created = k8s.core.v1.Namespace(
+        f"{prefix}-namespace",
+        metadata={"name": namespace, "labels": labels, "annotations": dict(SKIP_AWAIT) if skip_await else {}},
+        opts=opts.merge(pulumi.ResourceOptions(import_=namespace if adopt else None)),
+    )
+    in_ns = opts.merge(pulumi.ResourceOptions(depends_on=[created]))
+    policies = baseline_policies()
+    policies["allow-egress"] = {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}
+    declare_policies(prefix, namespace, labels, policies, in_ns)
+    return created, in_ns
+
+
 def host_cidr(endpoint: Endpoint) -> str:
     """The ``/32`` (or ``/128``) ipBlock of an LB; a NetworkPolicy cannot name a DNS host."""
     address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (see _rule_network)
@@ -164,13 +205,5 @@ class AppNamespace(pulumi.ComponentResource):
                 ],
             }
 
-        for policy_name, spec in policies.items():
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{policy_name}",
-                metadata={"name": policy_name, "namespace": args.namespace, "labels": labels},
-                spec=spec,
-                opts=in_ns,
-            )
-
-        self.policy_names = list(policies)
+        self.policy_names = declare_policies(name, args.namespace, labels, policies, in_ns)
         self.register_outputs({"namespace": self.namespace.metadata["name"], "policies": self.policy_names})

@@ -212,3 +212,10 @@ class Naming:
 
     def service_account(self, app: str) -> str:
         return f"keybuzz-{app}"
+
+    def reloader_namespace(self) -> str:
+        """Namespace of this environment's Reloader (keybuzz-reloader-dev, keybuzz-reloader-prod)."""
+        return f"keybuzz-reloader-{self.env}"
+
+    def reloader_service_account(self) -> str:
+        return "keybuzz-reloader"

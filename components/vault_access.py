@@ -32,8 +32,12 @@ class VaultAccessArgs:
     kv_mount: str
     kubernetes_auth_mount: str
     workloads: Sequence[AppAccess]
-    #: Vault token TTL of the workloads' logins: at least the credential TTL (external-secrets#2198).
+    #: Vault token TTL of the workloads' logins (ESO logs in with these roles for every re-issue and never
+    #: renews or revokes a generator's token; Vault revokes a token's leases when it expires). Must exceed
+    #: `credential_ttl`, else the credentials die with the token (external-secrets#2198).
     token_ttl: int
+    #: default_ttl of the database roles whose credentials these logins fetch.
+    credential_ttl: int
     #: KV secrets to write: path inside the KV mount -> JSON object (a Pulumi secret).
     kv_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
@@ -57,13 +61,19 @@ class VaultAccess(pulumi.ComponentResource):
 
     Children: per workload a policy (its own ``<kv>/data/keybuzz/<env>/<app>/*`` and its own
     ``database-<env>/creds/<role>``) and a Kubernetes auth role bound to exactly its namespace and
-    service account; per app with secrets a KV v2 secret (data is a Pulumi secret).
+    service account, whose tokens outlive the credentials they fetch (``token_ttl`` > ``credential_ttl``,
+    checked before any child is created); per app with secrets a KV v2 secret (data is a Pulumi secret).
 
     Outputs: ``policies`` (workload -> policy name) and ``kv_paths``.
     """
 
     def __init__(self, name: str, args: VaultAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:vault:Access", name, None, opts)
+        if args.token_ttl <= args.credential_ttl:
+            raise ValueError(
+                f"{name}: token_ttl {args.token_ttl}s must exceed credential_ttl {args.credential_ttl}s: a Vault "
+                "token's leases are revoked when it expires, and ESO never renews its logins (external-secrets#2198)"
+            )
         child = pulumi.ResourceOptions(parent=self)
 
         self.policies: dict[str, vault.Policy] = {}
@@ -83,6 +93,7 @@ class VaultAccess(pulumi.ComponentResource):
                 bound_service_account_namespaces=[access.namespace],
                 token_policies=[policy.name],
                 token_ttl=args.token_ttl,
+                # Nobody renews these tokens (ESO logs in anew each time); the max only has to admit the TTL.
                 token_max_ttl=args.token_ttl * 2,
                 opts=child,
             )

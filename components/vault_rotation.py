@@ -18,7 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
-from .namespace import baseline_policies
+from .app import TMP, hardened
+from .namespace import platform_namespace
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
 VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
@@ -84,7 +85,9 @@ class RootRotation(pulumi.ComponentResource):
     Children: the Vault policy (``update`` on ``<mount>/rotate-root/<connection>`` only) and the
     Kubernetes-auth role bound to the job's service account in the environment's ops namespace (the
     ``vault`` provider); the namespace with its NetworkPolicies (default-deny, then DNS and Vault's port
-    only), the service account and the CronJob (the ``kubernetes`` provider). Outputs: ``schedule`` and ``connections``.
+    only: `platform_namespace`), the service account and the CronJob (the ``kubernetes`` provider).
+
+    Outputs: ``schedule`` and ``connections``.
     """
 
     def __init__(
@@ -123,41 +126,32 @@ class RootRotation(pulumi.ComponentResource):
             opts=in_vault,
         )
 
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={
-                "name": args.namespace,
-                "labels": labels,
-                "annotations": {"pulumi.com/skipAwait": "true"} if args.skip_await else {},
-            },
-            opts=in_k8s.merge(pulumi.ResourceOptions(import_=args.namespace if args.adopt_namespace else None)),
-        )
-        in_ns = in_k8s.merge(pulumi.ResourceOptions(depends_on=[namespace]))
         # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
         # Vault's API for the job, nothing else (no ingress at all).
-        policies = baseline_policies()
-        policies.update(
-            {
-                "allow-vault": {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": [vault_egress(args.vault_address)],
-                },
-            }
+        _, in_ns = platform_namespace(
+            name,
+            args.namespace,
+            labels,
+            [vault_egress(args.vault_address)],
+            in_k8s,
+            skip_await=args.skip_await,
+            adopt=args.adopt_namespace,
         )
-        for policy_name, spec in policies.items():
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{policy_name}",
-                metadata={"name": policy_name, "namespace": args.namespace, "labels": labels},
-                spec=spec,
-                opts=in_ns,
-            )
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={"name": SERVICE_ACCOUNT, "namespace": args.namespace, "labels": labels},
             opts=in_ns,
         )
         script = pulumi.Output.from_input(args.mount).apply(lambda m: rotation_script(args, m))
+        container, pod = hardened(
+            {
+                "name": "rotate-root",
+                "image": VAULT_CLI_IMAGE,
+                "command": ["/bin/sh", "-c", script],
+                "env": [{"name": "HOME", "value": TMP}],
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+            }
+        )
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
@@ -175,29 +169,10 @@ class RootRotation(pulumi.ComponentResource):
                             "spec": {
                                 "restartPolicy": "Never",
                                 "serviceAccountName": SERVICE_ACCOUNT,
+                                **pod,
+                                # The job logs in to Vault with its service account's token.
                                 "automountServiceAccountToken": True,
-                                "securityContext": {
-                                    "runAsNonRoot": True,
-                                    "runAsUser": 65534,
-                                    "seccompProfile": {"type": "RuntimeDefault"},
-                                },
-                                "containers": [
-                                    {
-                                        "name": "rotate-root",
-                                        "image": VAULT_CLI_IMAGE,
-                                        "command": ["/bin/sh", "-c", script],
-                                        "env": [{"name": "HOME", "value": "/tmp"}],
-                                        "resources": {
-                                            "requests": {"cpu": "10m", "memory": "32Mi"},
-                                            "limits": {"memory": "64Mi"},
-                                        },
-                                        "securityContext": {
-                                            "allowPrivilegeEscalation": False,
-                                            "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]},
-                                        },
-                                    }
-                                ],
+                                "containers": [container],
                             },
                         },
                     }

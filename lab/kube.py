@@ -13,6 +13,11 @@ lab's:
   complete as on a real cluster); HTTPS on 127.0.0.1 base+35.
 - ``external-secrets``: the ESO controller (``--tags vault`` build), out of cluster with the kubeconfig;
   metrics and health on 127.0.0.1 base+33/34; no webhook, no cert controller.
+- ``reloader-dev``, ``reloader-prod``: Stakater Reloader, one per environment, out of cluster, with the
+  arguments the program gives its in-cluster Deployment (``components.pickup.reloader_args`` over the
+  environment's app namespaces, from the shipped stack file); built from a patched copy of its tree whose
+  metrics/health server reads ``RELOADER_HTTP_LISTEN_ADDR``: 127.0.0.1 base+36 (dev) and base+37 (prod).
+  They act as the lab's admin until `start_reloader` restarts one as the program's service account.
 
 ``<state>/kubeconfig`` (mode 0600) points at it with that token and the serving certificate as CA.
 """
@@ -37,7 +42,9 @@ from lab.config import HOST, Layout, Ports, write_private
 from lab.procs import LabError, ProcRecord, ProcTable, stop, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-PROCS = ("external-secrets", "kube-controller-manager", "kube-apiserver", "kube-etcd")  # stop order
+ENVIRONMENTS = ("dev", "prod")
+RELOADERS = tuple(f"reloader-{env}" for env in ENVIRONMENTS)
+PROCS = (*RELOADERS, "external-secrets", "kube-controller-manager", "kube-apiserver", "kube-etcd")  # stop order
 # Only what a stored-objects cluster needs: the garbage collector (foreground deletion: Pulumi deletes with
 # propagationPolicy Foreground and waits for the object to go) and the namespace controller (a deleted
 # namespace's content is removed and the namespace finalized). No scheduler, no kubelet: pods never run.
@@ -66,7 +73,18 @@ def kube_ports(ports: Ports) -> dict[str, int]:
         "eso_metrics": ports.base + 33,
         "eso_health": ports.base + 34,
         "kcm": ports.base + 35,
+        "reloader_dev": ports.base + 36,
+        "reloader_prod": ports.base + 37,
     }
+
+
+def reloader_namespaces(env: str) -> list[str]:
+    """The app namespaces of `env`'s stack (the shipped ``Pulumi.<env>.yaml``, which the lab stacks keep):
+    what the program's Reloader of that environment watches."""
+    from components.naming import Naming
+
+    config = yaml.safe_load((REPO / f"Pulumi.{env}.yaml").read_text())["config"]
+    return [Naming(env).namespace(app) for app in config["keybuzz:apps"]]
 
 
 class KubeApi:
@@ -167,7 +185,11 @@ class KubeApi:
         self._spawn_controller_manager(bin_dir)
         self.install_crds(bin_dir.parent / "crds" / "external-secrets")
         self._spawn_eso(bin_dir)
+        for env in ENVIRONMENTS:
+            self.start_reloader(env, bin_dir=bin_dir)
         wait_for(self.eso_healthy, timeout, f"the ESO controller (see {self.layout.log('external-secrets')})", 0.25)
+        for env in ENVIRONMENTS:
+            wait_for(lambda e=env: self.reloader_healthy(e), timeout, f"Reloader {env} (see its log)", 0.25)
         return {"kube_ready_s": ready, "kube_total_s": round(time.monotonic() - t0, 2)}
 
     def _spawn_controller_manager(self, bin_dir: Path) -> None:
@@ -194,6 +216,56 @@ class KubeApi:
             env={"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(self.kubeconfig_path),
                  "HOME": str(self.dir)},
         )  # fmt: skip
+
+    def start_reloader(
+        self, env: str, service_account: tuple[str, str] | None = None, bin_dir: Path | None = None
+    ) -> ProcRecord:
+        """(Re)start `env`'s Reloader with the program's arguments. With `service_account` (namespace, name)
+        it authenticates as that account (a TokenRequest token in a kubeconfig of its own, mode 0600), so
+        it holds exactly the RBAC the program grants it; otherwise as the lab's admin (before any `up`)."""
+        from components.pickup import reloader_args
+
+        self.stop_reloader(env)
+        kubeconfig = self.kubeconfig_path
+        if service_account is not None:
+            ns, name = service_account
+            status, body = self.request(
+                "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{name}/token",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                 "spec": {"expirationSeconds": REVIEWER_TOKEN_SECONDS}},
+            )  # fmt: skip
+            if status != 201:
+                raise LabError(f"no token for {ns}/{name} ({status}): has the stack been `up`ed? {body}")
+            config = yaml.safe_load(kubeconfig.read_text())
+            config["users"] = [{"name": "lab-admin", "user": {"token": body["status"]["token"]}}]
+            kubeconfig = self.dir / f"kubeconfig-reloader-{env}"
+            write_private(kubeconfig, yaml.safe_dump(config, sort_keys=False))
+        port = self.ports[f"reloader_{env}"]
+        record = self.procs.spawn(
+            f"reloader-{env}",
+            [str((bin_dir or toolchain_bin()) / "reloader"), *reloader_args(reloader_namespaces(env))],
+            self.layout.log(f"reloader-{env}"),
+            env={"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), "HOME": str(self.dir),
+                 "RELOADER_HTTP_LISTEN_ADDR": f"{HOST}:{port}"},
+        )  # fmt: skip
+        return record
+
+    def stop_reloader(self, env: str) -> list[str]:
+        """Stop `env`'s Reloader by its recorded PID (nothing if it is not running)."""
+        record = self.procs.get(f"reloader-{env}")
+        if not record:
+            return []
+        killed = stop([record], timeout=30)
+        self.procs.drop(record.name)
+        return killed
+
+    def reloader_healthy(self, env: str) -> bool:
+        try:
+            url = f"http://{HOST}:{self.ports[f'reloader_{env}']}/live"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def eso_healthy(self) -> bool:
         try:

@@ -86,7 +86,7 @@ ARTIFACTS=(
 	"kube-apiserver|$KUBERNETES_VERSION|lab|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean|||"
 	"kube-controller-manager|$KUBERNETES_VERSION|lab|kube-apiserver|k8s.io/kubernetes/cmd/kube-controller-manager|-X $K_VER.gitVersion=v$KUBERNETES_VERSION -X $K_VER.gitMajor=1 -X $K_VER.gitMinor=$K_MINOR -X $K_VER.gitTreeState=clean|||"
 	"external-secrets|$EXTERNAL_SECRETS_VERSION|lab|external-secrets|github.com/external-secrets/external-secrets||vault|external-secrets-v$EXTERNAL_SECRETS_VERSION|"
-	"reloader|$RELOADER_VERSION|lab|reloader|github.com/stakater/Reloader|-X github.com/stakater/Reloader/pkg/common.Version=v$RELOADER_VERSION||reloader-v$RELOADER_VERSION,$OPENSHIFT_API_TREE|"
+	"reloader|$RELOADER_VERSION|lab|reloader|github.com/stakater/Reloader|-X github.com/stakater/Reloader/pkg/common.Version=v$RELOADER_VERSION||reloader-v$RELOADER_VERSION,$OPENSHIFT_API_TREE|hook_reloader"
 	"actionlint|$ACTIONLINT_VERSION|ci|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION|||"
 )
 
@@ -128,6 +128,20 @@ hook_postgresql() {
 	set_schema_version \
 		"upstream/pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION/provider/cmd/pulumi-resource-postgresql/schema.json" \
 		schema.json "$PULUMI_POSTGRESQL_VERSION"
+}
+
+hook_reloader() {
+	[[ "$1" == pre ]] || return 0
+	local tree="reloader-v$RELOADER_VERSION" p
+	# Upstream's metrics/health server binds ":9090" (every interface, a hard-coded constant);
+	# the wrapper's patches make the address configurable (RELOADER_HTTP_LISTEN_ADDR) so the lab
+	# runs it on loopback. Applied to a copy, as for the postgresql provider.
+	mkdir -p patched
+	cp -r "upstream/$tree" patched/
+	chmod -R u+w "patched/$tree"
+	for p in patches/*.patch; do
+		patch -s -p1 -d "patched/$tree" <"$p" || die "patch $p does not apply to $tree"
+	done
 }
 
 hook_vault() {
@@ -195,7 +209,7 @@ object_key() {
 		[[ -z "$hook" ]] || declare -f "$hook" set_schema_version
 		[[ "$hook" != hook_kubernetes ]] || echo "openapi k8s.io/kubernetes v$KUBERNETES_VERSION"
 		cd "$MODULES/$dir"
-		find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) | LC_ALL=C sort | xargs sha256sum
+		find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.patch' \) | LC_ALL=C sort | xargs sha256sum
 	} | sha256sum | cut -c1-16
 }
 crds_key() { echo "external-secrets $EXTERNAL_SECRETS_VERSION $EXTERNAL_SECRETS_MODULE_SUM" | sha256sum | cut -c1-16; }

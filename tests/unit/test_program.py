@@ -161,6 +161,13 @@ def _referenced(rendering: Rendering) -> dict[str, set[str]]:
             refs["namespace"] |= set(i["boundServiceAccountNamespaces"])
         if r.type.startswith("kubernetes:") and "metadata" in i and "namespace" in i["metadata"]:
             refs["namespace"].add(i["metadata"]["namespace"])
+        if r.type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding":
+            refs["namespace"] |= {subject["namespace"] for subject in i["subjects"]}
+        if r.type == "kubernetes:apps/v1:Deployment":  # Reloader's --namespaces=a,b: what it watches
+            for container in i["spec"]["template"]["spec"]["containers"]:
+                for arg in container.get("args", []):
+                    if arg.startswith("--namespaces="):
+                        refs["namespace"] |= set(arg.split("=", 1)[1].split(","))
         if r.type == GENERATOR:
             refs["vault path"].add(i["spec"]["path"])
         if r.type == EXTERNAL_SECRET:
@@ -327,6 +334,7 @@ def test_component_type_tokens_have_three_parts(rendering: Rendering) -> None:
         "keybuzz:app:Service",
         "keybuzz:app:Migrations",
         "keybuzz:namespace:AppNamespace",
+        "keybuzz:reloader:Reloader",
     }
     assert "keybuzz:environment:Environment" in components
 
@@ -396,8 +404,9 @@ def test_every_app_namespace_denies_by_default(rendering: Rendering) -> None:
         for p in rendering.of_type(NETWORK_POLICY)
         if p.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     }
-    ops = f"keybuzz-ops-{rendering.stack}"  # the scheduled rotate-root's namespace (components/vault_rotation.py)
-    assert namespaces == denied == set(rendering.outputs["namespaces"]) | {ops}
+    # The platform's own namespaces too: the scheduled rotate-root's and Reloader's.
+    platform = {f"keybuzz-ops-{rendering.stack}", f"keybuzz-reloader-{rendering.stack}"}
+    assert namespaces == denied == set(rendering.outputs["namespaces"]) | platform
 
 
 @pytest.mark.parametrize(("source", "target"), [("prod", "dev"), ("dev", "prod")])

@@ -66,7 +66,13 @@ def test_api_has_health_probes_env_from_its_secret_and_a_service() -> None:
     assert d["spec"]["replicas"] == 2
     assert d["spec"]["template"]["spec"]["serviceAccountName"] == "keybuzz-api"
     assert any(r.type == "kubernetes:core/v1:Service" for r in resources)
-    assert d["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+    # Reloader restarts it when the Secret it reads changes (ESO re-issued the credentials).
+    assert d["metadata"]["annotations"] == {
+        "pulumi.com/patchForce": "true",
+        "secret.reloader.stakater.com/reload": "keybuzz-api-postgres",
+    }
+    # ... by setting a pod-template annotation the program itself never sets (no fight with Pulumi).
+    assert "reloader.stakater.com/last-reloaded-from" not in d["spec"]["template"]["metadata"]["annotations"]
     assert not any(r.type == "kubernetes:core/v1:Namespace" for r in resources)  # AppNamespace's job
 
 

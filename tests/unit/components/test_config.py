@@ -82,6 +82,24 @@ def test_the_real_stack_files_are_valid() -> None:
             "secretRefreshSeconds",
             ["not below half of credentialTtlSeconds", "at most 1799"],
         ),
+        (
+            "prod",
+            {"vaultLoginTtlSeconds": 3600},
+            "vaultLoginTtlSeconds",
+            [
+                "ESO's Vault login would expire before the credentials it fetches (credentialTtlSeconds 3600s)",
+                "external-secrets#2198",
+                "set vaultLoginTtlSeconds to at least 3660",
+                "or to 0 to derive it, or lower credentialTtlSeconds",
+            ],
+        ),
+        (
+            "dev",
+            {"vaultLoginTtlSeconds": 3700, "credentialTtlSeconds": 7200, "secretRefreshSeconds": 1200},
+            "vaultLoginTtlSeconds",
+            ["dropped after ~3700s instead of 7200s", "at least 7260"],
+        ),
+        ("dev", {"vaultLoginTtlSeconds": -1}, "vaultLoginTtlSeconds", ["must not be negative"]),
         ("dev", {"credentialMaxTtlSeconds": 600}, "credentialMaxTtlSeconds", ["below default_ttl"]),
         ("dev", {"credentialTtlSeconds": -5}, "credentialTtlSeconds", ["positive"]),
         ("dev", {"apiReplicas": "two"}, "apiReplicas", ["whole number"]),
@@ -242,6 +260,13 @@ def test_bad_config_registers_no_resource() -> None:
     monitor = last_monitor()
     assert monitor is not None
     assert monitor.recorded == []
+
+
+def test_esos_vault_login_outlives_the_credentials_it_fetches() -> None:
+    # Derived by default (credentialTtlSeconds + 60 s), or set explicitly above that.
+    assert _load("prod").vault_login_ttl == 3600 + 60
+    assert _load("prod", {"credentialTtlSeconds": 60, "secretRefreshSeconds": 20}).vault_login_ttl == 120
+    assert _load("dev", {"vaultLoginTtlSeconds": 7200}).vault_login_ttl == 7200
 
 
 def test_the_model_is_frozen() -> None:

@@ -95,10 +95,11 @@ def _db_secret_names(r: Rendering) -> set[tuple[str, str]]:
 
 def _credentials(r: Rendering) -> dict[str, str]:
     return {
-        d.inputs["metadata"]["name"]: d.inputs["spec"]["template"]["metadata"]["annotations"].get(
-            "keybuzz.io/database-credentials", ""
-        )
+        d.inputs["metadata"]["name"]: d.inputs["spec"]["template"]["metadata"]
+        .get("annotations", {})
+        .get("keybuzz.io/database-credentials", "")
         for d in r.of_type(DEPLOYMENT)
+        if d.inputs["metadata"]["name"] != "keybuzz-reloader"
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pulumi
+import pytest
 
 from components.vault_access import AppAccess, VaultAccess, VaultAccessArgs, policy_document
 from tests.support.render import Recorded, run_under_mocks
@@ -38,7 +39,7 @@ def test_policy_without_kv_has_only_credentials() -> None:
     assert [line.split('"')[1] for line in doc.splitlines() if line.startswith("path ")] == ["database-dev/creds/x"]
 
 
-def _render() -> list[Recorded]:
+def _render(token_ttl: int = 3660, credential_ttl: int = 3600) -> list[Recorded]:
     def program() -> None:
         VaultAccess(
             "access",
@@ -46,7 +47,8 @@ def _render() -> list[Recorded]:
                 kv_mount="secret",
                 kubernetes_auth_mount="kubernetes",
                 workloads=[API],
-                token_ttl=3600,
+                token_ttl=token_ttl,
+                credential_ttl=credential_ttl,
                 kv_secrets={"keybuzz/prod/api/env": pulumi.Output.secret(json.dumps({"JWT_SECRET": "fake-x"}))},
             ),
         )
@@ -59,7 +61,15 @@ def test_auth_role_is_bound_to_exactly_one_namespace_and_service_account() -> No
     assert role.inputs["boundServiceAccountNamespaces"] == ["keybuzz-api-prod"]
     assert role.inputs["boundServiceAccountNames"] == ["keybuzz-api"]
     assert role.inputs["tokenPolicies"] == ["keybuzz-prod-api"]
-    assert role.inputs["tokenTtl"] >= 3600  # ESO's token outlives the credential it fetches (ESO#2198)
+    assert role.inputs["tokenTtl"] == 3660  # ESO's token outlives the credential it fetches (ESO#2198)
+    assert role.inputs["tokenMaxTtl"] >= role.inputs["tokenTtl"]
+
+
+@pytest.mark.parametrize("token_ttl", [3600, 1800])
+def test_a_login_that_dies_before_its_credentials_is_refused(token_ttl: int) -> None:
+    # Vault revokes a token's leases when it expires; ESO never renews a generator's login.
+    with pytest.raises(ValueError, match=r"token_ttl .* must exceed credential_ttl 3600s.*external-secrets#2198"):
+        _render(token_ttl=token_ttl)
 
 
 def test_kv_data_is_a_secret() -> None:

@@ -1,10 +1,13 @@
 // Wrapper module: builds Stakater Reloader (github.com/stakater/Reloader, main
 // package at the module root) at v1.4.21, read from the pinned upstream tree,
-// which build.sh links at ./upstream (../shared/upstream from the project root).
+// which build.sh links at ./upstream (../shared/upstream from the project root)
+// and copies to ./patched with patches/*.patch applied (hook_reloader).
 // The `go` line is Reloader's own.
 //
 // Replaces:
-//   - stakater/Reloader => the upstream tree at v1.4.21.
+//   - stakater/Reloader => the patched copy of the upstream tree at v1.4.21
+//     (patches/: the metrics/health address from RELOADER_HTTP_LISTEN_ADDR,
+//     so that the lab can run it on loopback only).
 //   - openshift/api => the upstream tree at ad9eb11110b6: Reloader requires
 //     that pseudo-version, which the module proxy refuses.
 //   - go-check/check and the k8s.io `v0.0.0 =>` lines: copied from Reloader's
@@ -19,7 +22,7 @@ module keybuzz.local/toolchain/reloader
 
 go 1.26.4
 
-replace github.com/stakater/Reloader => ./upstream/reloader-v1.4.21
+replace github.com/stakater/Reloader => ./patched/reloader-v1.4.21
 
 replace github.com/openshift/api => ./upstream/openshift-api-ad9eb11110b6
 

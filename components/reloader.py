@@ -1,0 +1,154 @@
+"""Stakater Reloader for one environment: restarts a Deployment when a Secret it names changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .app import PATCH_FORCE, SKIP_AWAIT, hardened
+from .namespace import platform_namespace
+from .pickup import RELOADER_HTTP_PORT, RELOADER_IMAGE, reloader_args
+
+ROLE_NAME = "keybuzz-reloader"
+
+
+@dataclass(frozen=True)
+class ReloaderArgs:
+    """Inputs of `Reloader`."""
+
+    env: str
+    #: Namespace Reloader runs in (created here).
+    namespace: str
+    service_account: str
+    #: The environment's app namespaces, the only ones Reloader watches and may touch: name -> the
+    #: namespace resource's name output (so each Role waits for its namespace).
+    app_namespaces: Mapping[str, pulumi.Input[str]]
+    image: str = RELOADER_IMAGE
+    #: Lab stacks only: do not wait for the pod (there is no kubelet).
+    skip_await: bool = False
+
+
+def _labels(env: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "keybuzz-reloader",
+        "app.kubernetes.io/part-of": "keybuzz",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "keybuzz.io/environment": env,
+    }
+
+
+#: What Reloader does in a watched namespace, and nothing more: read Secrets (list/watch them), find the
+#: workloads using one (it lists Deployments, DaemonSets and StatefulSets on every change) and patch a
+#: Deployment's pod template; record an Event. Jobs and CronJobs are ignored by its arguments, ConfigMaps
+#: too, so it gets no access to them.
+RULES = [
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "update", "patch"]},
+    {"apiGroups": ["apps"], "resources": ["daemonsets", "statefulsets"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+
+
+class Reloader(pulumi.ComponentResource):
+    """This environment's Reloader: rolls a Deployment out when a Secret it lists changes, so no pod keeps
+    database credentials past their lease (ESO re-issues them every secretRefreshSeconds).
+
+    Type token: ``keybuzz:reloader:Reloader``.
+
+    Children: its namespace and service account; in each of the environment's app namespaces (and only
+    there: no ClusterRole, so DEV's Reloader cannot read or touch a PROD namespace) a Role (`RULES`) and a
+    RoleBinding to that service account; a one-replica Deployment of the pinned image with
+    `components.pickup.reloader_args` (the lab runs the same binary with the same arguments).
+
+    Outputs: ``namespace``, ``watched_namespaces``, ``image``.
+    """
+
+    def __init__(self, name: str, args: ReloaderArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("keybuzz:reloader:Reloader", name, None, opts)
+        if not args.app_namespaces:
+            raise ValueError(f"{name}: Reloader needs at least one app namespace to watch")
+        if args.namespace in args.app_namespaces:
+            raise ValueError(f"{name}: Reloader's namespace {args.namespace} must not be an app namespace")
+        child = pulumi.ResourceOptions(parent=self)
+        labels = _labels(args.env)
+        watched = sorted(set(args.app_namespaces))
+
+        # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
+        # the Kubernetes API (the only thing Reloader talks to). The API server's address is not in the
+        # stack's plain config (it is in the secret kubeconfig, and differs from inside the cluster), so the
+        # rule allows the API server's ports, 443 and 6443, to any address; no ingress at all.
+        self.namespace, in_ns = platform_namespace(
+            name,
+            args.namespace,
+            labels,
+            [{"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}],
+            child,
+            skip_await=args.skip_await,
+        )
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={"name": args.service_account, "namespace": args.namespace, "labels": labels},
+            opts=in_ns,
+        )
+
+        for ns in watched:
+            role = k8s.rbac.v1.Role(
+                f"{name}-{ns}-role",
+                metadata={"name": ROLE_NAME, "namespace": args.app_namespaces[ns], "labels": labels},
+                rules=RULES,
+                opts=child,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{ns}-binding",
+                metadata={"name": ROLE_NAME, "namespace": args.app_namespaces[ns], "labels": labels},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+                subjects=[{"kind": "ServiceAccount", "name": args.service_account, "namespace": args.namespace}],
+                opts=child.merge(pulumi.ResourceOptions(depends_on=[role, sa])),
+            )
+
+        probe = {"httpGet": {"path": "/live", "port": "http"}, "periodSeconds": 10}
+        container, pod = hardened(
+            {
+                "name": "reloader",
+                "image": args.image,
+                "imagePullPolicy": "IfNotPresent",
+                "args": reloader_args(watched),
+                "ports": [{"name": "http", "containerPort": RELOADER_HTTP_PORT}],
+                "livenessProbe": {**probe, "failureThreshold": 5},
+                "readinessProbe": {**probe, "httpGet": {"path": "/metrics", "port": "http"}},
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            }
+        )
+        selector = {"app.kubernetes.io/name": labels["app.kubernetes.io/name"]}
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={
+                "name": "keybuzz-reloader",
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": {**PATCH_FORCE, **(SKIP_AWAIT if args.skip_await else {})},
+            },
+            spec={
+                "replicas": 1,  # no leader election: one instance, and never two at once (Recreate)
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": args.service_account,
+                        **pod,
+                        "automountServiceAccountToken": True,  # it watches Secrets and patches Deployments
+                        "containers": [container],
+                    },
+                },
+            },
+            opts=in_ns,
+        )
+
+        self.watched_namespaces = watched
+        self.register_outputs(
+            {"namespace": self.namespace.metadata["name"], "watched_namespaces": watched, "image": args.image}
+        )
