@@ -24,7 +24,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic import ValidationError as PydanticValidationError
 
 from .catalog import APP_NAMES, CATALOG, AppName
-from .naming import ENVIRONMENTS, Naming, ownership_problem, tokens
+from .environments import environments
+from .naming import Naming, ownership_problem, tokens
 
 NAMESPACE: Final = "keybuzz"
 #: How much longer than the credentials ESO's Vault login must live: ESO logs in, *then* reads the
@@ -747,7 +748,7 @@ def _rule_isolation(values: Values, stack: str, report: Report) -> None:
                     f"leave it empty to get the derived {env.upper()} name, or name a {env.upper()} object",
                 )
     # Hosts and image tags carry no marker in PROD, but must never carry another environment's.
-    foreign = [e for e in ENVIRONMENTS if e != env]
+    foreign = [e for e in environments() if e != env]
     for app in APP_NAMES:
         for setting in ("host", "image_tag"):
             field_name = f"{app}_{setting}"
@@ -833,7 +834,7 @@ def _rule_client_build(values: Values, stack: str, report: Report) -> None:
         if app not in CATALOG or not CATALOG[app].is_public_client or not values.get(tag_field):
             continue
         tag = values[tag_field]
-        if any(e != env and e in tokens(tag) for e in ENVIRONMENTS):
+        if any(e != env and e in tokens(tag) for e in environments()):
             continue  # another environment's build: _rule_isolation reports it
         if not re.fullmatch(build.pattern, tag):
             report(

@@ -3,7 +3,7 @@
 Every database, role, namespace, Vault mount, Vault path and policy name the program declares comes
 from a `Naming` built for the stack's environment. A name belongs to an environment when one of its
 tokens (split on ``-``, ``_``, ``/`` and ``.``) is the environment's marker, or when it is one of that
-environment's *legacy adoptions* listed in `LEGACY_NAMES` (names the live estate had before this
+environment's *legacy adoptions* (``legacy_names`` in components/environments.py) (names the live estate had before this
 program, such as DEV's ``keybuzz`` database). `ownership_problem` is the isolation check the config
 model runs on every name: a name of another environment, or one that belongs to none, is refused
 before any resource is registered.
@@ -15,51 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-#: The environments this program knows. A stack is exactly one of them.
-ENVIRONMENTS: Final[tuple[str, ...]] = ("dev", "prod")
+from .environments import ENVIRONMENT_TABLE, ClientBuild, environments, facts
 
-#: Names that exist on the live estate without an environment marker, adopted as they are. Each is
-#: explicitly scoped to one environment, so the other environment can never claim it.
-LEGACY_NAMES: Final[dict[str, frozenset[str]]] = {
-    "dev": frozenset(
-        {
-            "keybuzz",  # DEV api database (13 tenants, 8,400+ conversations): PH15, PH28.2
-            "keybuzz_backend",  # DEV backend (Prisma) database: PH15
-            "kb_backend",  # owner of the DEV backend tables: PH15
-        }
-    ),
-    "prod": frozenset(),
-}
-
-
-@dataclass(frozen=True)
-class ClientBuild:
-    """How a Next.js client image built for one environment is tagged."""
-
-    #: Regular expression (Python and Go RE2 alike) the whole tag must match.
-    pattern: str
-    #: The convention in words, with an example from the seeds.
-    described: str
-
-
-#: Client image tags per environment. NEXT_PUBLIC_API_URL and NEXT_PUBLIC_APP_ENV are baked into the
-#: client image when it is built (PH28.2 §5.1: "Build avec NEXT_PUBLIC_* corrects"); set at runtime they do
-#: nothing, so the tag is what says which API a client image calls. PROD builds are `prod-YYYY-MM-DD`
-#: (PH28.2 §5: prod-2026-02-01, built with https://api.keybuzz.io and production). DEV builds end in `-dev`
-#: (PH16 §versions: v0.2.38-dev) or `-replacement` (PH28.2 §11, DEV: v0.5.33-replacement). The api's
-#: `-replacement` tag runs in PROD too (v0.4.31-replacement): the api has no build-time config, so this
-#: convention is the client's only.
-CLIENT_BUILD_TAGS: Final[dict[str, ClientBuild]] = {
-    "dev": ClientBuild(
-        r"^[A-Za-z0-9_.-]+-(dev|replacement)$", "a DEV build, ending in -dev or -replacement (v0.2.38-dev)"
-    ),
-    "prod": ClientBuild(r"^prod-[0-9]{4}-[0-9]{2}-[0-9]{2}$", "a PROD build, prod-YYYY-MM-DD (prod-2026-02-01)"),
-}
-
-#: Environments whose Vault database mounts are protected from deletion (databases are protected in
-#: every environment: DEV's `keybuzz` holds real data too).
-PROTECTED_ENVIRONMENTS: Final[frozenset[str]] = frozenset({"prod"})
-
+#: The environments and what distinguishes them live in one table (components/environments.py); every
+#: function here reads it at call time.
 #: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
 #: scale`, `kubectl set image`, another field manager), or an object the estate already runs (the adoption's
 #: upsert), makes server-side apply fail with a conflict unless Pulumi is told to take the field. With this,
@@ -80,22 +39,22 @@ def owner_of(name: str) -> str | None:
     A legacy name belongs to its environment. A name that carries two environments' markers belongs to
     none and is reported by `ownership_problem`.
     """
-    for env, legacy in LEGACY_NAMES.items():
-        if name in legacy:
+    for env, entry in ENVIRONMENT_TABLE.items():
+        if name in entry.legacy_names:
             return env
-    found = [env for env in ENVIRONMENTS if env in tokens(name)]
+    found = [env for env in environments() if env in tokens(name)]
     return found[0] if len(found) == 1 else None
 
 
 def ownership_problem(name: str, env: str) -> str | None:
     """Why `name` may not be used by environment `env`, or None when it may."""
-    markers = [other for other in ENVIRONMENTS if other in tokens(name)]
-    for other, legacy in LEGACY_NAMES.items():
-        if name in legacy and other != env:
+    markers = [other for other in environments() if other in tokens(name)]
+    for other, entry in ENVIRONMENT_TABLE.items():
+        if name in entry.legacy_names and other != env:
             return (
                 f"'{name}' is a {other.upper()} name (a legacy {other.upper()} adoption); {env.upper()} may not use it"
             )
-    if name in LEGACY_NAMES.get(env, frozenset()):
+    if env in ENVIRONMENT_TABLE and name in ENVIRONMENT_TABLE[env].legacy_names:
         return None
     foreign = [m for m in markers if m != env]
     if foreign:
@@ -105,7 +64,7 @@ def ownership_problem(name: str, env: str) -> str | None:
     if env not in markers:
         return (
             f"'{name}' names no environment; {env.upper()} names must contain the token '{env}' "
-            f"(e.g. '{name}_{env}') or be a legacy {env.upper()} adoption listed in components/naming.py"
+            f"(e.g. '{name}_{env}') or be a legacy {env.upper()} adoption listed in components/environments.py"
         )
     return None
 
@@ -131,19 +90,18 @@ class Naming:
     env: str
 
     def __post_init__(self) -> None:
-        if self.env not in ENVIRONMENTS:
-            raise ValueError(f"unknown environment {self.env!r}; expected one of {', '.join(ENVIRONMENTS)}")
+        facts(self.env)  # ValueError naming the known environments
 
     @property
     def protected(self) -> bool:
         """Whether this environment's Vault database mount is protected from deletion (stack-aware default).
         Databases are protected in every environment."""
-        return self.env in PROTECTED_ENVIRONMENTS
+        return facts(self.env).protected
 
     @property
     def client_build(self) -> ClientBuild:
         """How this environment's client images are tagged (their NEXT_PUBLIC_* are baked in at build)."""
-        return CLIENT_BUILD_TAGS[self.env]
+        return facts(self.env).client_build
 
     # --- PostgreSQL -------------------------------------------------------------------------
     def database(self, app: str) -> str:

@@ -38,11 +38,12 @@ from typing import Any
 
 import yaml
 
+from components.environments import environments
 from lab.config import HOST, Layout, Ports, write_private
 from lab.procs import LabError, ProcRecord, ProcTable, stop, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-ENVIRONMENTS = ("dev", "prod")
+ENVIRONMENTS = environments()  # one Reloader per environment of the table (components/environments.py)
 RELOADERS = tuple(f"reloader-{env}" for env in ENVIRONMENTS)
 PROCS = (*RELOADERS, "external-secrets", "kube-controller-manager", "kube-apiserver", "kube-etcd")  # stop order
 # Only what a stored-objects cluster needs: the garbage collector (foreground deletion: Pulumi deletes with

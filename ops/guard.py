@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 
+from components.environments import estate_environments
 from ops.errors import EXIT_REFUSED_ESTATE, OpsError
 
-ESTATE_STACKS = frozenset({"dev", "prod"})
+#: The stacks named like an estate environment (components/environments.py: `estate`).
+ESTATE_STACKS = frozenset(estate_environments())
 ESTATE_ENV = "KEYBUZZ_ESTATE_ACCESS"
 
 

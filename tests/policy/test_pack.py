@@ -14,7 +14,7 @@ from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.catalog import CATALOG
-from components.naming import CLIENT_BUILD_TAGS, LEGACY_NAMES
+from components.environments import ENVIRONMENT_TABLE
 from tests.policy.engine import POLICY_DIR, PackUnderTest, load_config, struct
 
 REPO = POLICY_DIR.parent
@@ -50,13 +50,15 @@ def test_config_files_agree_with_the_stack_files(env: str) -> None:
     assert nodes["redisLb"] == stack["keybuzz:redisEndpoint"]
     assert sorted(nodes["nodeAddresses"]) == sorted(stack["keybuzz:postgresNodes"] + stack["keybuzz:redisNodes"])
     legacy = config["environment-isolation"]["legacyNames"]
-    assert {e: sorted(n) for e, n in legacy.items()} == {e: sorted(n) for e, n in LEGACY_NAMES.items()}
+    assert {e: sorted(n) for e, n in legacy.items()} == {
+        e: sorted(f.legacy_names) for e, f in ENVIRONMENT_TABLE.items()
+    }
     assert config["environment-isolation"]["environment"] == stack["keybuzz:environment"]
 
 
 def test_client_build_defaults_are_the_programs_conventions() -> None:
-    """The pack runs without the program's modules: its defaults must equal components/naming.py's."""
-    assert SCHEMA["clientBuildTags"]["default"] == {e: b.pattern for e, b in CLIENT_BUILD_TAGS.items()}
+    """The pack runs without the program's modules: its defaults must equal components/environments.py's."""
+    assert SCHEMA["clientBuildTags"]["default"] == {e: f.client_build.pattern for e, f in ENVIRONMENT_TABLE.items()}
     assert SCHEMA["clientImageRepositories"]["default"] == [CATALOG["client"].image_repository]
 
 
