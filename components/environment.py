@@ -11,25 +11,16 @@ import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 
 from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs, MovedFrom
-from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
-from .config import StackConfig, app_names
-from .external_secrets import (
-    STORE_NAME,
-    DatabaseSecret,
-    ExternalSecrets,
-    ExternalSecretsArgs,
-    KvSecret,
-    VaultLogin,
-)
+from .config import StackConfig
+from .external_secrets import STORE_NAME, ExternalSecrets, ExternalSecretsArgs
 from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
-from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
+from .plan import plan
+from .postgres import PostgresDatabases, PostgresDatabasesArgs
 from .reloader import Reloader, ReloaderArgs
-from .vault_access import AppAccess, VaultAccess, VaultAccessArgs
-from .vault_engine import EngineDatabase, EngineRole, VaultDatabaseEngine, VaultDatabaseEngineArgs
+from .vault_access import VaultAccess, VaultAccessArgs
+from .vault_engine import EngineDatabase, VaultDatabaseEngine, VaultDatabaseEngineArgs
 from .vault_rotation import RootRotation, RootRotationArgs
-
-MIGRATIONS = "migrations"
 
 
 @dataclass(frozen=True)
@@ -44,7 +35,8 @@ class Environment(pulumi.ComponentResource):
 
     Type token: ``keybuzz:environment:Environment``.
 
-    Children: explicit providers (postgresql, vault, kubernetes) built from the stack's config, so no
+    It creates what `plan(config)` (components/plan.py) decides, nothing else. Children: explicit
+    providers (postgresql, vault, kubernetes) built from the stack's config, so no
     ambient credential or kube context can reach another environment; then `PostgresDatabases`,
     `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppNamespace` (namespace and NetworkPolicies),
     its `ExternalSecrets` and its `AppService`; the backend's `Migrations`, which its Deployment rolls after;
@@ -57,11 +49,9 @@ class Environment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:environment:Environment", name, None, opts)
         cfg = args.config
-        naming = cfg.naming
-        env = cfg.environment
-        lb = cfg.postgres_write_endpoint
+        the_plan = plan(cfg)
+        naming, env, lb = the_plan.naming, the_plan.env, the_plan.lb
         child = pulumi.ResourceOptions(parent=self)
-        apps = app_names(cfg)
 
         # -- explicit providers: the only way any resource reaches the estate ---------------------
         pg_provider = postgresql.Provider(
@@ -97,17 +87,7 @@ class Environment(pulumi.ComponentResource):
         with_k8s = child.merge(pulumi.ResourceOptions(providers=[k8s_provider]))
 
         # -- PostgreSQL -----------------------------------------------------------------------------
-        db_apps = cfg.database_apps
-        specs = [
-            DatabaseSpec(
-                cfg.database_of(a),
-                naming.owner_group(a),
-                naming.reader_group(a),
-                naming.vault_login(a),
-                tuple(cfg.legacy_roles(a)),
-            )
-            for a in db_apps
-        ]
+        specs = the_plan.databases
         vault_password = pulumi.Output.secret(cfg.vault_db_password.get_secret_value())
         self.postgres = PostgresDatabases(
             f"{name}-postgres",
@@ -131,24 +111,15 @@ class Environment(pulumi.ComponentResource):
         )
 
         # -- Vault database engine ------------------------------------------------------------------
-        owner_of_db = {s.name: s.owner_group for s in specs}
-        db_role_apps = [a for a in apps if CATALOG[a].uses_database]
-        roles = [
-            EngineRole(naming.db_role(a), cfg.database_of(a), owner_of_db[cfg.database_of(a)]) for a in db_role_apps
-        ]
-        has_migrations = "backend" in apps
-        if has_migrations:
-            backend_db = cfg.database_of("backend")
-            roles.append(EngineRole(naming.db_role(MIGRATIONS), backend_db, owner_of_db[backend_db]))
         self.engine = VaultDatabaseEngine(
             f"{name}-vault-db",
             VaultDatabaseEngineArgs(
                 mount=naming.database_mount(),
                 databases=[
-                    EngineDatabase(s.name, naming.connection(s.name), self.postgres.vault_logins[s.name].name)
+                    EngineDatabase(s.name, the_plan.connections[s.name], self.postgres.vault_logins[s.name].name)
                     for s in specs
                 ],
-                roles=roles,
+                roles=the_plan.roles,
                 lb=lb,
                 ssl_mode=cfg.postgres_ssl_mode,
                 login_password=vault_password,
@@ -173,7 +144,7 @@ class Environment(pulumi.ComponentResource):
                 vault_address=cfg.vault_in_cluster,
                 kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
                 mount=self.engine.mount.path,
-                connections=[naming.connection(s.name) for s in specs],
+                connections=list(the_plan.connections.values()),
                 schedule=cfg.vault_root_rotation_schedule,
                 adopt_namespace=naming.ops_namespace() in cfg.adopt_namespaces,
                 skip_await=cfg.kubernetes_skip_await,
@@ -185,42 +156,17 @@ class Environment(pulumi.ComponentResource):
 
         # -- Vault access -----------------------------------------------------------------------------
         secret_env = cfg.secret_env()
-        workloads = [
-            AppAccess(
-                app=a,
-                policy=naming.policy(a),
-                auth_role=naming.auth_role(a),
-                namespace=naming.namespace(a),
-                service_account=naming.service_account(a),
-                kv_prefix=f"{naming.kv_prefix()}/{a}",
-                creds_paths=[naming.creds_path(a)] if CATALOG[a].uses_database else [],
-            )
-            for a in apps
-        ]
-        if has_migrations:
-            workloads.append(
-                AppAccess(
-                    app=MIGRATIONS,
-                    policy=naming.policy(MIGRATIONS),
-                    auth_role=naming.auth_role(MIGRATIONS),
-                    namespace=naming.namespace("backend"),
-                    service_account=naming.service_account(MIGRATIONS),
-                    kv_prefix=None,
-                    creds_paths=[naming.creds_path(MIGRATIONS)],
-                )
-            )
         self.access = VaultAccess(
             f"{name}-vault-access",
             VaultAccessArgs(
                 kv_mount=cfg.vault_kv_mount,
                 kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
-                workloads=workloads,
+                workloads=the_plan.workloads,
                 token_ttl=cfg.vault_login_ttl,
                 credential_ttl=cfg.credential_ttl_seconds,
                 kv_secrets={
-                    naming.kv_path(a, "env"): pulumi.Output.secret(json.dumps(secret_env[a], sort_keys=True))
-                    for a in apps
-                    if a in secret_env
+                    path: pulumi.Output.secret(json.dumps(secret_env[a], sort_keys=True))
+                    for a, path in the_plan.kv_paths.items()
                 },
             ),
             opts=with_vault.merge(pulumi.ResourceOptions(depends_on=[self.engine])),
@@ -230,15 +176,11 @@ class Environment(pulumi.ComponentResource):
         # Order of `up` for the backend: namespace -> migrations credentials synced (ESO Ready) -> migrations
         # Job completed -> backend Deployment rolled. A failed migration fails the `up` and the old backend pods
         # keep running (Migrations' docstring: the provider's await semantics).
-        redis = cfg.redis_endpoint
-        namespaces = [naming.namespace(a) for a in apps]
-        http_ports = [port for a in apps if (port := CATALOG[a].port) is not None]
         self.apps: dict[str, AppService] = {}
         self.namespaces: dict[str, AppNamespace] = {}
         migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
-        for a in apps:
-            kind = CATALOG[a]
-            namespace = naming.namespace(a)
+        for app in the_plan.apps:
+            a = app.app
             # The namespace was AppService's child before it had policies of its own: same name, old parent.
             moved_namespace = MovedFrom(
                 pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}"
@@ -248,97 +190,50 @@ class Environment(pulumi.ComponentResource):
                 AppNamespaceArgs(
                     app=a,
                     env=env,
-                    namespace=namespace,
-                    http_port=kind.port,
+                    namespace=app.namespace,
+                    http_port=app.kind.port,
                     http_pods={"app.kubernetes.io/name": f"keybuzz-{a}"},
-                    lb_egress=([lb] if kind.uses_database else []) + ([redis] if kind.uses_redis else []),
-                    environment_namespaces=namespaces,
-                    environment_http_ports=http_ports,
+                    lb_egress=list(app.lb_egress),
+                    environment_namespaces=list(the_plan.namespaces),
+                    environment_http_ports=list(the_plan.http_ports),
                     ingress_namespace=cfg.ingress_namespace,
                     skip_await=cfg.kubernetes_skip_await,
-                    adopt=namespace in cfg.adopt_namespaces,
+                    adopt=app.adopt_namespace,
                     moved_from=moved_namespace,
                 ),
                 opts=with_k8s,
             )
             namespace_name = isolated.namespace.metadata["name"]
             self.namespaces[a] = isolated
-            login = VaultLogin(
-                cfg.vault_in_cluster, cfg.vault_kubernetes_auth_mount, naming.auth_role(a), naming.service_account(a)
-            )
-            plain_env: dict[str, str] = {}
-            if kind.uses_redis:
-                plain_env.update(
-                    {"REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_URL": f"redis://{redis}"}
-                )
-            # No NEXT_PUBLIC_* here: Next.js bakes them into the client image at build (PH28.2 §5.1); the
-            # config rule and the client-build-matches-environment policy check the image is this env's build.
-            env_from = [kind.db_secret_name] if kind.db_secret_name else []
-            kv_secrets = []
-            if a in secret_env:
-                kv_secrets.append(KvSecret(f"keybuzz-{a}-env", naming.kv_path(a, "env")))
-                env_from.append(f"keybuzz-{a}-env")
 
-            db_secrets = []
-            # Cutover phase `kept`: the app still reads the estate's own Secret (legacy login), which the
-            # program leaves alone; from `dynamic` on, ESO writes it from Vault (runbook-adopting-the-estate).
-            if kind.db_secret_name and not cfg.keeps_estate_secret(a):
-                db_secrets.append(
-                    DatabaseSecret(
-                        kind.db_secret_name,
-                        naming.creds_path(a),
-                        login,
-                        lb,
-                        cfg.database_of(a),
-                        cfg.postgres_ssl_mode,
-                        kind.wants_database_url,
-                    )
-                )
             secrets_name = f"{name}-{a}-secrets"
-            # The backend's namespace always has the store: the migrations' ExternalSecret reads through it, even
-            # while the backend itself still reads the estate's Secret (cutover phase kept).
-            if db_secrets or kv_secrets or a == "backend":
+            if app.needs_store:
                 ExternalSecrets(
                     secrets_name,
                     ExternalSecretsArgs(
                         namespace=namespace_name,
-                        store_login=login,
+                        store_login=app.login,
                         kv_mount=cfg.vault_kv_mount,
-                        database_secrets=db_secrets,
-                        kv_secrets=kv_secrets,
+                        database_secrets=list(app.database_secrets),
+                        kv_secrets=list(app.kv_secrets),
                         refresh_seconds=cfg.secret_refresh_seconds,
                     ),
                     opts=with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
                 )
 
             rollout_after: list[pulumi.Resource] = []
-            # The worker runs the backend's image on the backend's database: new code waits for its schema too.
-            if a == "worker" and migrations_job is not None and cfg.worker_database_app == "backend":
+            if app.rolls_after_migrations and migrations_job is not None:
                 rollout_after.append(migrations_job)
-            if a == "backend":
-                migrations_login = VaultLogin(
-                    cfg.vault_in_cluster,
-                    cfg.vault_kubernetes_auth_mount,
-                    naming.auth_role(MIGRATIONS),
-                    naming.service_account(MIGRATIONS),
-                )
+            if app.migrations is not None:
                 migrations = Migrations(
                     f"{name}-migrations",
                     MigrationsArgs(
                         env=env,
                         namespace=namespace_name,
-                        service_account=naming.service_account(MIGRATIONS),
-                        image=cfg.image("backend"),
-                        command=MIGRATIONS_COMMAND,
-                        secret=DatabaseSecret(
-                            MIGRATIONS_SECRET,
-                            naming.creds_path(MIGRATIONS),
-                            migrations_login,
-                            lb,
-                            cfg.database_of("backend"),
-                            cfg.postgres_ssl_mode,
-                            True,
-                        ),
+                        service_account=app.migrations.service_account,
+                        image=app.migrations.image,
+                        command=app.migrations.command,
+                        secret=app.migrations.secret,
                         refresh_seconds=cfg.secret_refresh_seconds,
                         store_name=STORE_NAME,
                         credentials_after=[self.access],
@@ -356,19 +251,17 @@ class Environment(pulumi.ComponentResource):
             self.apps[a] = AppService(
                 f"{name}-{a}",
                 AppServiceArgs(
-                    kind=kind,
+                    kind=app.kind,
                     env=env,
                     namespace=namespace_name,
-                    service_account=naming.service_account(a),
-                    image=cfg.image(a),
-                    replicas=cfg.app_setting(a, "replicas"),
-                    plain_env=plain_env,
-                    secret_env_from=env_from,
+                    service_account=app.service_account,
+                    image=app.image,
+                    replicas=app.replicas,
+                    plain_env=app.plain_env,
+                    secret_env_from=list(app.env_from),
                     rollout_after=rollout_after,
                     skip_await=cfg.kubernetes_skip_await,
-                    credentials=(
-                        None if not kind.uses_database else "estate" if cfg.keeps_estate_secret(a) else "vault"
-                    ),
+                    credentials=app.credentials,
                 ),
                 opts=with_k8s,
             )
@@ -391,7 +284,7 @@ class Environment(pulumi.ComponentResource):
         self.outputs = {
             "environment": env,
             "databases": sorted(s.name for s in specs),
-            "namespaces": sorted(naming.namespace(a) for a in apps),
+            "namespaces": sorted(the_plan.namespaces),
             "vault_mount": naming.database_mount(),
             "postgres_endpoint": str(lb),
         }

@@ -152,8 +152,16 @@ class Naming:
         """KV v2 path prefix (inside the KV mount) holding this environment's secrets."""
         return f"keybuzz/{self.env}"
 
+    def kv_app_prefix(self, app: str) -> str:
+        """KV path prefix of one app's secrets (what its policy may read)."""
+        return f"{self.kv_prefix()}/{app}"
+
     def kv_path(self, app: str, name: str) -> str:
-        return f"{self.kv_prefix()}/{app}/{name}"
+        return f"{self.kv_app_prefix(app)}/{name}"
+
+    def kv_secret_name(self, app: str) -> str:
+        """Kubernetes Secret ESO writes from the app's KV secrets (its ``appSecretEnv`` entries)."""
+        return f"keybuzz-{app}-env"
 
     def policy(self, app: str) -> str:
         """Vault policy of an app: its own KV paths and its own database credentials, nothing else."""

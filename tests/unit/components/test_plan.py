@@ -1,0 +1,93 @@
+"""plan(config): what an environment declares, decided once, as data (no resource, no mocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config import StackConfig, load_config
+from components.plan import MIGRATIONS, EnvironmentPlan, plan
+from tests.support.render import stack_config
+
+pytestmark = pytest.mark.unit
+
+
+def _config(stack: str, **overrides: Any) -> StackConfig:
+    raw, secret_keys = stack_config(stack, overrides)
+    return load_config(raw, stack, secret_keys)
+
+
+def _plan(stack: str, **overrides: Any) -> EnvironmentPlan:
+    return plan(_config(stack, **overrides))
+
+
+def test_dev_plans_every_app_with_names_from_naming_only() -> None:
+    p = _plan("dev")
+    assert [a.app for a in p.apps] == ["api", "backend", "client", "worker"]
+    for a in p.apps:
+        assert a.namespace == f"keybuzz-{a.app}-dev"
+        assert a.service_account == f"keybuzz-{a.app}"
+        assert a.login.auth_role == f"keybuzz-dev-{a.app}"
+    assert [(d.name, d.owner_group, d.vault_login) for d in p.databases] == [
+        ("keybuzz", "keybuzz_api_dev_owner", "keybuzz_vault_dev_api"),
+        ("keybuzz_backend", "keybuzz_backend_dev_owner", "keybuzz_vault_dev_backend"),
+    ]
+    assert p.connections == {"keybuzz": "keybuzz", "keybuzz_backend": "keybuzz-backend"}
+
+
+def test_only_the_backend_migrates_and_the_worker_rolls_after_it() -> None:
+    p = _plan("dev")
+    by_app = {a.app: a for a in p.apps}
+    assert [a.app for a in p.apps if a.migrations] == ["backend"]
+    migrations = by_app["backend"].migrations
+    assert migrations is not None
+    assert migrations.secret.creds_path == "database-dev/creds/keybuzz-migrations-dev"
+    assert migrations.secret.database == "keybuzz_backend"
+    assert [a.app for a in p.apps if a.rolls_after_migrations] == ["worker"]
+    assert [w.app for w in p.workloads if w.app == MIGRATIONS] == [MIGRATIONS]
+    assert {r.name for r in p.roles} == {"keybuzz-api-dev", "keybuzz-backend-dev", "keybuzz-worker-dev",
+                                         "keybuzz-migrations-dev"}  # fmt: skip
+    # A worker on the api's database waits for no migration.
+    on_api = _plan("dev", workerDatabaseApp="api")
+    assert not any(a.rolls_after_migrations for a in on_api.apps)
+
+
+def test_prod_plans_no_migrations_and_no_redis() -> None:
+    p = _plan("prod")
+    assert [a.app for a in p.apps] == ["api", "client"]
+    assert not any(a.migrations or a.rolls_after_migrations for a in p.apps)
+    assert all(a.plain_env == {} for a in p.apps)
+    assert {a.app: a.lb_egress for a in p.apps}["client"] == ()
+
+
+def test_the_cutover_phase_decides_which_secret_each_app_reads() -> None:
+    kept = {a.app: a for a in _plan("dev").apps}
+    assert (kept["api"].credentials, kept["api"].database_secrets) == ("estate", ())
+    assert kept["api"].env_from == ("keybuzz-api-postgres", "keybuzz-api-env")
+    assert kept["backend"].needs_store  # its migrations read through the store
+    assert kept["worker"].credentials == "vault"
+    dynamic = {a.app: a for a in _plan("dev", legacyLoginPhase="dynamic").apps}
+    assert [s.secret_name for s in dynamic["api"].database_secrets] == ["keybuzz-api-postgres"]
+    assert dynamic["api"].credentials == "vault"
+    assert dynamic["client"].credentials is None
+    assert not dynamic["client"].needs_store
+
+
+def test_kv_secrets_follow_app_secret_env_and_their_names_come_from_naming() -> None:
+    p = _plan("dev")
+    assert p.kv_paths == {"api": "keybuzz/dev/api/env"}
+    [api] = [a for a in p.apps if a.app == "api"]
+    assert [(k.secret_name, k.kv_key) for k in api.kv_secrets] == [("keybuzz-api-env", "keybuzz/dev/api/env")]
+    assert [w.kv_prefix for w in p.workloads if w.app == "api"] == ["keybuzz/dev/api"]
+
+
+def test_the_plan_is_frozen_data_and_deterministic() -> None:
+    import dataclasses
+
+    first, second = _plan("prod"), _plan("prod")
+    assert first == second
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.apps[0].image = "ghcr.io/keybuzzio/keybuzz-api:latest"  # type: ignore[misc]
+    assert first.http_ports == (3001, 3000)
+    assert first.namespaces == ("keybuzz-api-prod", "keybuzz-client-prod")
