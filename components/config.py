@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic import ValidationError as PydanticValidationError
 
 from .catalog import APP_NAMES, CATALOG, AppName
-from .environments import environments
+from .environments import environments, facts
 from .naming import Naming, ownership_problem, tokens
 
 NAMESPACE: Final = "keybuzz"
@@ -216,6 +216,13 @@ def _not_empty_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+def _check_environment(value: str) -> str:
+    if value not in environments():
+        raise ValueError(f"unknown environment '{value}'; expected one of {', '.join(environments())}")
+    return value
+
+
+EnvironmentT = Annotated[str, AfterValidator(_check_environment)]
 EndpointT = Annotated[Endpoint, BeforeValidator(_parse_endpoint)]
 OptionalEndpointT = Annotated[Endpoint | None, BeforeValidator(_parse_optional_endpoint)]
 IpListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_ip_list)]
@@ -264,7 +271,7 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
 
     # Environment and estate -------------------------------------------------------------------
-    environment: Literal["dev", "prod"] = _key(
+    environment: EnvironmentT = _key(
         "environment", "Environment of this stack (dev or prod); every physical name derives from it."
     )
     postgres_write_endpoint: EndpointT = _key(
@@ -784,11 +791,11 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
                 f"'{app}' is in apps but has no image tag",
                 f"set {NAMESPACE}:{_alias(tag_field)} to the release to deploy, e.g. v0.4.31",
             )
-        elif tag and env == "prod" and tag.lower() in _MOVING_TAGS:
+        elif tag and env in environments() and facts(env).pinned_tags and tag.lower() in _MOVING_TAGS:
             report(
                 _alias(tag_field),
                 tag,
-                f"'{tag}' is a moving tag; PROD deploys immutable release tags only",
+                f"'{tag}' is a moving tag; {env.upper()} deploys immutable release tags only",
                 "use a release tag such as v0.4.31-replacement",
             )
     if "worker" in apps and "worker_database_app" in values:

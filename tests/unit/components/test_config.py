@@ -135,7 +135,7 @@ def test_the_real_stack_files_are_valid() -> None:
             "appSecretEnv",
             ["NEXT_PUBLIC_API_URL is baked into the Next.js image", "a runtime value does nothing"],
         ),
-        ("dev", {"environment": "staging"}, "environment", ["'dev' or 'prod'"]),
+        ("dev", {"environment": "staging"}, "environment", ["expected one of dev, prod"]),
         ("dev", {"postgresNodes": ["10.0.0.120", "db-postgres-02"]}, "postgresNodes", ["not an IP address"]),
         ("dev", {"redisNodes": ["10.0.0.120"]}, "redisNodes", ["both as a Patroni node and as a Redis node"]),
         ("dev", {"backendDatabase": "keybuzz"}, "backendDatabase", ["share one database (PH15)"]),
