@@ -663,7 +663,9 @@ _SKIP_SCAN: Final = {"postgres_nodes", "redis_nodes"}
 
 
 def _node_pattern(address: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w.]){re.escape(address)}(?![\w])")
+    """`address` as a whole host: 10.0.0.12 does not match inside 10.0.0.120, 110.0.0.12 or db-10.0.0.12.
+    The policy pack's no-node-endpoints uses the same boundaries (tests/policy/test_agreement.py)."""
+    return re.compile(rf"(?<![A-Za-z0-9.-]){re.escape(address)}(?![A-Za-z0-9-]|\.\d)", re.IGNORECASE)
 
 
 def _lb_suggestion(values: Values, field_name: str, nodes: Mapping[str, str], port: int) -> str | None:
@@ -773,7 +775,8 @@ def _rule_isolation(values: Values, stack: str, report: Report) -> None:
                 )
 
 
-_MOVING_TAGS: Final = frozenset({"latest", "stable", "main", "master", "edge", "nightly"})
+#: Tags that move, never a release (the policy pack's `mutableTags` default is the same list: a test checks).
+_MOVING_TAGS: Final = frozenset({"latest", "main", "master", "stable", "edge", "nightly", "develop", "dev"})
 
 
 def _rule_apps(values: Values, stack: str, report: Report) -> None:

@@ -25,7 +25,8 @@ from .environments import ENVIRONMENT_TABLE, ClientBuild, environments, facts
 #: `up --refresh` puts a drifted field back and the first up takes the estate's objects over (both tested).
 PATCH_FORCE: Final[dict[str, str]] = {"pulumi.com/patchForce": "true"}
 
-_TOKEN_SPLIT = re.compile(r"[-_/.]+")
+#: Anything but a letter or a digit separates tokens (the policy pack's environment-isolation splits the same way).
+_TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 def tokens(name: str) -> list[str]:
