@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import glob
 import io
 import json
 import os
@@ -33,7 +32,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -45,6 +43,7 @@ from typing import Any
 import psycopg
 
 from lab import config as cfg
+from lab.binaries import bao_binary, pg_bin_dir, which
 from lab.config import HOST, NODES, Layout, Ports, Secrets
 from lab.http import HttpError, Vault, request
 from lab.kube import PROCS as KUBE_PROCS
@@ -53,33 +52,6 @@ from lab.procs import LabError, ProcRecord, ProcTable, postmaster_pid, stop, wai
 from lab.writer import CONN_OPTS, LoadWriter
 
 FAILOVER_MODES = ("switchover", "kill", "sigterm")
-
-
-def _which(name: str, *extra_dirs: str) -> str:
-    found = shutil.which(name) or next((str(Path(d) / name) for d in extra_dirs if (Path(d) / name).exists()), None)
-    if not found:
-        raise LabError(f"`{name}` not found: run `make lab-setup` (Debian packages) and `make setup` (venv)")
-    return found
-
-
-def _pg_bin_dir() -> str:
-    override = os.environ.get("LAB_PG_BIN")
-    if override:
-        return override
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parent.parent.name))
-    if not candidates:
-        raise LabError("no PostgreSQL server under /usr/lib/postgresql: run `make lab-setup`")
-    return str(Path(candidates[-1]).parent)
-
-
-def _bao_binary() -> str:
-    override = os.environ.get("LAB_BAO")
-    if override:
-        return override
-    beside_python = Path(sys.executable).parent / "bao"
-    if beside_python.exists():
-        return str(beside_python)
-    return _which("bao")
 
 
 def port_is_free(port: int) -> bool:
@@ -310,7 +282,7 @@ class Lab:
     # ------------------------------------------------------------------ processes
 
     def _spawn_patroni(self, node: str) -> ProcRecord:
-        argv = [_which("patroni"), str(self.layout.node_cfg(node))]
+        argv = [which("patroni"), str(self.layout.node_cfg(node))]
         if self.as_root:
             # setpriv execs in place: the recorded PID is Patroni's. initdb refuses to run as root.
             argv = ["setpriv", f"--reuid={cfg.OS_USER}", f"--regid={cfg.OS_USER}", "--init-groups", "--", *argv]
@@ -328,7 +300,7 @@ class Lab:
     def _spawn_etcd(self) -> ProcRecord:
         p = self.ports
         argv = [
-            _which("etcd"),
+            which("etcd"),
             "--name=lab-etcd",
             f"--data-dir={self.layout.etcd_dir}",
             f"--listen-client-urls=http://{HOST}:{p.etcd_client}",
@@ -345,7 +317,7 @@ class Lab:
 
     def _spawn_haproxy(self) -> ProcRecord:
         # -db: stay in the foreground, so the recorded PID is the one process that serves.
-        argv = [_which("haproxy", "/usr/sbin"), "-db", "-f", str(self.layout.haproxy_cfg)]
+        argv = [which("haproxy", "/usr/sbin"), "-db", "-f", str(self.layout.haproxy_cfg)]
         return self.procs.spawn("haproxy", argv, self.layout.log("haproxy"), env={"PATH": os.environ.get("PATH", "")})
 
     def _bao_config(self) -> Path:
@@ -366,7 +338,7 @@ class Lab:
         return config
 
     def _spawn_bao(self, secrets: Secrets) -> ProcRecord:
-        argv = [_bao_binary(), "server", f"-config={self._bao_config()}"]
+        argv = [bao_binary(), "server", f"-config={self._bao_config()}"]
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.layout.state_dir / "bao")}
         return self.procs.spawn("bao", argv, self.layout.log("bao"), env=env)
 
@@ -516,7 +488,7 @@ class Lab:
         busy = [f"{name}={port}" for name, port in wanted.items() if not port_is_free(port)]
         if busy:
             raise LabError(f"ports already in use on {HOST}: {', '.join(busy)}; choose another --base-port")
-        pg_bin = _pg_bin_dir()
+        pg_bin = pg_bin_dir()
         secrets = cfg.load_or_create_secrets(self.layout)
         self._prepare(secrets, pg_bin)
         timings = {}
@@ -624,7 +596,7 @@ class Lab:
     # ------------------------------------------------------------------ failover
 
     def _patronictl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [_which("patronictl"), "-c", str(self.layout.node_cfg(NODES[0])), *args]
+        argv = [which("patronictl"), "-c", str(self.layout.node_cfg(NODES[0])), *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
 
     def switchover(self, leader: str, candidate: str | None = None) -> list[dict[str, Any]]:

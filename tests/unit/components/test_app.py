@@ -12,7 +12,7 @@ from components.app import AppService, AppServiceArgs, Migrations, MigrationsArg
 from components.catalog import CATALOG, DEFAULT_RESOURCES, MIGRATIONS_COMMAND, RUN_AS_USER
 from components.config import Endpoint
 from components.external_secrets import DatabaseSecret, VaultLogin
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"

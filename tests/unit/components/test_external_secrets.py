@@ -13,7 +13,7 @@ from components.external_secrets import (
     VaultLogin,
     database_template,
 )
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 LB = Endpoint("10.0.0.10", 5432)
 LOGIN = VaultLogin("https://vault.keybuzz.io:8200", "kubernetes", "keybuzz-dev-backend", "keybuzz-backend")

@@ -6,7 +6,7 @@ import pulumi
 
 from components.pg_adoption import AdminConnection
 from components.postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 PG = "postgresql:index"
 

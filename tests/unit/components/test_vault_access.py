@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components.vault_access import AppAccess, VaultAccess, VaultAccessArgs, policy_document
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 API = AppAccess(
     app="api",

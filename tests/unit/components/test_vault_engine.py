@@ -14,7 +14,7 @@ from components.vault_engine import (
     creation_statements,
     revocation_statements,
 )
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 LB = Endpoint("10.0.0.10", 5432)
 
