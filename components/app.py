@@ -10,8 +10,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .catalog import DEFAULT_RESOURCES, RUN_AS_USER, AppKind
+from .durations import go_duration
 from .external_secrets import DatabaseSecret, dynamic_database_secret
-from .naming import PATCH_FORCE, go_duration
+from .naming import PATCH_FORCE
 from .pickup import RELOAD_ANNOTATION
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}

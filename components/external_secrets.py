@@ -10,7 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import Endpoint, SslMode
-from .naming import PATCH_FORCE, go_duration
+from .durations import go_duration
+from .naming import PATCH_FORCE
 
 ESO_API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
