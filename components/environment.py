@@ -10,23 +10,23 @@ import pulumi_kubernetes as k8s
 import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 
-from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs, MovedFrom
+from .app import Migrations, MigrationsArgs, MovedFrom, Service, ServiceArgs
 from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
 from .config import StackConfig, app_names
 from .external_secrets import (
     STORE_NAME,
+    AppSecrets,
+    AppSecretsArgs,
     DatabaseSecret,
-    ExternalSecrets,
-    ExternalSecretsArgs,
     KvSecret,
     VaultLogin,
 )
 from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
-from .postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
+from .postgres import Databases, DatabasesArgs, DatabaseSpec
 from .reloader import Reloader, ReloaderArgs
-from .vault_access import AppAccess, VaultAccess, VaultAccessArgs
-from .vault_engine import EngineDatabase, EngineRole, VaultDatabaseEngine, VaultDatabaseEngineArgs
+from .vault_access import Access, AccessArgs, AppAccess
+from .vault_engine import DatabaseEngine, DatabaseEngineArgs, EngineDatabase, EngineRole
 from .vault_rotation import RootRotation, RootRotationArgs
 
 MIGRATIONS = "migrations"
@@ -45,9 +45,9 @@ class Environment(pulumi.ComponentResource):
     Type token: ``keybuzz:environment:Environment``.
 
     Children: explicit providers (postgresql, vault, kubernetes) built from the stack's config, so no
-    ambient credential or kube context can reach another environment; then `PostgresDatabases`,
-    `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppNamespace` (namespace and NetworkPolicies),
-    its `ExternalSecrets` and its `AppService`; the backend's `Migrations`, which its Deployment rolls after;
+    ambient credential or kube context can reach another environment; then `Databases`,
+    `DatabaseEngine`, `Access`, and per app an `AppNamespace` (namespace and NetworkPolicies),
+    its `AppSecrets` and its `app.Service`; the backend's `Migrations`, which its Deployment rolls after;
     the `RootRotation` CronJob of the Vault connections; the environment's `Reloader` (restarts an app when
     its Secrets change).
 
@@ -109,9 +109,9 @@ class Environment(pulumi.ComponentResource):
             for a in db_apps
         ]
         vault_password = pulumi.Output.secret(cfg.vault_db_password.get_secret_value())
-        self.postgres = PostgresDatabases(
+        self.postgres = Databases(
             f"{name}-postgres",
-            PostgresDatabasesArgs(
+            DatabasesArgs(
                 databases=specs,
                 vault_login_password=vault_password,
                 vault_login_password_version=cfg.vault_db_password_version,
@@ -140,9 +140,9 @@ class Environment(pulumi.ComponentResource):
         if has_migrations:
             backend_db = cfg.database_of("backend")
             roles.append(EngineRole(naming.db_role(MIGRATIONS), backend_db, owner_of_db[backend_db]))
-        self.engine = VaultDatabaseEngine(
+        self.engine = DatabaseEngine(
             f"{name}-vault-db",
-            VaultDatabaseEngineArgs(
+            DatabaseEngineArgs(
                 mount=naming.database_mount(),
                 databases=[
                     EngineDatabase(s.name, naming.connection(s.name), self.postgres.vault_logins[s.name].name)
@@ -209,9 +209,9 @@ class Environment(pulumi.ComponentResource):
                     creds_paths=[naming.creds_path(MIGRATIONS)],
                 )
             )
-        self.access = VaultAccess(
+        self.access = Access(
             f"{name}-vault-access",
-            VaultAccessArgs(
+            AccessArgs(
                 kv_mount=cfg.vault_kv_mount,
                 kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
                 workloads=workloads,
@@ -233,13 +233,14 @@ class Environment(pulumi.ComponentResource):
         redis = cfg.redis_endpoint
         namespaces = [naming.namespace(a) for a in apps]
         http_ports = [port for a in apps if (port := CATALOG[a].port) is not None]
-        self.apps: dict[str, AppService] = {}
+        self.apps: dict[str, Service] = {}
         self.namespaces: dict[str, AppNamespace] = {}
         migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
         for a in apps:
             kind = CATALOG[a]
             namespace = naming.namespace(a)
-            # The namespace was AppService's child before it had policies of its own: same name, old parent.
+            # The namespace was the app's Service component's child before it had policies of its own: same name,
+            # old parent.
             moved_namespace = MovedFrom(
                 pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}"
             )
@@ -298,9 +299,9 @@ class Environment(pulumi.ComponentResource):
             # The backend's namespace always has the store: the migrations' ExternalSecret reads through it, even
             # while the backend itself still reads the estate's Secret (cutover phase kept).
             if db_secrets or kv_secrets or a == "backend":
-                ExternalSecrets(
+                AppSecrets(
                     secrets_name,
-                    ExternalSecretsArgs(
+                    AppSecretsArgs(
                         namespace=namespace_name,
                         store_login=login,
                         kv_mount=cfg.vault_kv_mount,
@@ -343,7 +344,7 @@ class Environment(pulumi.ComponentResource):
                         store_name=STORE_NAME,
                         credentials_after=[self.access],
                         skip_await=cfg.kubernetes_skip_await,
-                        # Its credentials were the backend ExternalSecrets' children before they moved here.
+                        # Its credentials were the backend AppSecrets' children before they moved here.
                         secret_moved_from=MovedFrom(
                             pulumi.create_urn(secrets_name, "keybuzz:eso:AppSecrets", parent=self), secrets_name
                         ),
@@ -353,9 +354,9 @@ class Environment(pulumi.ComponentResource):
                 migrations_job = migrations.job
                 rollout_after.append(migrations_job)
 
-            self.apps[a] = AppService(
+            self.apps[a] = Service(
                 f"{name}-{a}",
-                AppServiceArgs(
+                ServiceArgs(
                     kind=kind,
                     env=env,
                     namespace=namespace_name,

@@ -82,8 +82,8 @@ class KvSecret:
 
 
 @dataclass(frozen=True)
-class ExternalSecretsArgs:
-    """Inputs of `ExternalSecrets`."""
+class AppSecretsArgs:
+    """Inputs of `AppSecrets`."""
 
     namespace: pulumi.Input[str]
     #: The namespace's store login (the app's service account) and the KV mount it reads.
@@ -208,7 +208,7 @@ def dynamic_database_secret(
     return generator, synced
 
 
-class ExternalSecrets(pulumi.ComponentResource):
+class AppSecrets(pulumi.ComponentResource):
     """Vault -> Kubernetes sync for one namespace.
 
     Type token: ``keybuzz:eso:AppSecrets``.
@@ -223,7 +223,7 @@ class ExternalSecrets(pulumi.ComponentResource):
 
     STORE_NAME = STORE_NAME
 
-    def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:eso:AppSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         refresh = go_duration(args.refresh_seconds)

@@ -172,7 +172,7 @@ def test_the_backend_rolls_after_migrations_which_run_after_their_credentials_sy
 
 
 def test_moved_resources_alias_their_former_parents(dev: Rendering) -> None:
-    """The namespaces left AppService and the migrations credentials left the backend's ExternalSecrets:
+    """The namespaces left app.Service and the migrations credentials left the backend's AppSecrets:
     aliases keep them (a deleted Namespace takes everything in it)."""
     service = next(x for x in dev.resources if x.type == "keybuzz:app:Service" and x.name == "keybuzz-dev-api")
     [namespace] = [
