@@ -12,7 +12,8 @@ from typing import Any
 
 from lab import config as cfg
 from lab.binaries import bao_binary
-from lab.cluster import FAILOVER_MODES, Lab, report_dict
+from lab.cluster import Lab
+from lab.failover import FAILOVER_MODES, report_dict
 from lab.procs import LabError
 
 
