@@ -29,7 +29,7 @@ import pulumi  # noqa: E402
 
 from components.config import load_config  # noqa: E402
 from components.environment import Environment, EnvironmentArgs  # noqa: E402
-from tests.support.render import render_stack, run_under_mocks, stack_config  # noqa: E402
+from render import render_stack, run_under_mocks, stack_config  # noqa: E402
 
 
 def _time(fn: Callable[[], int], repeat: int) -> tuple[float, int]:

@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from lab import bao  # noqa: E402
 from lab import config as cfg  # noqa: E402
-from lab.cluster import Lab, _bao_binary, _pg_bin_dir, free_base_port  # noqa: E402
+from lab.binaries import bao_binary, pg_bin_dir  # noqa: E402
+from lab.cluster import Lab, free_base_port  # noqa: E402
 from lab.config import NODES  # noqa: E402
 from lab.procs import postmaster_pid  # noqa: E402
 
@@ -86,11 +87,11 @@ def versions() -> dict[str, str]:
 
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     return {
-        "postgresql": first_line([str(Path(_pg_bin_dir()) / "postgres"), "--version"]),
+        "postgresql": first_line([str(Path(pg_bin_dir()) / "postgres"), "--version"]),
         "patroni": first_line(["patroni", "--version"]),
         "etcd": first_line(["etcd", "--version"]),
         "haproxy": first_line([haproxy, "-v"]),
-        "openbao": first_line([_bao_binary(), "version"]),
+        "openbao": first_line([bao_binary(), "version"]),
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
     }

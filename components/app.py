@@ -10,8 +10,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .catalog import DEFAULT_RESOURCES, RUN_AS_USER, AppKind
+from .durations import go_duration
 from .external_secrets import DatabaseSecret, dynamic_database_secret
-from .naming import PATCH_FORCE, go_duration
+from .naming import PATCH_FORCE
 from .pickup import RELOAD_ANNOTATION
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -88,8 +89,8 @@ class MovedFrom:
 
 
 @dataclass(frozen=True)
-class AppServiceArgs:
-    """Inputs of `AppService`."""
+class ServiceArgs:
+    """Inputs of `Service`."""
 
     kind: AppKind
     env: str
@@ -112,7 +113,7 @@ class AppServiceArgs:
     credentials: str | None = None
 
 
-class AppService(pulumi.ComponentResource):
+class Service(pulumi.ComponentResource):
     """One KeyBuzz app's workload, in its namespace.
 
     Type token: ``keybuzz:app:Service``.
@@ -127,7 +128,7 @@ class AppService(pulumi.ComponentResource):
     Outputs: ``deployment``, ``image``.
     """
 
-    def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:app:Service", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         kind = args.kind
@@ -253,7 +254,7 @@ class MigrationsArgs:
     credentials_after: Sequence[pulumi.Resource] = ()
     #: Lab stacks: no kubelet, so the Job never runs and nothing waits for it or for the Secret.
     skip_await: bool = False
-    #: Where the credentials' generator and ExternalSecret were declared before (the backend's `ExternalSecrets`).
+    #: Where the credentials' generator and ExternalSecret were declared before (the backend's `AppSecrets`).
     secret_moved_from: MovedFrom | None = None
 
 

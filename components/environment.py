@@ -10,16 +10,16 @@ import pulumi_kubernetes as k8s
 import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 
-from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs, MovedFrom
+from .app import Migrations, MigrationsArgs, MovedFrom, Service, ServiceArgs
 from .config import StackConfig
-from .external_secrets import STORE_NAME, ExternalSecrets, ExternalSecretsArgs
+from .external_secrets import STORE_NAME, AppSecrets, AppSecretsArgs
 from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
 from .plan import plan
-from .postgres import PostgresDatabases, PostgresDatabasesArgs
+from .postgres import Databases, DatabasesArgs
 from .reloader import Reloader, ReloaderArgs
-from .vault_access import VaultAccess, VaultAccessArgs
-from .vault_engine import EngineDatabase, VaultDatabaseEngine, VaultDatabaseEngineArgs
+from .vault_access import Access, AccessArgs
+from .vault_engine import DatabaseEngine, DatabaseEngineArgs, EngineDatabase
 from .vault_rotation import RootRotation, RootRotationArgs
 
 
@@ -37,9 +37,9 @@ class Environment(pulumi.ComponentResource):
 
     It creates what `plan(config)` (components/plan.py) decides, nothing else. Children: explicit
     providers (postgresql, vault, kubernetes) built from the stack's config, so no
-    ambient credential or kube context can reach another environment; then `PostgresDatabases`,
-    `VaultDatabaseEngine`, `VaultAccess`, and per app an `AppNamespace` (namespace and NetworkPolicies),
-    its `ExternalSecrets` and its `AppService`; the backend's `Migrations`, which its Deployment rolls after;
+    ambient credential or kube context can reach another environment; then `Databases`,
+    `DatabaseEngine`, `Access`, and per app an `AppNamespace` (namespace and NetworkPolicies),
+    its `AppSecrets` and its `app.Service`; the backend's `Migrations`, which its Deployment rolls after;
     the `RootRotation` CronJob of the Vault connections; the environment's `Reloader` (restarts an app when
     its Secrets change).
 
@@ -89,9 +89,9 @@ class Environment(pulumi.ComponentResource):
         # -- PostgreSQL -----------------------------------------------------------------------------
         specs = the_plan.databases
         vault_password = pulumi.Output.secret(cfg.vault_db_password.get_secret_value())
-        self.postgres = PostgresDatabases(
+        self.postgres = Databases(
             f"{name}-postgres",
-            PostgresDatabasesArgs(
+            DatabasesArgs(
                 databases=specs,
                 vault_login_password=vault_password,
                 vault_login_password_version=cfg.vault_db_password_version,
@@ -111,9 +111,9 @@ class Environment(pulumi.ComponentResource):
         )
 
         # -- Vault database engine ------------------------------------------------------------------
-        self.engine = VaultDatabaseEngine(
+        self.engine = DatabaseEngine(
             f"{name}-vault-db",
-            VaultDatabaseEngineArgs(
+            DatabaseEngineArgs(
                 mount=naming.database_mount(),
                 databases=[
                     EngineDatabase(s.name, the_plan.connections[s.name], self.postgres.vault_logins[s.name].name)
@@ -156,9 +156,9 @@ class Environment(pulumi.ComponentResource):
 
         # -- Vault access -----------------------------------------------------------------------------
         secret_env = cfg.secret_env()
-        self.access = VaultAccess(
+        self.access = Access(
             f"{name}-vault-access",
-            VaultAccessArgs(
+            AccessArgs(
                 kv_mount=cfg.vault_kv_mount,
                 kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
                 workloads=the_plan.workloads,
@@ -176,12 +176,12 @@ class Environment(pulumi.ComponentResource):
         # Order of `up` for the backend: namespace -> migrations credentials synced (ESO Ready) -> migrations
         # Job completed -> backend Deployment rolled. A failed migration fails the `up` and the old backend pods
         # keep running (Migrations' docstring: the provider's await semantics).
-        self.apps: dict[str, AppService] = {}
+        self.apps: dict[str, Service] = {}
         self.namespaces: dict[str, AppNamespace] = {}
         migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
         for app in the_plan.apps:
             a = app.app
-            # The namespace was AppService's child before it had policies of its own: same name, old parent.
+            # The namespace was Service's child before it had policies of its own: same name, old parent.
             moved_namespace = MovedFrom(
                 pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}"
             )
@@ -208,9 +208,9 @@ class Environment(pulumi.ComponentResource):
 
             secrets_name = f"{name}-{a}-secrets"
             if app.needs_store:
-                ExternalSecrets(
+                AppSecrets(
                     secrets_name,
-                    ExternalSecretsArgs(
+                    AppSecretsArgs(
                         namespace=namespace_name,
                         store_login=app.login,
                         kv_mount=cfg.vault_kv_mount,
@@ -238,7 +238,7 @@ class Environment(pulumi.ComponentResource):
                         store_name=STORE_NAME,
                         credentials_after=[self.access],
                         skip_await=cfg.kubernetes_skip_await,
-                        # Its credentials were the backend ExternalSecrets' children before they moved here.
+                        # Its credentials were the backend AppSecrets' children before they moved here.
                         secret_moved_from=MovedFrom(
                             pulumi.create_urn(secrets_name, "keybuzz:eso:AppSecrets", parent=self), secrets_name
                         ),
@@ -248,9 +248,9 @@ class Environment(pulumi.ComponentResource):
                 migrations_job = migrations.job
                 rollout_after.append(migrations_job)
 
-            self.apps[a] = AppService(
+            self.apps[a] = Service(
                 f"{name}-{a}",
-                AppServiceArgs(
+                ServiceArgs(
                     kind=app.kind,
                     env=env,
                     namespace=namespace_name,

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import Endpoint, SslMode
-from .naming import PATCH_FORCE, go_duration
+from .durations import go_duration
+from .naming import PATCH_FORCE
 
 ESO_API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
@@ -81,8 +82,8 @@ class KvSecret:
 
 
 @dataclass(frozen=True)
-class ExternalSecretsArgs:
-    """Inputs of `ExternalSecrets`."""
+class AppSecretsArgs:
+    """Inputs of `AppSecrets`."""
 
     namespace: pulumi.Input[str]
     #: The namespace's store login (the app's service account) and the KV mount it reads.
@@ -207,7 +208,7 @@ def dynamic_database_secret(
     return generator, synced
 
 
-class ExternalSecrets(pulumi.ComponentResource):
+class AppSecrets(pulumi.ComponentResource):
     """Vault -> Kubernetes sync for one namespace.
 
     Type token: ``keybuzz:eso:AppSecrets``.
@@ -222,7 +223,7 @@ class ExternalSecrets(pulumi.ComponentResource):
 
     STORE_NAME = STORE_NAME
 
-    def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:eso:AppSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         refresh = go_duration(args.refresh_seconds)

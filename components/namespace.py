@@ -119,7 +119,7 @@ class AppNamespaceArgs:
     ingress_namespace: str
     skip_await: bool = False
     adopt: bool = False
-    #: Where the Namespace was declared before this component existed (`AppService`).
+    #: Where the Namespace was declared before this component existed (`app.Service`).
     moved_from: MovedFrom | None = None
 
 

@@ -70,20 +70,6 @@ def ownership_problem(name: str, env: str) -> str | None:
     return None
 
 
-def go_duration(seconds: int) -> str:
-    """Seconds as the canonical Go duration string Kubernetes controllers write back (1200 -> 20m0s).
-
-    ESO re-serialises `refreshInterval` in this form; writing it the same way avoids a perpetual diff.
-    """
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
 @dataclass(frozen=True)
 class Naming:
     """Derives every physical name of one environment. Build it once per stack."""

@@ -28,8 +28,8 @@ class DatabaseSpec:
 
 
 @dataclass(frozen=True)
-class PostgresDatabasesArgs:
-    """Inputs of `PostgresDatabases`."""
+class DatabasesArgs:
+    """Inputs of `Databases`."""
 
     databases: Sequence[DatabaseSpec]
     #: Bootstrap password of the Vault login roles (a Pulumi secret), sent write-only.
@@ -51,7 +51,7 @@ def _import(name: str, adopted: frozenset[str]) -> str | None:
     return name if name in adopted else None
 
 
-class PostgresDatabases(pulumi.ComponentResource):
+class Databases(pulumi.ComponentResource):
     """The environment's PostgreSQL objects.
 
     Type token: ``keybuzz:postgres:Databases``.
@@ -68,7 +68,7 @@ class PostgresDatabases(pulumi.ComponentResource):
     Outputs: ``databases`` (name -> owner group) and ``vault_logins`` (database -> login role).
     """
 
-    def __init__(self, name: str, args: PostgresDatabasesArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: DatabasesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:postgres:Databases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -107,7 +107,7 @@ class PostgresDatabases(pulumi.ComponentResource):
     def _legacy_logins(
         self,
         name: str,
-        args: PostgresDatabasesArgs,
+        args: DatabasesArgs,
         groups: Mapping[str, tuple[postgresql.Role, postgresql.Role]],
     ) -> list[LegacyLogin]:
         """One `LegacyLogin` per legacy role, with every database (and its owner group) it uses."""
@@ -130,9 +130,7 @@ class PostgresDatabases(pulumi.ComponentResource):
             for role, specs in sorted(uses.items())
         ]
 
-    def _groups(
-        self, name: str, spec: DatabaseSpec, args: PostgresDatabasesArgs
-    ) -> tuple[postgresql.Role, postgresql.Role]:
+    def _groups(self, name: str, spec: DatabaseSpec, args: DatabasesArgs) -> tuple[postgresql.Role, postgresql.Role]:
         """The database's owner and reader groups (NOLOGIN)."""
         child = pulumi.ResourceOptions(parent=self)
 
@@ -150,7 +148,7 @@ class PostgresDatabases(pulumi.ComponentResource):
         self,
         name: str,
         spec: DatabaseSpec,
-        args: PostgresDatabasesArgs,
+        args: DatabasesArgs,
         owner: postgresql.Role,
         reader: postgresql.Role,
         legacy: Sequence[LegacyLogin],

@@ -26,8 +26,8 @@ class AppAccess:
 
 
 @dataclass(frozen=True)
-class VaultAccessArgs:
-    """Inputs of `VaultAccess`."""
+class AccessArgs:
+    """Inputs of `Access`."""
 
     kv_mount: str
     kubernetes_auth_mount: str
@@ -54,7 +54,7 @@ def policy_document(kv_mount: str, access: AppAccess) -> str:
     return "\n".join(lines) + "\n"
 
 
-class VaultAccess(pulumi.ComponentResource):
+class Access(pulumi.ComponentResource):
     """Least-privilege Vault access for one environment's workloads.
 
     Type token: ``keybuzz:vault:Access``.
@@ -67,7 +67,7 @@ class VaultAccess(pulumi.ComponentResource):
     Outputs: ``policies`` (workload -> policy name) and ``kv_paths``.
     """
 
-    def __init__(self, name: str, args: VaultAccessArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:vault:Access", name, None, opts)
         if args.token_ttl <= args.credential_ttl:
             raise ValueError(

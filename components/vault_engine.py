@@ -68,8 +68,8 @@ class EngineDatabase:
 
 
 @dataclass(frozen=True)
-class VaultDatabaseEngineArgs:
-    """Inputs of `VaultDatabaseEngine`."""
+class DatabaseEngineArgs:
+    """Inputs of `DatabaseEngine`."""
 
     #: Mount path, one per environment (``database-<env>``).
     mount: str
@@ -87,7 +87,7 @@ class VaultDatabaseEngineArgs:
     adopt_mount: bool = False
 
 
-class VaultDatabaseEngine(pulumi.ComponentResource):
+class DatabaseEngine(pulumi.ComponentResource):
     """Dynamic PostgreSQL credentials for one environment.
 
     Type token: ``keybuzz:vault:DatabaseEngine``.
@@ -101,7 +101,7 @@ class VaultDatabaseEngine(pulumi.ComponentResource):
     Outputs: ``mount`` and ``roles`` (role name -> database).
     """
 
-    def __init__(self, name: str, args: VaultDatabaseEngineArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: DatabaseEngineArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:vault:DatabaseEngine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from lab import config as cfg
-from lab.cluster import FAILOVER_MODES, Lab, _bao_binary, report_dict
+from lab.binaries import bao_binary
+from lab.cluster import Lab
+from lab.failover import FAILOVER_MODES, report_dict
 from lab.procs import LabError
 
 
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
                 values["PULUMI_BACKEND_URL"] = backend_url(lab)
                 values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.state_dir / "pulumi" / "passphrase")
-            path_dirs = [str(Path(_bao_binary()).parent)]
+            path_dirs = [str(Path(bao_binary()).parent)]
             with contextlib.suppress(LabError):
                 from lab.kube import toolchain_bin
 

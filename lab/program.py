@@ -1,6 +1,6 @@
 """The program's view of the lab: render a stack with the lab's endpoints and read what apps would use.
 
-Rendering itself is `tests.support.render.render_stack` (the real ``__main__.py`` under Pulumi mocks);
+Rendering itself is `render.render_stack` (the real ``__main__.py`` under Pulumi mocks);
 this module only builds the config overrides that point the program at the lab, and reads from a
 rendering the chain an app's database credentials follow: ExternalSecret (PGHOST/PGPORT/PGDATABASE
 template, refreshInterval) -> VaultDynamicSecret generator (Vault path) -> database secret backend

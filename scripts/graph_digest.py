@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.render import Recorded, render_stack
+from render import Recorded, render_stack
 
 STACKS = ("dev", "prod")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.render import Rendering, render_stack
+from render import Rendering, render_stack
 
 TIERS = ("unit", "policy", "lab", "toolchain", "e2e")
 

@@ -21,6 +21,7 @@ from lab.cluster import Lab
 from lab.http import HttpError, Vault
 from lab.kube import ready_condition
 from lab.procs import wait_for
+from render import Rendering
 from tests.e2e.lab_support import (
     CAPTURED,
     commit,
@@ -29,7 +30,6 @@ from tests.e2e.lab_support import (
     ops,
     pulumi,
 )
-from tests.support.render import Rendering
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ KV = "vault:kv/secretV2:SecretV2"
 def rendered(lab: Lab) -> dict[str, Rendering]:
     """The program rendered under mocks with the lab's endpoints: every name the checks look for."""
     from lab.program import lab_overrides
-    from tests.support.render import render_stack
+    from render import render_stack
 
     return {env: render_stack(f"lab-{env}", lab_overrides(lab, **PHASE)) for env in ENVS}
 

@@ -38,7 +38,7 @@ def programs(lab: Lab) -> dict[str, Any]:
     """
     from lab.apply import Applier
     from lab.program import lab_overrides
-    from tests.support.render import render_stack
+    from render import render_stack
 
     # The steady state: apps on Vault credentials (cutover phase `dynamic`; test_lab_adoption.py runs the phases).
     renderings = {

@@ -27,7 +27,7 @@ from lab.http import HttpError
 from lab.procs import wait_for
 from lab.program import AppDatabaseAccess, database_access, lab_overrides
 from lab.writer import CONN_OPTS
-from tests.support.render import render_stack
+from render import render_stack
 
 pytestmark = pytest.mark.lab
 

@@ -26,8 +26,9 @@ import psycopg
 import pytest
 
 from lab import bao
-from lab.cluster import FailoverReport, Lab, free_base_port
+from lab.cluster import Lab, free_base_port
 from lab.config import HOST, NODES
+from lab.failover import FailoverReport
 from lab.procs import is_running, postmaster_pid
 from lab.program import AppDatabaseAccess, database_access
 from lab.writer import CONN_OPTS

@@ -3,7 +3,7 @@
 The engine talks to a pack over gRPC: GetAnalyzerInfo, Configure (per-policy config with schema
 defaults filled in), Analyze per resource, AnalyzeStack once. `PackUnderTest` calls the same servicer
 methods of pulumi_policy in-process with the same protobuf messages, so the pack's own deserialization
-(unknowns, secrets, options, provider) is exercised. Resources come from `tests/support/render.py`
+(unknowns, secrets, options, provider) is exercised. Resources come from `render/`
 recordings (the real program under mocks) or are built by hand as `Resource`.
 """
 
@@ -22,7 +22,7 @@ from keybuzz_policy.pack import PACK_NAME, POLICIES, track_secret_paths
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-from tests.support.render import Recorded
+from render import Recorded
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 

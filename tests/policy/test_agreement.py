@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import components.config as program_config
-from components.naming import go_duration, tokens
+from components.durations import go_duration
+from components.naming import tokens
 from lab.program import go_seconds
 from policy.keybuzz_policy import config as pack_config
 from policy.keybuzz_policy import rules as pack_rules

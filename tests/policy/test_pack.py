@@ -139,3 +139,15 @@ def test_pack_project_files() -> None:
     assert "serve()" in (POLICY_DIR / "__main__.py").read_text()
     assert len(POLICIES) == len(POLICY_KEYS) == 9
     assert Path(POLICY_DIR / "keybuzz_policy" / "rules.py").exists()
+
+
+def test_docs_list_every_rule_once_in_the_packs_order() -> None:
+    """docs/policy.md is the one home of the rule table: it names each policy of the pack (stack rules
+    marked), and the README links to it rather than carrying a copy."""
+    section = (REPO / "docs" / "policy.md").read_text().split("### Rules", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `([a-z-]+)`( \(stack\))? \|", section, re.MULTILINE)
+    assert [name for name, _ in rows] == list(POLICY_KEYS)
+    assert {name for name, stack in rows if stack} == STACK_RULES
+    readme = (REPO / "README.md").read_text()
+    assert "](docs/policy.md)" in readme
+    assert [name for name in POLICY_KEYS if f"| `{name}`" in readme] == []

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from render import Rendering
 from tests.policy.engine import PackUnderTest, Violation, from_recorded, load_config
-from tests.support.render import Rendering
 
 
 def _pack_run(rendering: Rendering, resources: list[Any] | None = None) -> list[Violation]:

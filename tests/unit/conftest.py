@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.render import Rendering
+from render import Rendering
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])

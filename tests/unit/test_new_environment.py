@@ -7,7 +7,7 @@ import pytest
 
 from components.environments import ClientBuild, EnvironmentFacts, added_environment
 from components.naming import owner_of
-from tests.support.render import Rendering, render_stack, stack_config
+from render import Rendering, render_stack, stack_config
 from tests.unit.test_program import _declared, _referenced
 
 pytestmark = pytest.mark.unit

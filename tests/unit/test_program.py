@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.support.render import FAKE_SECRETS, Recorded, Rendering, render_stack
+from render import FAKE_SECRETS, Recorded, Rendering, render_stack
 
 NODES = ("10.0.0.120", "10.0.0.121", "10.0.0.122", "10.0.0.123", "10.0.0.124", "10.0.0.125")
 LB_PG = ("10.0.0.10", 5432)

@@ -1,4 +1,4 @@
-"""AppService and Migrations: SA, Deployment (names, probes, command, resources, security), Service, PDB and
+"""app.Service and app.Migrations: SA, Deployment (names, probes, command, resources, security), Service, PDB and
 spread for replicated apps; the migrations' credentials and Job, and what each waits for."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.app import AppService, AppServiceArgs, Migrations, MigrationsArgs, MovedFrom
+from components.app import Migrations, MigrationsArgs, MovedFrom, Service, ServiceArgs
 from components.catalog import CATALOG, DEFAULT_RESOURCES, MIGRATIONS_COMMAND, RUN_AS_USER
 from components.config import Endpoint
 from components.external_secrets import DatabaseSecret, VaultLogin
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -24,9 +24,9 @@ SA = "kubernetes:core/v1:ServiceAccount"
 
 def _render(app: str, replicas: int = 2, **kw: Any) -> list[Recorded]:
     def program() -> None:
-        AppService(
+        Service(
             app,
-            AppServiceArgs(
+            ServiceArgs(
                 kind=CATALOG[app],
                 env="prod",
                 namespace=f"keybuzz-{app}-prod",
@@ -160,9 +160,9 @@ def test_lab_stacks_skip_await_explicitly() -> None:
 def test_the_deployment_rolls_after_what_it_is_told_to() -> None:
     def program() -> None:
         gate = pulumi.CustomResource("test:index:Gate", "gate", {})
-        AppService(
+        Service(
             "backend",
-            AppServiceArgs(
+            ServiceArgs(
                 kind=CATALOG["backend"],
                 env="dev",
                 namespace="keybuzz-backend-dev",

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, StackConfig, key_specs, load_config
-from tests.support.render import FAKE_SECRETS, last_monitor, render_stack, stack_config, stack_file
+from render import FAKE_SECRETS, last_monitor, render_stack, stack_config, stack_file
 
 
 def _load(
@@ -441,7 +441,7 @@ def test_what_no_seed_gives_is_unset_with_a_required_error(stack: str, unset: li
     """The shipped stack files leave unset what the seeds do not give (issue 12, item 6): the program stops
     and names each key until the operator sets it."""
     from components.config import load_config as load
-    from tests.support.render import REPO
+    from render import REPO
 
     raw, secret_keys = stack_config(stack)
     shipped = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]

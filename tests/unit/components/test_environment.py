@@ -6,7 +6,7 @@ import pytest
 
 from components.catalog import MIGRATIONS_SECRET
 from components.naming import PATCH_FORCE
-from tests.support.render import Recorded, Rendering, render_stack
+from render import Recorded, Rendering, render_stack
 
 DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
@@ -120,7 +120,7 @@ def test_phase_kept_leaves_the_estates_secrets_to_the_apps_the_estate_runs(dev: 
 
 
 def test_phase_dynamic_moves_the_apps_onto_vault_and_rolls_them() -> None:
-    from tests.support.render import render_stack
+    from render import render_stack
 
     dynamic = render_stack("dev", {"legacyLoginPhase": "dynamic"})
     assert ("keybuzz-api-dev", "keybuzz-api-postgres") in _db_secret_names(dynamic)
@@ -134,7 +134,7 @@ def test_phase_dynamic_moves_the_apps_onto_vault_and_rolls_them() -> None:
 
 
 def test_the_upsert_choice_reaches_the_kubernetes_provider(dev: Rendering) -> None:
-    from tests.support.render import render_stack
+    from render import render_stack
 
     assert dev.one("pulumi:providers:kubernetes").inputs["upsertExistingObjects"] in (True, "true")
     after = render_stack("dev", {"kubernetesUpsertExisting": False})
@@ -172,7 +172,7 @@ def test_the_backend_rolls_after_migrations_which_run_after_their_credentials_sy
 
 
 def test_moved_resources_alias_their_former_parents(dev: Rendering) -> None:
-    """The namespaces left AppService and the migrations credentials left the backend's ExternalSecrets:
+    """The namespaces left app.Service and the migrations credentials left the backend's AppSecrets:
     aliases keep them (a deleted Namespace takes everything in it)."""
     service = next(x for x in dev.resources if x.type == "keybuzz:app:Service" and x.name == "keybuzz-dev-api")
     [namespace] = [

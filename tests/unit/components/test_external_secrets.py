@@ -1,4 +1,4 @@
-"""ExternalSecrets: v1 APIs, LB host/port in templates, generator per credential, ESO defaults spelled out."""
+"""AppSecrets: v1 APIs, LB host/port in templates, generator per credential, ESO defaults spelled out."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from components.config import Endpoint
 from components.external_secrets import (
     ESO_API,
     GENERATORS_API,
+    AppSecrets,
+    AppSecretsArgs,
     DatabaseSecret,
-    ExternalSecrets,
-    ExternalSecretsArgs,
     KvSecret,
     VaultLogin,
     database_template,
 )
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 LB = Endpoint("10.0.0.10", 5432)
 LOGIN = VaultLogin("https://vault.keybuzz.io:8200", "kubernetes", "keybuzz-dev-backend", "keybuzz-backend")
@@ -30,9 +30,9 @@ SECRET = DatabaseSecret(
 
 def _render() -> list[Recorded]:
     def program() -> None:
-        ExternalSecrets(
+        AppSecrets(
             "eso",
-            ExternalSecretsArgs(
+            AppSecretsArgs(
                 namespace="keybuzz-backend-dev",
                 store_login=LOGIN,
                 kv_mount="secret",

@@ -8,7 +8,7 @@ from typing import Any
 from components.app import MovedFrom
 from components.config import Endpoint
 from components.namespace import AppNamespace, AppNamespaceArgs
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PG, REDIS = Endpoint("10.0.0.10", 5432), Endpoint("10.0.0.10", 6379)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from components.naming import Naming, go_duration, owner_of, ownership_problem, tokens
+from components.naming import Naming, owner_of, ownership_problem, tokens
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -74,8 +74,3 @@ def test_client_build_tags_follow_the_seeds_conventions(env: str, good: list[str
 def test_unknown_environment_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown environment 'staging'"):
         Naming("staging")
-
-
-@pytest.mark.parametrize(("seconds", "text"), [(1200, "20m0s"), (45, "45s"), (3600, "1h0m0s"), (3725, "1h2m5s")])
-def test_go_duration_is_canonical(seconds: int, text: str) -> None:
-    assert go_duration(seconds) == text

@@ -8,7 +8,7 @@ import pytest
 
 from components.config import StackConfig, load_config
 from components.plan import MIGRATIONS, EnvironmentPlan, plan
-from tests.support.render import stack_config
+from render import stack_config
 
 pytestmark = pytest.mark.unit
 

@@ -1,12 +1,12 @@
-"""PostgresDatabases: groups, database, CONNECT hygiene, grants, Vault's admin option."""
+"""Databases: groups, database, CONNECT hygiene, grants, Vault's admin option."""
 
 from __future__ import annotations
 
 import pulumi
 
 from components.pg_adoption import AdminConnection
-from components.postgres import DatabaseSpec, PostgresDatabases, PostgresDatabasesArgs
-from tests.support.render import Recorded, run_under_mocks
+from components.postgres import Databases, DatabasesArgs, DatabaseSpec
+from render import Recorded, run_under_mocks
 
 PG = "postgresql:index"
 
@@ -18,9 +18,9 @@ def _render(
     protect: bool = False, adopt: frozenset[str] = frozenset(), legacy: tuple[str, ...] = (), phase: str = "kept"
 ) -> list[Recorded]:
     def program() -> None:
-        PostgresDatabases(
+        Databases(
             "pg",
-            PostgresDatabasesArgs(
+            DatabasesArgs(
                 databases=[
                     DatabaseSpec(
                         "keybuzz_prod",

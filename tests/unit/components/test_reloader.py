@@ -17,7 +17,7 @@ from components.pickup import (
     reloader_args,
 )
 from components.reloader import Reloader, ReloaderArgs
-from tests.support.render import Recorded, Rendering, run_under_mocks
+from render import Recorded, Rendering, run_under_mocks
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

@@ -1,4 +1,4 @@
-"""VaultAccess: least-privilege policies, auth roles bound to one namespace/SA, KV secrets kept secret."""
+"""Access: least-privilege policies, auth roles bound to one namespace/SA, KV secrets kept secret."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pulumi
 import pytest
 
-from components.vault_access import AppAccess, VaultAccess, VaultAccessArgs, policy_document
-from tests.support.render import Recorded, run_under_mocks
+from components.vault_access import Access, AccessArgs, AppAccess, policy_document
+from render import Recorded, run_under_mocks
 
 API = AppAccess(
     app="api",
@@ -41,9 +41,9 @@ def test_policy_without_kv_has_only_credentials() -> None:
 
 def _render(token_ttl: int = 3660, credential_ttl: int = 3600) -> list[Recorded]:
     def program() -> None:
-        VaultAccess(
+        Access(
             "access",
-            VaultAccessArgs(
+            AccessArgs(
                 kv_mount="secret",
                 kubernetes_auth_mount="kubernetes",
                 workloads=[API],

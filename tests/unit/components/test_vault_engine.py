@@ -1,4 +1,4 @@
-"""VaultDatabaseEngine: mount, LB connection per database, roles with owner-group statements."""
+"""DatabaseEngine: mount, LB connection per database, roles with owner-group statements."""
 
 from __future__ import annotations
 
@@ -6,24 +6,24 @@ import pulumi
 
 from components.config import Endpoint
 from components.vault_engine import (
+    DatabaseEngine,
+    DatabaseEngineArgs,
     EngineDatabase,
     EngineRole,
-    VaultDatabaseEngine,
-    VaultDatabaseEngineArgs,
     connection_url,
     creation_statements,
     revocation_statements,
 )
-from tests.support.render import Recorded, run_under_mocks
+from render import Recorded, run_under_mocks
 
 LB = Endpoint("10.0.0.10", 5432)
 
 
 def _render(protect: bool = True) -> list[Recorded]:
     def program() -> None:
-        VaultDatabaseEngine(
+        DatabaseEngine(
             "db",
-            VaultDatabaseEngineArgs(
+            DatabaseEngineArgs(
                 mount="database-dev",
                 databases=[
                     EngineDatabase("keybuzz", "keybuzz", "keybuzz_vault_dev_api"),

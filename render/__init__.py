@@ -7,6 +7,9 @@ Config comes from the real stack file (``Pulumi.<stack>.yaml``; a ``lab-<env>`` 
 ``Pulumi.<env>.yaml``), with obviously fake values for the secret keys and optional overrides. The
 recorder keeps what the engine would see: type, logical name, inputs (camelCase, secrets unwrapped
 and their paths listed), parent URN, provider reference, protect, import id, dependencies and aliases.
+
+It lives outside `tests/` because more than the tests render the program: `bench/eval_bench.py` times it
+and `scripts/graph_digest.py` digests it. It is no part of the program (`__main__.py` never imports it).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks, set_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PROJECT = "keybuzz"
 
 #: Obviously fake secret values: never real, never reused anywhere.
