@@ -1,0 +1,123 @@
+"""Loading: raw config (as Pulumi hands it over) to a validated `StackConfig`, or one `ConfigError`."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal, cast, get_args, get_origin
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import NAMESPACE, ConfigError, Problem, _show
+from .model import StackConfig
+from .rules import RULES
+from .rules.common import _alias
+from .schema import KeySpec, key_specs
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _adapter(field_name: str) -> TypeAdapter[Any]:
+    if field_name not in _ADAPTERS:
+        info = StackConfig.model_fields[field_name]
+        annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        _ADAPTERS[field_name] = TypeAdapter(cast(Any, annotation))
+    return _ADAPTERS[field_name]
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def _fix_for(spec: KeySpec) -> str:
+    how = "pulumi config set --secret" if spec.secret else "pulumi config set"
+    if spec.type == "array":
+        return f"set it as a list, e.g. `{how} --path '{NAMESPACE}:{spec.name}[0]' <value>`"
+    choices = get_args(StackConfig.model_fields[spec.field].annotation)
+    if get_origin(StackConfig.model_fields[spec.field].annotation) is Literal:
+        return (
+            f"set it to one of {', '.join(choices)} in Pulumi.<stack>.yaml, saying why in a comment "
+            f"(`{how} {NAMESPACE}:{spec.name} <value>`). {spec.description}"
+        )
+    return f"{spec.description[0].lower()}{spec.description[1:]} (`{how} {NAMESPACE}:{spec.name} <value>`)"
+
+
+def load_config(
+    raw: Mapping[str, Any],
+    stack: str,
+    secret_keys: Iterable[str] = (),
+) -> StackConfig:
+    """Validate raw config (keys like ``keybuzz:environment``; values as Pulumi hands them over).
+
+    Raises ConfigError listing every problem. `secret_keys` are the keys stored encrypted; a secret key
+    stored in plain text is itself a problem (the value sits readable in the stack file).
+    """
+    problems: list[Problem] = []
+    secret_keys = set(secret_keys)
+    specs = key_specs()
+    by_name = {s.name: s for s in specs}
+
+    def report(key: str, value: Any, message: str, fix: str) -> None:
+        spec = by_name.get(key)
+        shown = _show(value, spec.secret if spec else False) if value not in ("", None) else ""
+        problems.append(Problem(key, shown, message, fix))
+
+    prefix = f"{NAMESPACE}:"
+    for full_key in sorted(raw):
+        if not full_key.startswith(prefix):
+            continue
+        name = full_key[len(prefix) :]
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f"did you mean {NAMESPACE}:{close[0]}?" if close else "remove it"
+            report(name, raw[full_key], "is not a key this program reads (a typo?)", hint)
+
+    values: dict[str, Any] = {}
+    for spec in specs:
+        full_key = f"{prefix}{spec.name}"
+        if full_key in raw and raw[full_key] is not None:
+            candidate = raw[full_key]
+        elif spec.default is not None:
+            candidate = StackConfig.model_fields[spec.field].default
+        else:
+            report(spec.name, None, "is required and not set", _fix_for(spec))
+            continue
+        if spec.secret and full_key in raw and full_key not in secret_keys:
+            report(
+                spec.name,
+                None,
+                "is stored in plain text in the stack file",
+                f"remove it and run `pulumi config set --secret {NAMESPACE}:{spec.name} <value>`",
+            )
+        try:
+            values[spec.field] = _adapter(spec.field).validate_python(candidate)
+        except PydanticValidationError as exc:
+            for error in exc.errors():
+                report(spec.name, None if spec.secret else candidate, _describe(error), _fix_for(spec))
+
+    for rule in RULES:
+        rule(values, stack, report)
+
+    if problems:
+        raise ConfigError(stack, problems)
+    return StackConfig.model_validate({_alias(k): v for k, v in values.items()})
+
+
+def read_stack_config() -> StackConfig:
+    """Read this stack's ``keybuzz:*`` config from the Pulumi runtime and validate it (once per run)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    for spec in key_specs():
+        full_key = f"{NAMESPACE}:{spec.name}"
+        if full_key not in raw:
+            value = runtime_config.get_config(full_key)
+            if value is not None:
+                raw[full_key] = value
+    secret_keys = [k for k in raw if runtime_config.is_config_secret(k)]
+    secret_keys += runtime_config.get_config_secret_keys_env()
+    return load_config(raw, pulumi.get_stack(), secret_keys)
