@@ -105,19 +105,31 @@ def load_config(
     return StackConfig.model_validate({_alias(k): v for k, v in values.items()})
 
 
-def read_stack_config() -> StackConfig:
-    """Read this stack's ``keybuzz:*`` config from the Pulumi runtime and validate it (once per run)."""
-    import pulumi
+def _engine_config() -> dict[str, Any]:
+    """Every config value the engine set for this run, by full key (``keybuzz:apiImageTag``).
+
+    The one read of an SDK internal (`pulumi.runtime.config.CONFIG`): the public API reads a key by name
+    (`pulumi.Config.get`, `pulumi.runtime.get_config`) but cannot list the keys that are set, and the
+    program must see every key to refuse a typo instead of ignoring it. Which keys are secret has a public
+    API (`pulumi.runtime.is_config_secret`), used by `read_stack_config`.
+    """
     from pulumi.runtime import config as runtime_config
 
-    raw: dict[str, Any] = dict(runtime_config.get_config_env())
-    raw.update(runtime_config.CONFIG.get())
+    return dict(runtime_config.CONFIG.get())
+
+
+def read_stack_config() -> StackConfig:
+    """Read this stack's ``keybuzz:*`` config from the Pulumi runtime and validate it (once per run)."""
+    from pulumi import get_stack, runtime
+
+    raw: dict[str, Any] = dict(runtime.get_config_env())
+    raw.update(_engine_config())
     for spec in key_specs():
         full_key = f"{NAMESPACE}:{spec.name}"
         if full_key not in raw:
-            value = runtime_config.get_config(full_key)
+            value = runtime.get_config(full_key)
             if value is not None:
                 raw[full_key] = value
-    secret_keys = [k for k in raw if runtime_config.is_config_secret(k)]
-    secret_keys += runtime_config.get_config_secret_keys_env()
-    return load_config(raw, pulumi.get_stack(), secret_keys)
+    secret_keys = [k for k in raw if runtime.is_config_secret(k)]
+    secret_keys += runtime.get_config_secret_keys_env()
+    return load_config(raw, get_stack(), secret_keys)
