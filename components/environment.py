@@ -313,7 +313,7 @@ class Environment(pulumi.ComponentResource):
 
             rollout_after: list[pulumi.Resource] = []
             # The worker runs the backend's image on the backend's database: new code waits for its schema too.
-            if a == "worker" and migrations_job is not None and cfg.worker_database_app == "backend":
+            if a == "worker" and migrations_job is not None and cfg.database_app_of(a) == "backend":
                 rollout_after.append(migrations_job)
             if a == "backend":
                 migrations_login = VaultLogin(

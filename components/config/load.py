@@ -11,19 +11,19 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .errors import NAMESPACE, ConfigError, Problem, _show
 from .model import StackConfig
+from .per_app import STACK_CONFIG_MODEL
 from .rules import RULES
-from .rules.common import _alias
 from .schema import KeySpec, key_specs
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+_ADAPTERS: dict[tuple[type[StackConfig], str], TypeAdapter[Any]] = {}
 
 
-def _adapter(field_name: str) -> TypeAdapter[Any]:
-    if field_name not in _ADAPTERS:
-        info = StackConfig.model_fields[field_name]
+def _adapter(model: type[StackConfig], field_name: str) -> TypeAdapter[Any]:
+    if (model, field_name) not in _ADAPTERS:
+        info = model.model_fields[field_name]
         annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
-        _ADAPTERS[field_name] = TypeAdapter(cast(Any, annotation))
-    return _ADAPTERS[field_name]
+        _ADAPTERS[model, field_name] = TypeAdapter(cast(Any, annotation))
+    return _ADAPTERS[model, field_name]
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -31,12 +31,12 @@ def _describe(error: Mapping[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _fix_for(spec: KeySpec) -> str:
+def _fix_for(spec: KeySpec, model: type[StackConfig]) -> str:
     how = "pulumi config set --secret" if spec.secret else "pulumi config set"
     if spec.type == "array":
         return f"set it as a list, e.g. `{how} --path '{NAMESPACE}:{spec.name}[0]' <value>`"
-    choices = get_args(StackConfig.model_fields[spec.field].annotation)
-    if get_origin(StackConfig.model_fields[spec.field].annotation) is Literal:
+    choices = get_args(model.model_fields[spec.field].annotation)
+    if get_origin(model.model_fields[spec.field].annotation) is Literal:
         return (
             f"set it to one of {', '.join(choices)} in Pulumi.<stack>.yaml, saying why in a comment "
             f"(`{how} {NAMESPACE}:{spec.name} <value>`). {spec.description}"
@@ -48,15 +48,17 @@ def load_config(
     raw: Mapping[str, Any],
     stack: str,
     secret_keys: Iterable[str] = (),
+    model: type[StackConfig] = STACK_CONFIG_MODEL,
 ) -> StackConfig:
     """Validate raw config (keys like ``keybuzz:environment``; values as Pulumi hands them over).
 
     Raises ConfigError listing every problem. `secret_keys` are the keys stored encrypted; a secret key
-    stored in plain text is itself a problem (the value sits readable in the stack file).
+    stored in plain text is itself a problem (the value sits readable in the stack file). `model` is the
+    model of this program's catalog unless a test builds one for another (`stack_config_model`).
     """
     problems: list[Problem] = []
     secret_keys = set(secret_keys)
-    specs = key_specs()
+    specs = key_specs(model)
     by_name = {s.name: s for s in specs}
 
     def report(key: str, value: Any, message: str, fix: str) -> None:
@@ -80,9 +82,9 @@ def load_config(
         if full_key in raw and raw[full_key] is not None:
             candidate = raw[full_key]
         elif spec.default is not None:
-            candidate = StackConfig.model_fields[spec.field].default
+            candidate = model.model_fields[spec.field].default
         else:
-            report(spec.name, None, "is required and not set", _fix_for(spec))
+            report(spec.name, None, "is required and not set", _fix_for(spec, model))
             continue
         if spec.secret and full_key in raw and full_key not in secret_keys:
             report(
@@ -92,17 +94,17 @@ def load_config(
                 f"remove it and run `pulumi config set --secret {NAMESPACE}:{spec.name} <value>`",
             )
         try:
-            values[spec.field] = _adapter(spec.field).validate_python(candidate)
+            values[spec.field] = _adapter(model, spec.field).validate_python(candidate)
         except PydanticValidationError as exc:
             for error in exc.errors():
-                report(spec.name, None if spec.secret else candidate, _describe(error), _fix_for(spec))
+                report(spec.name, None if spec.secret else candidate, _describe(error), _fix_for(spec, model))
 
     for rule in RULES:
-        rule(values, stack, report)
+        rule(values, stack, report, model)
 
     if problems:
         raise ConfigError(stack, problems)
-    return StackConfig.model_validate({_alias(k): v for k, v in values.items()})
+    return model.model_validate({model.key_of(k): v for k, v in values.items()})
 
 
 def _engine_config() -> dict[str, Any]:

@@ -7,22 +7,20 @@ derives Pulumi.yaml's ``config:`` block from them. Build a `StackConfig` with `l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any, Final, Literal, cast
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..catalog import APP_NAMES, CATALOG, AppName
+from ..catalog import CATALOG, AppKind
 from ..naming import Naming
 from .types import (
     LEGACY_PHASES,
-    AppsT,
     BoolT,
     CronT,
     EndpointT,
-    HostT,
     IdentListT,
-    IdentT,
     IntT,
     IpListT,
     LegacyPhaseT,
@@ -33,10 +31,8 @@ from .types import (
     OptionalEndpointT,
     OptionalUrlT,
     PositiveIntT,
-    RepoT,
     SecretT,
     SslMode,
-    TagT,
     UrlT,
 )
 
@@ -45,9 +41,9 @@ from .types import (
 LOGIN_MARGIN_SECONDS: Final = 60
 
 
-def database_apps(apps: Iterable[str]) -> list[str]:
+def database_apps(apps: Iterable[str], catalog: Mapping[str, AppKind] = CATALOG) -> list[str]:
     """Apps among `apps` that own a database, in catalog order."""
-    return [a for a in APP_NAMES if a in apps and CATALOG[a].owns_database]
+    return [a for a, kind in catalog.items() if a in apps and kind.owns_database]
 
 
 def database_name(env: str, app: str, explicit: str) -> str:
@@ -60,9 +56,27 @@ def _key(alias: str, description: str, default: Any = ..., **kw: Any) -> Any:
 
 
 class StackConfig(BaseModel):
-    """Every ``keybuzz:*`` config key of one stack, validated. Build it with `load_config`."""
+    """Every ``keybuzz:*`` config key of one stack, validated. Build it with `load_config`.
+
+    This class declares the keys every stack has and the views derived from all keys; the model a stack
+    is validated with is its subclass `per_app.stack_config_model(catalog)`, which adds `apps` and the
+    per-app keys of the catalog's apps (reached by `app_setting(app, setting)`) and sets the class
+    variables below.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+
+    #: The apps this model was built for (components/catalog.py CATALOG, or a test's copy).
+    catalog: ClassVar[Mapping[str, AppKind]] = MappingProxyType({})
+    #: Per-app setting (``image_tag``) -> the apps that have it, in catalog order.
+    apps_with: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({})
+    #: Every key's field, in the order Pulumi.yaml declares the keys.
+    key_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def key_of(cls, field_name: str) -> str:
+        """The config key (without ``keybuzz:``) of a field."""
+        return cast(str, cls.model_fields[field_name].alias)
 
     # Environment and estate -------------------------------------------------------------------
     environment: Literal["dev", "prod"] = _key(
@@ -177,44 +191,9 @@ class StackConfig(BaseModel):
         "ingress-nginx",
     )
     # Apps -------------------------------------------------------------------------------------
-    apps: AppsT = _key("apps", "Apps this stack runs, among api, backend, client, worker.")
-    api_image_tag: TagT = _key("apiImageTag", "Image tag of the api (required when api is in apps).", "")
-    backend_image_tag: TagT = _key("backendImageTag", "Image tag of the backend.", "")
-    client_image_tag: TagT = _key("clientImageTag", "Image tag of the Next.js client.", "")
-    worker_image_tag: TagT = _key("workerImageTag", "Image tag of the worker.", "")
-    api_image_repository: RepoT = _key(
-        "apiImageRepository", "Image repository of the api.", CATALOG["api"].image_repository
-    )
-    backend_image_repository: RepoT = _key(
-        "backendImageRepository", "Image repository of the backend.", CATALOG["backend"].image_repository
-    )
-    client_image_repository: RepoT = _key(
-        "clientImageRepository", "Image repository of the client.", CATALOG["client"].image_repository
-    )
-    worker_image_repository: RepoT = _key(
-        "workerImageRepository", "Image repository of the worker.", CATALOG["worker"].image_repository
-    )
-    api_replicas: PositiveIntT = _key("apiReplicas", "Replicas of the api Deployment.", "1")
-    backend_replicas: PositiveIntT = _key("backendReplicas", "Replicas of the backend Deployment.", "1")
-    client_replicas: PositiveIntT = _key("clientReplicas", "Replicas of the client Deployment.", "1")
-    worker_replicas: PositiveIntT = _key("workerReplicas", "Replicas of the worker Deployment.", "1")
-    api_host: HostT = _key(
-        "apiHost",
-        "Public host of the api. The client image is built with NEXT_PUBLIC_API_URL=https://<apiHost> (not set at "
-        "runtime: Next.js bakes it in).",
-        "",
-    )
-    backend_host: HostT = _key("backendHost", "Public host of the backend.", "")
-    client_host: HostT = _key("clientHost", "Public host of the client.", "")
-    api_database: IdentT = _key(
-        "apiDatabase", "Database of the api. Empty means keybuzz_api_<env>; DEV adopts its legacy 'keybuzz'.", ""
-    )
-    backend_database: IdentT = _key(
-        "backendDatabase", "Database of the backend. Empty means keybuzz_backend_<env>.", ""
-    )
-    worker_database_app: Literal["api", "backend"] = _key(
-        "workerDatabaseApp", "Whose database the worker uses (api or backend).", "backend"
-    )
+    # Apps: `apps` and every per-app key (apiImageTag, backendDatabase, ...) are declared by
+    # `per_app.stack_config_model` from the catalog and the per-app settings table.
+    apps: list[str]
     # Adoption of the live estate ---------------------------------------------------------------
     adopt_databases: IdentListT = _key(
         "adoptDatabases", "Databases that already exist: imported by name on the first up, never recreated.", "[]"
@@ -225,15 +204,6 @@ class StackConfig(BaseModel):
     )
     adopt_vault_mounts: MountListT = _key(
         "adoptVaultMounts", "Vault mounts that already exist: imported by path.", "[]"
-    )
-    api_legacy_roles: IdentListT = _key(
-        "apiLegacyRoles",
-        "Roles of the estate that own objects in or log in to the api's database (e.g. keybuzz_api_prod): "
-        "their objects go to the owner group, and legacyLoginPhase retires them.",
-        "[]",
-    )
-    backend_legacy_roles: IdentListT = _key(
-        "backendLegacyRoles", "Roles of the estate that own objects in or log in to the backend's database.", "[]"
     )
     legacy_login_phase: LegacyPhaseT = _key(
         "legacyLoginPhase",
@@ -253,16 +223,20 @@ class StackConfig(BaseModel):
     def image(self, app: str) -> str:
         return f"{self.app_setting(app, 'image_repository')}:{self.app_setting(app, 'image_tag')}"
 
+    def database_app_of(self, app: str) -> str:
+        """The app whose database `app` uses: itself if it owns one (api, backend), else the one its
+        ``<app>DatabaseApp`` key names (the worker's)."""
+        return app if self.catalog[app].owns_database else cast(str, self.app_setting(app, "database_app"))
+
     def database_of(self, app: str) -> str:
         """Physical database an app owns (api/backend) or uses (worker)."""
-        if app == "worker":
-            app = self.worker_database_app
-        return database_name(self.environment, app, cast(str, self.app_setting(app, "database")))
+        owner = self.database_app_of(app)
+        return database_name(self.environment, owner, cast(str, self.app_setting(owner, "database")))
 
     @property
     def database_apps(self) -> list[str]:
         """Enabled apps that own a database, in catalog order."""
-        return database_apps(self.apps)
+        return database_apps(self.apps, self.catalog)
 
     def legacy_roles(self, app: str) -> list[str]:
         """Legacy roles of the database `app` owns (api, backend); none for the others."""
@@ -279,7 +253,7 @@ class StackConfig(BaseModel):
         that Secret alone and declares no ExternalSecret for it; an app new to the estate starts on Vault."""
         return (
             self.legacy_login_phase == "kept"
-            and CATALOG[app].owns_database
+            and self.catalog[app].owns_database
             and bool(self.legacy_roles(app))
             and self.naming.namespace(app) in self.adopt_namespaces
         )
@@ -299,6 +273,6 @@ class StackConfig(BaseModel):
         return cast(dict[str, dict[str, str]], json.loads(self.app_secret_env.get_secret_value()))
 
 
-def app_names(config: StackConfig) -> list[AppName]:
+def app_names(config: StackConfig) -> list[str]:
     """Enabled apps in catalog order."""
-    return [a for a in APP_NAMES if a in config.apps]
+    return [a for a in config.catalog if a in config.apps]

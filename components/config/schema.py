@@ -9,6 +9,7 @@ from typing import Annotated, Any, cast, get_args, get_origin
 from pydantic import BeforeValidator, SecretStr
 
 from .model import StackConfig
+from .per_app import STACK_CONFIG_MODEL
 from .types import _parse_json_list
 
 
@@ -45,10 +46,11 @@ def _typed_default(kind: str, raw: Any) -> Any:
     return raw
 
 
-def key_specs() -> list[KeySpec]:
-    """One KeySpec per config key, in declaration order."""
+def key_specs(model: type[StackConfig] = STACK_CONFIG_MODEL) -> list[KeySpec]:
+    """One KeySpec per config key of `model` (this program's by default), in Pulumi.yaml's order."""
     specs = []
-    for field_name, info in StackConfig.model_fields.items():
+    for field_name in model.key_fields:
+        info = model.model_fields[field_name]
         kind = _pulumi_type(info.annotation)
         for meta in info.metadata:
             if isinstance(meta, BeforeValidator) and meta.func is _parse_json_list:
@@ -68,13 +70,13 @@ def key_specs() -> list[KeySpec]:
     return specs
 
 
-def pulumi_config_schema() -> dict[str, dict[str, Any]]:
+def pulumi_config_schema(model: type[StackConfig] = STACK_CONFIG_MODEL) -> dict[str, dict[str, Any]]:
     """The `config:` block Pulumi.yaml must carry (every key: type, description, secret, default).
 
     Keys are declared without the ``keybuzz:`` prefix: they live in the project's own namespace.
     """
     block: dict[str, dict[str, Any]] = {}
-    for spec in key_specs():
+    for spec in key_specs(model):
         entry: dict[str, Any] = {"type": spec.type, "description": spec.description}
         if spec.type == "array":
             entry["items"] = {"type": "string"}

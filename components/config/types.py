@@ -10,11 +10,10 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
-
-from ..catalog import APP_NAMES
 
 #: libpq sslmodes a stack may choose (`prefer`/`allow` are left out: they fall back to plaintext silently).
 SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
@@ -171,12 +170,12 @@ def _check_dns_name(value: str) -> str:
     return value
 
 
-def _check_apps(values: list[str]) -> list[str]:
-    unknown = [v for v in values if v not in APP_NAMES]
+def _check_apps(known: tuple[str, ...], values: list[str]) -> list[str]:
+    unknown = [v for v in values if v not in known]
     if unknown:
-        raise ValueError(f"unknown app {', '.join(unknown)}; known apps are {', '.join(APP_NAMES)}")
+        raise ValueError(f"unknown app {', '.join(unknown)}; known apps are {', '.join(known)}")
     if not values:
-        raise ValueError("lists no app; a stack runs at least one of " + ", ".join(APP_NAMES))
+        raise ValueError("lists no app; a stack runs at least one of " + ", ".join(known))
     return _unique(values)
 
 
@@ -206,7 +205,6 @@ IdentListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValida
 NamespaceT = Annotated[str, AfterValidator(lambda v: _check_namespaces([v])[0])]
 NamespaceListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_namespaces)]
 MountListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_unique)]
-AppsT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_apps)]
 IntT = Annotated[int, BeforeValidator(_parse_int)]
 PositiveIntT = Annotated[int, BeforeValidator(_parse_int), AfterValidator(_positive)]
 BoolT = Annotated[bool, BeforeValidator(_parse_bool)]
@@ -222,3 +220,8 @@ LegacyPhaseT = Literal["kept", "dynamic", "refused", "dropped"]
 #: The order of the cutover phases (docs/runbook-adopting-the-estate.md).
 LEGACY_PHASES: Final[tuple[str, ...]] = get_args(LegacyPhaseT)
 CronT = Annotated[str, AfterValidator(lambda v: _check_cron(v))]
+
+
+def apps_type(known: tuple[str, ...]) -> Any:
+    """The type of ``keybuzz:apps``: a list of distinct apps among `known` (the catalog's), at least one."""
+    return Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(partial(_check_apps, known))]

@@ -6,16 +6,15 @@ import json
 import re
 from typing import Final
 
-from ...catalog import APP_NAMES, CATALOG
 from ...naming import ENVIRONMENTS, Naming, tokens
 from ..errors import NAMESPACE, SECRET_PLACEHOLDER
 from ..model import database_name
-from .common import Report, Values, _alias, _needs
+from .common import Model, Report, Values, _needs, _per_app_fields
 
 _MOVING_TAGS: Final = frozenset({"latest", "stable", "main", "master", "edge", "nightly"})
 
 
-def _rule_apps(values: Values, stack: str, report: Report) -> None:
+def _rule_apps(values: Values, stack: str, report: Report, model: Model) -> None:
     if not _needs(values, "apps"):
         return
     apps = values["apps"]
@@ -25,50 +24,55 @@ def _rule_apps(values: Values, stack: str, report: Report) -> None:
         tag = values.get(tag_field)
         if tag_field in values and not tag:
             report(
-                _alias(tag_field),
+                model.key_of(tag_field),
                 "",
                 f"'{app}' is in apps but has no image tag",
-                f"set {NAMESPACE}:{_alias(tag_field)} to the release to deploy, e.g. v0.4.31",
+                f"set {NAMESPACE}:{model.key_of(tag_field)} to the release to deploy, e.g. v0.4.31",
             )
         elif tag and env == "prod" and tag.lower() in _MOVING_TAGS:
             report(
-                _alias(tag_field),
+                model.key_of(tag_field),
                 tag,
                 f"'{tag}' is a moving tag; PROD deploys immutable release tags only",
                 "use a release tag such as v0.4.31-replacement",
             )
-    if "worker" in apps and "worker_database_app" in values:
-        owner = values["worker_database_app"]
-        if owner not in apps:
+    for app in model.apps_with["database_app"]:  # apps on another app's database (the worker)
+        field_name = f"{app}_database_app"
+        if app in apps and field_name in values and values[field_name] not in apps:
+            owner, key = values[field_name], model.key_of(field_name)
             report(
-                "workerDatabaseApp",
+                key,
                 owner,
-                f"the worker uses the {owner}'s database but '{owner}' is not in apps",
-                f"add '{owner}' to apps or point workerDatabaseApp at an app this stack runs",
+                f"the {app} uses the {owner}'s database but '{owner}' is not in apps",
+                f"add '{owner}' to apps or point {key} at an app this stack runs",
             )
-    for app in ("api", "backend"):
-        field_name = f"{app}_database"
+    database_fields = _per_app_fields(model, "database")
+    for app, field_name in zip(model.apps_with["database"], database_fields, strict=True):
         if values.get(field_name) and app not in apps:
             report(
-                _alias(field_name),
+                model.key_of(field_name),
                 values[field_name],
                 f"'{app}' is not in apps, so it has no database",
-                f"remove {NAMESPACE}:{_alias(field_name)} or add '{app}' to apps",
+                f"remove {NAMESPACE}:{model.key_of(field_name)} or add '{app}' to apps",
             )
-    if _needs(values, "api_database", "backend_database", "environment"):
+    if _needs(values, *database_fields, "environment"):
         env = values["environment"]
-        api_db = database_name(env, "api", values["api_database"])
-        backend_db = database_name(env, "backend", values["backend_database"])
-        if "api" in apps and "backend" in apps and api_db == backend_db:
-            report(
-                "backendDatabase",
-                backend_db,
-                "the api and the backend would share one database (PH15)",
-                "give each app its own database",
-            )
+        first_owner: dict[str, str] = {}  # database -> the first app (catalog order) that would own it
+        for app, field_name in zip(model.apps_with["database"], database_fields, strict=True):
+            if app not in apps:
+                continue
+            database = database_name(env, app, values[field_name])
+            if database in first_owner:
+                report(
+                    model.key_of(field_name),
+                    database,
+                    f"the {first_owner[database]} and the {app} would share one database (PH15)",
+                    "give each app its own database",
+                )
+            first_owner.setdefault(database, app)
 
 
-def _rule_client_build(values: Values, stack: str, report: Report) -> None:
+def _rule_client_build(values: Values, stack: str, report: Report, model: Model) -> None:
     """The client image is a build of this environment: its NEXT_PUBLIC_* were baked in when it was built
     (PH28.2 §5.1), so a runtime setting cannot point it at this environment's API; only its tag tells."""
     if not _needs(values, "environment", "apps"):
@@ -77,14 +81,14 @@ def _rule_client_build(values: Values, stack: str, report: Report) -> None:
     build = Naming(env).client_build
     for app in values["apps"]:
         tag_field = f"{app}_image_tag"
-        if app not in CATALOG or not CATALOG[app].is_public_client or not values.get(tag_field):
+        if app not in model.catalog or not model.catalog[app].is_public_client or not values.get(tag_field):
             continue
         tag = values[tag_field]
         if any(e != env and e in tokens(tag) for e in ENVIRONMENTS):
             continue  # another environment's build: _rule_isolation reports it
         if not re.fullmatch(build.pattern, tag):
             report(
-                _alias(tag_field),
+                model.key_of(tag_field),
                 tag,
                 f"'{tag}' is not {build.described}: the client's NEXT_PUBLIC_API_URL and NEXT_PUBLIC_APP_ENV are "
                 f"baked in at image build (PH28.2 §5.1), so only a {env.upper()} build calls the {env.upper()} API",
@@ -109,7 +113,7 @@ _RESERVED_ENV: Final = frozenset(
 )
 
 
-def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
+def _rule_secret_env(values: Values, stack: str, report: Report, model: Model) -> None:
     if "app_secret_env" not in values:
         return
     try:
@@ -127,7 +131,7 @@ def _rule_secret_env(values: Values, stack: str, report: Report) -> None:
         return
     apps = values.get("apps", [])
     for app, env_vars in data.items():
-        if app not in APP_NAMES or app not in apps:
+        if app not in model.catalog or app not in apps:
             report(
                 "appSecretEnv",
                 SECRET_PLACEHOLDER,

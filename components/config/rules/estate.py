@@ -9,13 +9,12 @@ from typing import Final
 
 from pydantic import SecretStr
 
-from ...catalog import CATALOG
 from ...naming import Naming
 from ..model import LOGIN_MARGIN_SECONDS
-from .common import Report, Values, _alias, _needs
+from .common import Model, Report, Values, _needs
 
 
-def _rule_stack_name(values: Values, stack: str, report: Report) -> None:
+def _rule_stack_name(values: Values, stack: str, report: Report, model: Model) -> None:
     if not _needs(values, "environment"):
         return
     env = values["environment"]
@@ -54,7 +53,7 @@ def _lb_suggestion(values: Values, field_name: str, nodes: Mapping[str, str], po
     return None
 
 
-def _rule_no_node_addresses(values: Values, stack: str, report: Report) -> None:
+def _rule_no_node_addresses(values: Values, stack: str, report: Report, model: Model) -> None:
     """No value anywhere in the config may be a node address behind a LB (PH16, topology report)."""
     nodes: dict[str, str] = {a: "Patroni (PostgreSQL) node" for a in values.get("postgres_nodes", [])}
     nodes.update({a: "Redis node" for a in values.get("redis_nodes", [])})
@@ -91,10 +90,10 @@ def _rule_no_node_addresses(values: Values, stack: str, report: Report) -> None:
                     why = f"{address} is a {kind}; connections never target a node (PH16: the node became a replica)"
                 lb = lb_redis if is_redis_field else lb_pg
                 fix = f"use the LB {lb}" if lb else "use the HAProxy load-balancer endpoint"
-                report(_alias(field_name), rendered, why, fix)
+                report(model.key_of(field_name), rendered, why, fix)
 
 
-def _rule_ttls(values: Values, stack: str, report: Report) -> None:
+def _rule_ttls(values: Values, stack: str, report: Report, model: Model) -> None:
     if _needs(values, "credential_ttl_seconds", "credential_max_ttl_seconds"):
         ttl, max_ttl = values["credential_ttl_seconds"], values["credential_max_ttl_seconds"]
         if max_ttl < ttl:
@@ -140,12 +139,12 @@ def _rule_ttls(values: Values, stack: str, report: Report) -> None:
             )
 
 
-def _rule_network(values: Values, stack: str, report: Report) -> None:
+def _rule_network(values: Values, stack: str, report: Report, model: Model) -> None:
     """NetworkPolicies allow egress to the LBs by ipBlock, and ingress from the ingress controller only."""
     apps = values.get("apps", [])
     needed = {
-        "postgres_write_endpoint": any(CATALOG[a].uses_database for a in apps if a in CATALOG),
-        "redis_endpoint": any(CATALOG[a].uses_redis for a in apps if a in CATALOG),
+        "postgres_write_endpoint": any(model.catalog[a].uses_database for a in apps if a in model.catalog),
+        "redis_endpoint": any(model.catalog[a].uses_redis for a in apps if a in model.catalog),
     }
     for field_name, used in needed.items():
         endpoint = values.get(field_name)
@@ -155,7 +154,7 @@ def _rule_network(values: Values, stack: str, report: Report) -> None:
             ipaddress.ip_address(endpoint.host)
         except ValueError:
             report(
-                _alias(field_name),
+                model.key_of(field_name),
                 str(endpoint),
                 f"'{endpoint.host}' is a host name; the apps' NetworkPolicies allow egress to the LB as an ipBlock "
                 f"(a NetworkPolicy cannot name a DNS host)",
