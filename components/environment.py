@@ -11,7 +11,7 @@ import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 
 from .app import AppService, AppServiceArgs, Migrations, MigrationsArgs, MovedFrom
-from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET
+from .catalog import MIGRATIONS_COMMAND, MIGRATIONS_SECRET
 from .config import StackConfig, app_names
 from .external_secrets import (
     STORE_NAME,
@@ -132,7 +132,7 @@ class Environment(pulumi.ComponentResource):
 
         # -- Vault database engine ------------------------------------------------------------------
         owner_of_db = {s.name: s.owner_group for s in specs}
-        db_role_apps = [a for a in apps if CATALOG[a].uses_database]
+        db_role_apps = [a for a in apps if cfg.catalog[a].uses_database]
         roles = [
             EngineRole(naming.db_role(a), cfg.database_of(a), owner_of_db[cfg.database_of(a)]) for a in db_role_apps
         ]
@@ -193,7 +193,7 @@ class Environment(pulumi.ComponentResource):
                 namespace=naming.namespace(a),
                 service_account=naming.service_account(a),
                 kv_prefix=f"{naming.kv_prefix()}/{a}",
-                creds_paths=[naming.creds_path(a)] if CATALOG[a].uses_database else [],
+                creds_paths=[naming.creds_path(a)] if cfg.catalog[a].uses_database else [],
             )
             for a in apps
         ]
@@ -232,12 +232,12 @@ class Environment(pulumi.ComponentResource):
         # keep running (Migrations' docstring: the provider's await semantics).
         redis = cfg.redis_endpoint
         namespaces = [naming.namespace(a) for a in apps]
-        http_ports = [port for a in apps if (port := CATALOG[a].port) is not None]
+        http_ports = [port for a in apps if (port := cfg.catalog[a].port) is not None]
         self.apps: dict[str, AppService] = {}
         self.namespaces: dict[str, AppNamespace] = {}
         migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
         for a in apps:
-            kind = CATALOG[a]
+            kind = cfg.catalog[a]
             namespace = naming.namespace(a)
             # The namespace was AppService's child before it had policies of its own: same name, old parent.
             moved_namespace = MovedFrom(

@@ -120,13 +120,13 @@ def _engine_config() -> dict[str, Any]:
     return dict(runtime_config.CONFIG.get())
 
 
-def read_stack_config() -> StackConfig:
+def read_stack_config(model: type[StackConfig] = STACK_CONFIG_MODEL) -> StackConfig:
     """Read this stack's ``keybuzz:*`` config from the Pulumi runtime and validate it (once per run)."""
     from pulumi import get_stack, runtime
 
     raw: dict[str, Any] = dict(runtime.get_config_env())
     raw.update(_engine_config())
-    for spec in key_specs():
+    for spec in key_specs(model):
         full_key = f"{NAMESPACE}:{spec.name}"
         if full_key not in raw:
             value = runtime.get_config(full_key)
@@ -134,4 +134,4 @@ def read_stack_config() -> StackConfig:
                 raw[full_key] = value
     secret_keys = [k for k in raw if runtime.is_config_secret(k)]
     secret_keys += runtime.get_config_secret_keys_env()
-    return load_config(raw, get_stack(), secret_keys)
+    return load_config(raw, get_stack(), secret_keys, model)
