@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Final, Literal, get_args
@@ -132,21 +133,21 @@ def _check_identifier(value: str) -> str:
     return value
 
 
-def _check_identifiers(values: list[str]) -> list[str]:
-    for v in values:
-        if not _IDENT.match(v):
-            raise ValueError(f"'{v}' is not a lower-case PostgreSQL identifier")
-    return _unique(values)
+def _each_matching(pattern: re.Pattern[str], what: str) -> Callable[[list[str]], list[str]]:
+    """A check of a list: every value matches `pattern` (else "'value' is not `what`"), none twice."""
+
+    def check(values: list[str]) -> list[str]:
+        for v in values:
+            if not pattern.match(v):
+                raise ValueError(f"'{v}' is not {what}")
+        return _unique(values)
+
+    return check
 
 
+_check_identifiers = _each_matching(_IDENT, "a lower-case PostgreSQL identifier")
 _DNS_LABELS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-def _check_namespaces(values: list[str]) -> list[str]:
-    for v in values:
-        if not _DNS_LABELS.match(v):
-            raise ValueError(f"'{v}' is not a valid Kubernetes namespace name")
-    return _unique(values)
+_check_namespaces = _each_matching(_DNS_LABELS, "a valid Kubernetes namespace name")
 
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
