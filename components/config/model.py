@@ -1,7 +1,8 @@
 """`StackConfig`: every ``keybuzz:*`` key of one stack as a frozen, validated model, and its derived views.
 
 Each field carries the key name (alias), type, description, default and secrecy; `schema.key_specs()`
-derives Pulumi.yaml's ``config:`` block from them. Build a `StackConfig` with `load_config`.
+derives Pulumi.yaml's ``config:`` block from them. The per-app keys are added from the catalog by
+per_app.py. Build a `StackConfig` with `load_config`.
 """
 
 from __future__ import annotations
@@ -191,8 +192,8 @@ class StackConfig(BaseModel):
         "ingress-nginx",
     )
     # Apps -------------------------------------------------------------------------------------
-    # Apps: `apps` and every per-app key (apiImageTag, backendDatabase, ...) are declared by
-    # `per_app.stack_config_model` from the catalog and the per-app settings table.
+    # Typed here for the views and the components; declared (key, validation, description) with every
+    # per-app key (apiImageTag, backendDatabase, ...) by `per_app.stack_config_model`, from the catalog.
     apps: list[str]
     # Adoption of the live estate ---------------------------------------------------------------
     adopt_databases: IdentListT = _key(
