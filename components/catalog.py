@@ -46,6 +46,11 @@ class AppKind:
     #: Whether the container runs with a read-only root filesystem. Every app gets a writable emptyDir at
     #: /tmp (Node writes temporary files there: npm/npx caches, uploads, os.tmpdir()).
     read_only_root: bool = True
+    #: Whose database the app uses when it connects to one it does not own (the worker: the backend's). The
+    #: stack may point it at another database-owning app (``keybuzz:<app>DatabaseApp``).
+    default_database_app: AppName | None = None
+    #: Whether the app runs Prisma migrations (a Job, with its own Vault role) before its Deployment rolls.
+    runs_migrations: bool = False
 
     @property
     def uses_database(self) -> bool:
@@ -77,6 +82,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         uses_redis=False,
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-backend",
+        runs_migrations=True,  # Prisma (PH15: "Prisma migrate"; the topology report's db_migrate_leader.sh)
     ),
     "client": AppKind(
         name="client",
@@ -108,6 +114,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         # polling), not a second HTTP backend. ASSUMPTION: the seeds do not name the entry point; this is the
         # backend's compiled worker. Confirm it against keybuzz-backend's package.json before PROD runs a worker.
         command=("node", "dist/worker.js"),
+        default_database_app="backend",  # the backend image's queue worker, on the backend's tables
     ),
 }
 

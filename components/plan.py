@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import CATALOG, MIGRATIONS_COMMAND, MIGRATIONS_SECRET, AppKind
+from .catalog import MIGRATIONS_COMMAND, MIGRATIONS_SECRET, AppKind
 from .config import Endpoint, StackConfig, app_names
 from .external_secrets import DatabaseSecret, KvSecret, VaultLogin
 from .naming import Naming
@@ -92,8 +92,8 @@ class EnvironmentPlan:
 
 
 def _migrates(kind: AppKind) -> bool:
-    """Whether an app runs Prisma migrations before it rolls: decided here only."""
-    return kind.name == "backend"
+    """Whether an app runs Prisma migrations before it rolls (a catalog fact, read here only)."""
+    return kind.runs_migrations
 
 
 def _database_secret(
@@ -128,10 +128,10 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
         for a in cfg.database_apps
     )  # fmt: skip
     owner_of = {d.name: d.owner_group for d in databases}
-    migrating = [a for a in apps if _migrates(CATALOG[a])]
+    migrating = [a for a in apps if _migrates(cfg.catalog[a])]
 
     roles = [EngineRole(naming.db_role(a), cfg.database_of(a), owner_of[cfg.database_of(a)])
-             for a in apps if CATALOG[a].uses_database]  # fmt: skip
+             for a in apps if cfg.catalog[a].uses_database]  # fmt: skip
     roles += [
         EngineRole(naming.db_role(MIGRATIONS), cfg.database_of(a), owner_of[cfg.database_of(a)]) for a in migrating
     ]
@@ -140,7 +140,7 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
         AppAccess(
             app=a, policy=naming.policy(a), auth_role=naming.auth_role(a), namespace=naming.namespace(a),
             service_account=naming.service_account(a), kv_prefix=naming.kv_app_prefix(a),
-            creds_paths=[naming.creds_path(a)] if CATALOG[a].uses_database else [],
+            creds_paths=[naming.creds_path(a)] if cfg.catalog[a].uses_database else [],
         )
         for a in apps
     ]  # fmt: skip
@@ -155,7 +155,7 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
 
     app_plans = []
     for a in apps:
-        kind = CATALOG[a]
+        kind = cfg.catalog[a]
         login = _login(cfg, naming, a)
         keeps_estate = cfg.keeps_estate_secret(a)
         database_secrets: tuple[DatabaseSecret, ...] = ()
@@ -195,7 +195,7 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
                 rolls_after_migrations=(
                     not _migrates(kind)
                     and kind.uses_database
-                    and any(_migrates(CATALOG[m]) and cfg.database_of(m) == cfg.database_of(a) for m in migrating)
+                    and any(_migrates(cfg.catalog[m]) and cfg.database_of(m) == cfg.database_of(a) for m in migrating)
                 ),
             )
         )

@@ -1,4 +1,4 @@
-"""Print the config declarations derived from components/config.py.
+"""Print the config declarations derived from components/config/.
 
     python scripts/config_schema.py yaml      # the `config:` block of Pulumi.yaml
     python scripts/config_schema.py markdown  # the README's config table

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import components.config as program_config
+from components.config.rules.apps import _MOVING_TAGS
+from components.config.rules.estate import _node_pattern
+from components.config.types import _parse_endpoint
 from components.durations import go_duration
 from components.naming import tokens
 from lab.program import go_seconds
@@ -29,7 +31,7 @@ NEIGHBOURS = ["", " ", "x", "a", "-", "_", ".", "0", "1", ".5", ":5432", "/", "@
 
 
 def test_moving_tags_are_one_list() -> None:
-    assert frozenset(pack_config.SCHEMA["mutableTags"]["default"]) == program_config._MOVING_TAGS
+    assert frozenset(pack_config.SCHEMA["mutableTags"]["default"]) == _MOVING_TAGS
 
 
 @settings(max_examples=400, deadline=None)
@@ -41,7 +43,7 @@ def test_moving_tags_are_one_list() -> None:
 )
 def test_a_node_address_is_found_in_the_same_strings(address: str, before: str, after: str, middle: str) -> None:
     text = f"{middle}{before}{address}{after}{middle}"
-    program = program_config._node_pattern(address).search(text) is not None
+    program = _node_pattern(address).search(text) is not None
     pack = pack_rules._node_pattern(address).search(text) is not None
     assert program == pack, text
 
@@ -64,7 +66,7 @@ _HOSTS = st.one_of(
 @given(host=_HOSTS, port=st.integers(min_value=1, max_value=65535))
 def test_an_endpoint_reads_the_same(host: str, port: int) -> None:
     text = f"{host}:{port}"
-    mine = program_config._parse_endpoint(text)
+    mine = _parse_endpoint(text)
     theirs = pack_config.parse_endpoint("postgresLb", text)
     assert (mine.host, mine.port) == (theirs.host, theirs.port) == (host, port)
 
