@@ -186,31 +186,22 @@ class Databases(pulumi.ComponentResource):
             privileges=[],
             opts=child.merge(pulumi.ResourceOptions(depends_on=[database, *legacy])),
         )
-        postgresql.Grant(
-            f"{prefix}-owner-connect",
-            database=database.name,
-            role=owner.name,
-            object_type="database",
-            privileges=["CONNECT", "CREATE", "TEMPORARY"],
-            opts=after_db,
-        )
-        postgresql.Grant(
-            f"{prefix}-reader-connect",
-            database=database.name,
-            role=reader.name,
-            object_type="database",
-            privileges=["CONNECT"],
-            opts=after_db,
-        )
-        postgresql.Grant(
-            f"{prefix}-reader-tables",
-            database=database.name,
-            role=reader.name,
-            schema="public",
-            object_type="table",
-            privileges=["SELECT"],
-            opts=after_db,
-        )
+        # The groups' own privileges: the owner connects and creates, the reader connects and reads.
+        grants: list[tuple[str, postgresql.Role, str, list[str], str | None]] = [
+            ("owner-connect", owner, "database", ["CONNECT", "CREATE", "TEMPORARY"], None),
+            ("reader-connect", reader, "database", ["CONNECT"], None),
+            ("reader-tables", reader, "table", ["SELECT"], "public"),
+        ]
+        for suffix, role, object_type, privileges, schema in grants:
+            postgresql.Grant(
+                f"{prefix}-{suffix}",
+                database=database.name,
+                role=role.name,
+                schema=schema,
+                object_type=object_type,
+                privileges=privileges,
+                opts=after_db,
+            )
         for object_type in ("table", "sequence"):
             postgresql.DefaultPrivileges(
                 f"{prefix}-reader-default-{object_type}s",

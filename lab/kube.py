@@ -229,16 +229,9 @@ class KubeApi:
         self.stop_reloader(env)
         kubeconfig = self.kubeconfig_path
         if service_account is not None:
-            ns, name = service_account
-            status, body = self.request(
-                "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{name}/token",
-                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                 "spec": {"expirationSeconds": REVIEWER_TOKEN_SECONDS}},
-            )  # fmt: skip
-            if status != 201:
-                raise LabError(f"no token for {ns}/{name} ({status}): has the stack been `up`ed? {body}")
+            token = self.service_account_token(*service_account)
             config = yaml.safe_load(kubeconfig.read_text())
-            config["users"] = [{"name": "lab-admin", "user": {"token": body["status"]["token"]}}]
+            config["users"] = [{"name": "lab-admin", "user": {"token": token}}]
             kubeconfig = self.dir / f"kubeconfig-reloader-{env}"
             write_private(kubeconfig, yaml.safe_dump(config, sort_keys=False))
         port = self.ports[f"reloader_{env}"]
@@ -303,6 +296,16 @@ class KubeApi:
             return status, json.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+    def service_account_token(self, namespace: str, name: str, seconds: int = REVIEWER_TOKEN_SECONDS) -> str:
+        """A token of the service account `namespace`/`name` (TokenRequest), as a pod of it would mount."""
+        status, body = self.request(
+            "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+        )  # fmt: skip
+        if status != 201:
+            raise LabError(f"no token for {namespace}/{name} ({status}): has the stack been `up`ed? {body}")
+        return str(body["status"]["token"])
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """The decoded data of a Kubernetes Secret (the ones ESO writes)."""
@@ -381,13 +384,7 @@ def configure_openbao_kubernetes_auth(kube: KubeApi, vault: Any, mount: str = "k
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
          "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]},
     )  # fmt: skip
-    status, body = kube.request(
-        "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{name}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-         "spec": {"expirationSeconds": REVIEWER_TOKEN_SECONDS}},
-    )  # fmt: skip
-    if status != 201:
-        raise LabError(f"no token for the OpenBao token reviewer ({status}): {body}")
+    reviewer_token = kube.service_account_token(ns, name)
     auths = vault.read("sys/auth")
     table = auths.get("data", auths) if isinstance(auths, dict) else {}
     if f"{mount}/" not in table:
@@ -396,5 +393,5 @@ def configure_openbao_kubernetes_auth(kube: KubeApi, vault: Any, mount: str = "k
         f"auth/{mount}/config",
         {"kubernetes_host": kube.url,
          "kubernetes_ca_cert": (kube.dir / "certs" / "apiserver.crt").read_text(),
-         "token_reviewer_jwt": body["status"]["token"]},
+         "token_reviewer_jwt": reviewer_token},
     )  # fmt: skip

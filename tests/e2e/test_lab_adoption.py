@@ -207,16 +207,9 @@ class TestAdoptingTheEstate:
     def test_rotating_one_connections_root_leaves_every_connection_working(self, lab: Lab) -> None:
         """The scheduled job's login (its service account, its Vault role) rotates one DEV connection; both
         DEV connections still issue and revoke, and that login cannot touch PROD's."""
-        status, body = lab.kube.request(
-            "POST",
-            "/api/v1/namespaces/keybuzz-ops-dev/serviceaccounts/keybuzz-vault-rotate-root/token",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
-        )
-        assert status == 201, body
+        token = lab.kube.service_account_token("keybuzz-ops-dev", "keybuzz-vault-rotate-root")
         vault = lab.vault()
-        login = vault.write(
-            "auth/kubernetes/login", {"role": "keybuzz-dev-rotate-root", "jwt": body["status"]["token"]}
-        )
+        login = vault.write("auth/kubernetes/login", {"role": "keybuzz-dev-rotate-root", "jwt": token})
         job = vault.with_token(login["auth"]["client_token"])
         job.write("database-dev/rotate-root/keybuzz")
         for app in ("api", "backend"):  # each connection still issues, and revokes (the user is dropped)

@@ -196,12 +196,7 @@ class TestPlatformOnTheLab:
         def login(role: Any) -> Vault:
             ns = role.inputs["boundServiceAccountNamespaces"][0]
             sa = role.inputs["boundServiceAccountNames"][0]
-            status, body = lab.kube.request(
-                "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
-                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
-            )  # fmt: skip
-            assert status == 201, body
-            login = {"role": role.inputs["roleName"], "jwt": body["status"]["token"]}
+            login = {"role": role.inputs["roleName"], "jwt": lab.kube.service_account_token(ns, sa)}
             auth = vault.write("auth/kubernetes/login", login)
             return vault.with_token(auth["auth"]["client_token"])
 
