@@ -124,12 +124,23 @@ def _endpoints(resource: Resource, data: Any) -> Iterator[tuple[str, str, str, i
                 yield f"{path}.{host_key}" if path else host_key, kind, host, int(port or default_port)
 
 
+#: The stack's own config keys that list the nodes (so that nothing else may name one). A provider that
+#: receives the whole stack config as its inputs (the default `pulumi-python` provider of the program's
+#: dynamic resources) carries them: they are the lists, not a connection.
+_NODE_LIST_KEYS = ("postgresNodes", "redisNodes")
+
+
+def _is_node_list(resource: Resource, path: str) -> bool:
+    key = path.split(".", 1)[0].split("[", 1)[0]
+    return resource.type.startswith("pulumi:providers:") and key.rsplit(":", 1)[-1] in _NODE_LIST_KEYS
+
+
 def no_node_endpoints(resource: Resource, config: PackConfig, report: Report) -> None:
     """No input contains a node address; every PostgreSQL/Redis endpoint is its LB."""
     data = _with_json(resource.props)
     patterns = [(a, _node_pattern(a)) for a in config.node_addresses]
     for path, value in leaves(data):
-        if not _known_str(value):
+        if not _known_str(value) or _is_node_list(resource, path):
             continue
         for address, pattern in patterns:
             if pattern.search(value):

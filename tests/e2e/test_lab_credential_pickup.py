@@ -3,10 +3,11 @@
 environment only when it starts) keeps every query working for 5 minutes while Reloader runs, and fails
 within a bound without it; a second `up` after reloads is a no-op and keeps them.
 
-Both stacks run with credentialTtlSeconds 60 (max 240) and secretRefreshSeconds 20, set on this module's own
-copy of the lab stacks. DEV's Reloader runs as the program's service account (so with exactly the RBAC the
-program grants it); PROD's Reloader is stopped: the DEV api client is "with", the PROD api client "without",
-both at once. Figures are printed (run with ``-s``) and kept in docs/operations.md.
+Both stacks run with credentialTtlSeconds 60 (max 240), secretRefreshSeconds 20 and the apps on Vault's
+credentials (legacyLoginPhase dynamic), set on this module's own copy of the lab stacks. DEV's Reloader
+runs as the program's service account (so with exactly the RBAC the program grants it); PROD's Reloader is
+stopped: the DEV api client is "with", the PROD api client "without", both at once. Figures are printed
+(run with ``-s``) and kept in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def short_ttl_stacks(lab: Lab, prog: Path) -> Path:
             ("credentialTtlSeconds", TTL),
             ("credentialMaxTtlSeconds", MAX_TTL),
             ("secretRefreshSeconds", REFRESH),
+            # Apps on Vault's credentials (cutover phase `dynamic`): in `kept` they read the estate's own Secret.
+            ("legacyLoginPhase", "dynamic"),
         ):
             pulumi(lab, prog, "config", "set", f"keybuzz:{key}", str(value), "--stack", stack)
         pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", stack)

@@ -87,6 +87,18 @@ def test_a_node_address_anywhere_is_reported() -> None:
     assert "Use the LB (10.0.0.10:5432 for PostgreSQL" in message
 
 
+def test_the_stack_configs_own_node_lists_on_a_provider_are_not_connections() -> None:
+    """The default pulumi-python provider (the program's dynamic resources) receives the whole stack config:
+    its node lists are the lists that name the nodes, not a connection; any other key with a node is one."""
+    provider = "pulumi:providers:pulumi-python"
+    lists = res(provider, {"keybuzz:postgresNodes": '["10.0.0.120","10.0.0.121"]', "keybuzz:redisNodes": "10.0.0.123"})
+    assert check(rules.no_node_endpoints, lists) == []
+    pinned = res(provider, {"keybuzz:postgresWriteEndpoint": "10.0.0.121:5432"})
+    assert check(rules.no_node_endpoints, pinned)
+    elsewhere = res("vault:index/policy:Policy", {"postgresNodes": "10.0.0.121"})  # only a provider's config
+    assert check(rules.no_node_endpoints, elsewhere)
+
+
 def test_a_longer_address_is_not_a_node() -> None:
     # 10.0.0.12 is a node prefix of 10.0.0.120..125 only as text; the rule matches whole addresses.
     config = PackConfig.from_mapping({"nodeAddresses": ["10.0.0.12"]})
