@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lab.cluster import Lab  # noqa: E402
+from lab.config import repo_root  # noqa: E402
 from lab.stacks import copy_program, pulumi_env, write_stack  # noqa: E402
 
 IMPORTABLE = {"postgresql:index/database:Database", "kubernetes:core/v1:Namespace"}
@@ -109,7 +110,8 @@ def flat_program(lab: Lab, env: dict[str, str], dest: Path) -> Path:
             "type": r["type"],
             "name": r["urn"].rsplit("::", 1)[1],
             "urn": r["urn"],
-            "inputs": {k: v for k, v in r.get("inputs", {}).items() if not k.startswith("__")},
+            # Engine bookkeeping out (`__defaults`); a dynamic resource keeps its provider (`__provider`).
+            "inputs": {k: v for k, v in r.get("inputs", {}).items() if not k.startswith("__") or k == "__provider"},
             "provider": r.get("provider", "").rsplit("::", 1)[0],
             "protect": bool(r.get("protect")),
             "import_id": r["id"] if r["type"] in IMPORTABLE and r["id"] in adopted else "",
@@ -126,6 +128,9 @@ def flat_program(lab: Lab, env: dict[str, str], dest: Path) -> Path:
     with os.fdopen(fd, "w") as handle:
         json.dump(rows, handle)
     (dest / ".venv").symlink_to(Path(sys.prefix))
+    # The dynamic resources' provider is pickled by reference to its module: the provider process imports
+    # components.pg_adoption from the program's directory. The twin registers nothing through components.
+    shutil.copytree(repo_root() / "components", dest / "components", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
