@@ -21,7 +21,8 @@ Deleting either resource from the program changes nothing in the database (owner
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +135,31 @@ class ForeignOwnerError(Exception):
     """Tables of the adopted database owned by a role the stack does not list: the adoption stops."""
 
 
+#: Advisory lock key every adoption statement runs under (in the `postgres` database; any fixed number).
+_ADOPTION_LOCK = 7_141_250_112
+
+
+@contextmanager
+def _serialized(props: Mapping[str, Any]) -> Iterator[None]:
+    """One adoption resource at a time. The engine runs independent resources in parallel, and two of them
+    changing the same catalog rows at once (a database's ACL, a role's memberships) fail with `tuple
+    concurrently updated` (found on the lab: two legacy roles of one database dropped together)."""
+    with _connect(props, "postgres") as lock:
+        lock.autocommit = True
+        lock.execute("SELECT pg_advisory_lock(%s)", (_ADOPTION_LOCK,))
+        try:
+            yield
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (_ADOPTION_LOCK,))
+
+
 def transfer_ownership(props: Mapping[str, Any]) -> int:
     """Give the group every object of the database owned by the legacy roles; the number of objects moved."""
+    with _serialized(props):
+        return _transfer_ownership(props)
+
+
+def _transfer_ownership(props: Mapping[str, Any]) -> int:
     database, group, roles = props["database"], props["group"], list(props["roles"])
     with _connect(props, database) as conn, conn.cursor() as cur:
         present = _existing(cur, roles)
@@ -208,6 +232,11 @@ class OwnershipTransfer(pulumi.dynamic.Resource):
 
 def apply_phase(props: Mapping[str, Any]) -> str:
     """Put the legacy role where `phase` says; returns what was done (kept in the resource's outputs)."""
+    with _serialized(props):
+        return _apply_phase(props)
+
+
+def _apply_phase(props: Mapping[str, Any]) -> str:
     role, phase = props["role"], props["phase"]
     grants: list[dict[str, str]] = list(props["grants"])  # [{database, group}]
     with _connect(props, "postgres") as conn, conn.cursor() as cur:
