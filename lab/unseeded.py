@@ -18,5 +18,6 @@ UNSEEDED: Final[dict[str, dict[str, Any]]] = {
 
 
 def unseeded(env: str) -> dict[str, Any]:
-    """The stand-in values of `env`'s unset keys, keyed without the ``keybuzz:`` prefix."""
-    return dict(UNSEEDED[env])
+    """The stand-in values of `env`'s unset keys, keyed without the ``keybuzz:`` prefix (none for an
+    environment that has no shipped stack file, such as a test's synthetic one)."""
+    return dict(UNSEEDED.get(env, {}))

@@ -163,7 +163,7 @@ def stack_config(
     data = yaml.safe_load(stack_file(stack).read_text())["config"]
     raw = {k: _config_text(v) for k, v in data.items()}
     env = stack.removeprefix("lab-")
-    for key, value in (unseeded(env) if env in ("dev", "prod") else {}).items():
+    for key, value in unseeded(env).items():
         raw.setdefault(f"{PROJECT}:{key}", _config_text(value))
     raw.update(FAKE_SECRETS)
     secret_keys = list(FAKE_SECRETS)

@@ -114,17 +114,23 @@ hook_language_python() {
 	install -m 0755 "$tree/dist/pulumi-resource-pulumi-python" "$3/"
 }
 
-hook_postgresql() {
-	[[ "$1" == pre ]] || return 0
-	local tree="$TERRAFORM_PROVIDER_POSTGRESQL_TREE" p
-	# The bridged Terraform provider is used with the wrapper repository's patches applied
-	# to a copy (as upstream's `make upstream` does).
+# patched_copy TREE PATCH_DIR: upstream/TREE copied to patched/TREE (the pinned tree stays untouched),
+# then every PATCH_DIR/*.patch applied to the copy; a patch that does not apply stops the build.
+patched_copy() {
+	local tree="$1" dir="$2" p
 	mkdir -p patched
 	cp -r "upstream/$tree" patched/
 	chmod -R u+w "patched/$tree"
-	for p in "upstream/pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION/patches/"*.patch; do
+	for p in "$dir"/*.patch; do
 		patch -s -p1 -d "patched/$tree" <"$p" || die "patch $p does not apply to $tree"
 	done
+}
+
+hook_postgresql() {
+	[[ "$1" == pre ]] || return 0
+	# The bridged Terraform provider is used with the wrapper repository's patches applied
+	# to a copy (as upstream's `make upstream` does).
+	patched_copy "$TERRAFORM_PROVIDER_POSTGRESQL_TREE" "upstream/pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION/patches"
 	set_schema_version \
 		"upstream/pulumi-postgresql-v$PULUMI_POSTGRESQL_VERSION/provider/cmd/pulumi-resource-postgresql/schema.json" \
 		schema.json "$PULUMI_POSTGRESQL_VERSION"
@@ -132,16 +138,10 @@ hook_postgresql() {
 
 hook_reloader() {
 	[[ "$1" == pre ]] || return 0
-	local tree="reloader-v$RELOADER_VERSION" p
 	# Upstream's metrics/health server binds ":9090" (every interface, a hard-coded constant);
 	# the wrapper's patches make the address configurable (RELOADER_HTTP_LISTEN_ADDR) so the lab
 	# runs it on loopback. Applied to a copy, as for the postgresql provider.
-	mkdir -p patched
-	cp -r "upstream/$tree" patched/
-	chmod -R u+w "patched/$tree"
-	for p in patches/*.patch; do
-		patch -s -p1 -d "patched/$tree" <"$p" || die "patch $p does not apply to $tree"
-	done
+	patched_copy "reloader-v$RELOADER_VERSION" patches
 }
 
 hook_vault() {
@@ -206,7 +206,7 @@ object_key() {
 		echo "$name $version $GO_VERSION $GOFLAGS"
 		echo "go build -trimpath -tags '$tags' -ldflags '-s -w $ldflags' $pkg"
 		[[ -z "$trees" ]] || tree_lines "$trees"
-		[[ -z "$hook" ]] || declare -f "$hook" set_schema_version
+		[[ -z "$hook" ]] || declare -f "$hook" set_schema_version patched_copy
 		[[ "$hook" != hook_kubernetes ]] || echo "openapi k8s.io/kubernetes v$KUBERNETES_VERSION"
 		cd "$MODULES/$dir"
 		find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.patch' \) | LC_ALL=C sort | xargs sha256sum
