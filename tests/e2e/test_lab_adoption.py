@@ -111,10 +111,11 @@ class TestAdoptingTheEstate:
         pulumi(lab, prog, "config", "set", "keybuzz:kubernetesUpsertExisting", "true", "--stack", "lab-prod")
         assert proc.returncode != 0
         out = proc.stdout + proc.stderr
-        # Whichever estate object the engine reaches first (their order is the graph's, not fixed): the
-        # Deployment keybuzz-api or the SecretStore vault the estate already runs in keybuzz-api-prod.
+        # Whichever of PROD's estate objects the program declares the engine reaches first (their order is
+        # the graph's, not fixed): the Deployments keybuzz-api and keybuzz-client, or the SecretStore vault.
         refused = re.findall(
-            r'(deployments\.apps "keybuzz-api"|secretstores\.external-secrets\.io "vault") already exists', out
+            r'(deployments\.apps "keybuzz-(?:api|client)"|secretstores\.external-secrets\.io "vault") already exists',
+            out,
         )
         assert refused, out[-3000:]
         assert "set upsertExistingObjects on the provider" in out
