@@ -8,9 +8,10 @@ import pulumi
 
 from components.config import read_stack_config
 from components.environment import Environment, EnvironmentArgs
+from components.plan import plan
 
 config = read_stack_config()
-environment = Environment(f"keybuzz-{config.environment}", EnvironmentArgs(config=config))
+environment = Environment(f"keybuzz-{config.environment}", EnvironmentArgs(plan=plan(config)))
 
 for key, value in environment.outputs.items():
     pulumi.export(key, value)

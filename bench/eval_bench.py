@@ -29,6 +29,7 @@ import pulumi  # noqa: E402
 
 from components.config import load_config  # noqa: E402
 from components.environment import Environment, EnvironmentArgs  # noqa: E402
+from components.plan import plan  # noqa: E402
 from render import render_stack, run_under_mocks, stack_config  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def _ten_x(stack: str) -> Callable[[], int]:
     def run() -> int:
         def program() -> None:
             for i in range(10):
-                Environment(f"keybuzz-{stack}-{i}", EnvironmentArgs(config=config))
+                Environment(f"keybuzz-{stack}-{i}", EnvironmentArgs(plan=plan(config)))
 
         return len(run_under_mocks(program, stack, raw, secret_keys))
 

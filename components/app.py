@@ -9,83 +9,32 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .catalog import DEFAULT_RESOURCES, RUN_AS_USER, AppKind
+from .catalog import DEFAULT_RESOURCES, AppKind
 from .durations import go_duration
-from .external_secrets import DatabaseSecret, dynamic_database_secret
-from .naming import PATCH_FORCE
+from .external_secrets import dynamic_database_secret
+from .k8s import (
+    CREDENTIALS_ANNOTATION,
+    PATCH_FORCE,
+    REPLACE_UNREADY,
+    SKIP_AWAIT,
+    MovedFrom,
+    awaited,
+    hardened,
+    labels_of,
+    selector_of,
+)
 from .pickup import RELOAD_ANNOTATION
+from .spec import Credentials, DatabaseSecret
 
-SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
-#: Pod-template annotation naming where the app's database credentials come from (estate / vault).
-CREDENTIALS_ANNOTATION = "keybuzz.io/database-credentials"
-#: A Job that did not complete (a failed migration) is replaced on the next `up` instead of being awaited
-#: again (pulumi-kubernetes provider.go, Diff: `replaceUnready` checks the live Job's readiness).
-REPLACE_UNREADY = {"pulumi.com/replaceUnready": "true"}
 #: Spread key of replicated apps: the node. `topology.kubernetes.io/zone` is set only where a cloud
 #: controller labels nodes, which nothing in the seeds shows, and with `DoNotSchedule` a node without the
 #: key takes no pod at all; `kubernetes.io/hostname` is set by every kubelet, and one node lost then takes
 #: at most one replica.
 SPREAD_KEY = "kubernetes.io/hostname"
-TMP = "/tmp"
-
-
-def labels_of(app: str, env: str) -> dict[str, str]:
-    """Labels of everything an app owns (namespace, pods, policies)."""
-    return {
-        "app.kubernetes.io/name": f"keybuzz-{app}",
-        "app.kubernetes.io/part-of": "keybuzz",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "keybuzz.io/environment": env,
-    }
-
-
-def container_name(app: str) -> str:
-    """``keybuzz-<app>``: the name the seeds' rollback uses (PH28.2 §8.2: `kubectl set image
-    deployment/keybuzz-api keybuzz-api=ghcr.io/...`)."""
-    return f"keybuzz-{app}"
 
 
 def _env_list(env: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
-
-
-def hardened(container: dict[str, Any], read_only_root: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(container, pod spec fields) with the restricted security context and a writable /tmp.
-
-    Non-root with a numeric UID (the kubelet verifies runAsNonRoot only on one), no privilege escalation, no
-    capability, the runtime's seccomp profile. Node writes temporary files under /tmp (os.tmpdir(), npx's
-    cache): an emptyDir there lets the root filesystem be read-only.
-    """
-    security = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": read_only_root,
-    }
-    container = {**container, "securityContext": security, "volumeMounts": [{"name": "tmp", "mountPath": TMP}]}
-    pod = {
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-    }
-    return container, pod
-
-
-@dataclass(frozen=True)
-class MovedFrom:
-    """Where children of a component were declared before they moved into it: their former parent's URN and
-    name prefix. The moved children carry aliases, so a stack that has them keeps them (a Namespace deleted
-    by a move would take everything in it)."""
-
-    parent_urn: pulumi.Input[str]
-    name_prefix: str
-
-    def alias(self, suffix: str) -> pulumi.Alias:
-        return pulumi.Alias(name=f"{self.name_prefix}-{suffix}", parent=self.parent_urn)
 
 
 @dataclass(frozen=True)
@@ -94,6 +43,8 @@ class ServiceArgs:
 
     kind: AppKind
     env: str
+    #: Physical name of the Deployment, its container, Service and PDB (``Naming.workload``: keybuzz-api).
+    workload: str
     #: The app's namespace: the `AppNamespace`'s output, so every child waits for it.
     namespace: pulumi.Input[str]
     service_account: str
@@ -110,7 +61,37 @@ class ServiceArgs:
     skip_await: bool = False
     #: Where the app's database credentials come from: "estate" (the legacy login's Secret, cutover phase
     #: kept) or "vault" (ESO). A pod-template annotation, so that the switch rolls the pods onto the new ones.
-    credentials: str | None = None
+    credentials: Credentials | None = None
+
+
+def _container(args: ServiceArgs) -> dict[str, Any]:
+    """The app's container: image, command, env from its Secrets and the LB settings, port and probes."""
+    kind = args.kind
+    container: dict[str, Any] = {
+        "name": args.workload,
+        "image": args.image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": _env_list(args.plain_env),
+        "envFrom": [{"secretRef": {"name": s}} for s in args.secret_env_from],
+        "resources": DEFAULT_RESOURCES,
+    }
+    if kind.command is not None:
+        container["command"] = list(kind.command)
+    if kind.port is not None:
+        container["ports"] = [{"name": "http", "containerPort": kind.port, "protocol": "TCP"}]
+        check: dict[str, Any] = (
+            {"httpGet": {"path": kind.health_path, "port": "http"}}
+            if kind.health_path is not None
+            else {"tcpSocket": {"port": "http"}}
+        )
+        container["readinessProbe"] = {**check, "periodSeconds": 10, "failureThreshold": 3}
+        container["livenessProbe"] = {
+            **check,
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+            "initialDelaySeconds": 10,
+        }
+    return container
 
 
 class Service(pulumi.ComponentResource):
@@ -132,8 +113,8 @@ class Service(pulumi.ComponentResource):
         super().__init__("keybuzz:app:Service", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         kind = args.kind
-        labels = labels_of(kind.name, args.env)
-        annotations = {**PATCH_FORCE, **(SKIP_AWAIT if args.skip_await else {})}
+        labels = labels_of(args.workload, args.env)
+        annotations = awaited(args.skip_await, **PATCH_FORCE)
 
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
@@ -147,33 +128,9 @@ class Service(pulumi.ComponentResource):
             opts=child,
         )
 
-        container: dict[str, Any] = {
-            "name": container_name(kind.name),
-            "image": args.image,
-            "imagePullPolicy": "IfNotPresent",
-            "env": _env_list(args.plain_env),
-            "envFrom": [{"secretRef": {"name": s}} for s in args.secret_env_from],
-            "resources": DEFAULT_RESOURCES,
-        }
-        if kind.command is not None:
-            container["command"] = list(kind.command)
-        if kind.port is not None:
-            container["ports"] = [{"name": "http", "containerPort": kind.port, "protocol": "TCP"}]
-            check: dict[str, Any] = (
-                {"httpGet": {"path": kind.health_path, "port": "http"}}
-                if kind.health_path is not None
-                else {"tcpSocket": {"port": "http"}}
-            )
-            container["readinessProbe"] = {**check, "periodSeconds": 10, "failureThreshold": 3}
-            container["livenessProbe"] = {
-                **check,
-                "periodSeconds": 10,
-                "failureThreshold": 6,
-                "initialDelaySeconds": 10,
-            }
-        container, pod = hardened(container, kind.read_only_root)
+        container, pod = hardened(_container(args), kind.read_only_root)
 
-        selector = {"app.kubernetes.io/name": labels["app.kubernetes.io/name"]}
+        selector = selector_of(args.workload)
         if args.replicas > 1:
             pod["topologySpreadConstraints"] = [
                 {
@@ -189,7 +146,7 @@ class Service(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={
-                "name": f"keybuzz-{kind.name}",
+                "name": args.workload,
                 "namespace": args.namespace,
                 "labels": labels,
                 "annotations": {**annotations, **reload},
@@ -212,7 +169,7 @@ class Service(pulumi.ComponentResource):
             k8s.core.v1.Service(
                 f"{name}-service",
                 metadata={
-                    "name": f"keybuzz-{kind.name}",
+                    "name": args.workload,
                     "namespace": args.namespace,
                     "labels": labels,
                     "annotations": annotations,
@@ -225,7 +182,7 @@ class Service(pulumi.ComponentResource):
             # A drain or a node upgrade evicts one replica at a time; the others keep serving.
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
-                metadata={"name": f"keybuzz-{kind.name}", "namespace": args.namespace, "labels": labels},
+                metadata={"name": args.workload, "namespace": args.namespace, "labels": labels},
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
                 opts=child,
             )
@@ -238,6 +195,8 @@ class MigrationsArgs:
     """Inputs of `Migrations`."""
 
     env: str
+    #: Physical name of its labels and container (``Naming.workload("migrations")``).
+    workload: str
     #: The backend's namespace (an `AppNamespace` output).
     namespace: pulumi.Input[str]
     service_account: str
@@ -281,7 +240,7 @@ class Migrations(pulumi.ComponentResource):
     def __init__(self, name: str, args: MigrationsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:app:Migrations", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = labels_of("migrations", args.env)
+        labels = labels_of(args.workload, args.env)
 
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
@@ -307,7 +266,7 @@ class Migrations(pulumi.ComponentResource):
 
         container, pod = hardened(
             {
-                "name": container_name("migrations"),
+                "name": args.workload,
                 "image": args.image,
                 "command": list(args.command),
                 "envFrom": [{"secretRef": {"name": args.secret.secret_name}}],

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_postgresql as postgresql
 import pulumi_vault as vault
+from pydantic import SecretStr
 
-from .app import Migrations, MigrationsArgs, MovedFrom, Service, ServiceArgs
-from .config import StackConfig
+from .app import Migrations, MigrationsArgs, Service, ServiceArgs
 from .external_secrets import STORE_NAME, AppSecrets, AppSecretsArgs
+from .k8s import MovedFrom
 from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
-from .plan import plan
+from .plan import AppPlan, EnvironmentPlan, MigrationsPlan
 from .postgres import Databases, DatabasesArgs
 from .reloader import Reloader, ReloaderArgs
 from .vault_access import Access, AccessArgs
@@ -25,9 +25,13 @@ from .vault_rotation import RootRotation, RootRotationArgs
 
 @dataclass(frozen=True)
 class EnvironmentArgs:
-    """Inputs of `Environment`: the stack's validated configuration."""
+    """Inputs of `Environment`: the stack's plan (`plan(read_stack_config())`)."""
 
-    config: StackConfig
+    plan: EnvironmentPlan
+
+
+def _secret(value: SecretStr) -> pulumi.Output[str]:
+    return pulumi.Output.secret(value.get_secret_value())
 
 
 class Environment(pulumi.ComponentResource):
@@ -35,257 +39,256 @@ class Environment(pulumi.ComponentResource):
 
     Type token: ``keybuzz:environment:Environment``.
 
-    It creates what `plan(config)` (components/plan.py) decides, nothing else. Children: explicit
-    providers (postgresql, vault, kubernetes) built from the stack's config, so no
-    ambient credential or kube context can reach another environment; then `Databases`,
-    `DatabaseEngine`, `Access`, and per app an `AppNamespace` (namespace and NetworkPolicies),
-    its `AppSecrets` and its `app.Service`; the backend's `Migrations`, which its Deployment rolls after;
-    the `RootRotation` CronJob of the Vault connections; the environment's `Reloader` (restarts an app when
-    its Secrets change).
+    It creates what its plan (components/plan.py) decides, nothing else, and reads nothing else. Children:
+    explicit providers (postgresql, vault, kubernetes) built from the plan, so no ambient credential or kube
+    context can reach another environment; then `Databases`, `DatabaseEngine`, `Access`, and per app an
+    `AppNamespace` (namespace and NetworkPolicies), its `AppSecrets` and its `app.Service`; the backend's
+    `Migrations`, which its Deployment rolls after; the `RootRotation` CronJob of the Vault connections; the
+    environment's `Reloader` (restarts an app when its Secrets change).
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:environment:Environment", name, None, opts)
-        cfg = args.config
-        the_plan = plan(cfg)
-        naming, env, lb = the_plan.naming, the_plan.env, the_plan.lb
-        child = pulumi.ResourceOptions(parent=self)
+        self._prefix, self._env_plan = name, args.plan
+        self._create_providers()
+        self._create_vault_and_postgres()
+        # Apps come in catalog order: the backend (whose migrations the worker rolls after) before the worker.
+        self.apps: dict[str, Service] = {}
+        self.namespaces: dict[str, AppNamespace] = {}
+        self._migrations_job: k8s.batch.v1.Job | None = None
+        for app in args.plan.apps:
+            self._create_app(app)
+        self.reloader = Reloader(
+            f"{name}-reloader",
+            ReloaderArgs(
+                env=self._env_plan.env,
+                namespace=self._env_plan.reloader.namespace,
+                service_account=self._env_plan.reloader.service_account,
+                app_namespaces={
+                    app.namespace: self.namespaces[app.app].namespace.metadata["name"] for app in args.plan.apps
+                },
+                skip_await=self._env_plan.skip_await,
+            ),
+            opts=self._with_k8s,
+        )
+        self.outputs = {
+            "environment": self._env_plan.env,
+            "databases": sorted(s.name for s in self._env_plan.databases),
+            "namespaces": sorted(self._env_plan.namespaces),
+            "vault_mount": self._env_plan.engine.mount,
+            "postgres_endpoint": str(self._env_plan.lb),
+        }
+        self.register_outputs(self.outputs)
 
-        # -- explicit providers: the only way any resource reaches the estate ---------------------
-        pg_provider = postgresql.Provider(
-            f"{name}-postgresql",
-            host=lb.host,
-            port=lb.port,
-            username=cfg.postgres_admin_username,
-            password=pulumi.Output.secret(cfg.postgres_admin_password.get_secret_value()),
-            sslmode=cfg.postgres_ssl_mode,
+    def _create_providers(self) -> None:
+        """The explicit providers: the only way any resource reaches the estate."""
+        p, secrets, child = self._env_plan.providers, self._env_plan.secrets, pulumi.ResourceOptions(parent=self)
+        self._pg_provider = postgresql.Provider(
+            f"{self._prefix}-postgresql",
+            host=p.lb.host,
+            port=p.lb.port,
+            username=p.postgres_admin_username,
+            password=_secret(secrets.postgres_admin_password),
+            sslmode=p.ssl_mode,
             database="postgres",
             superuser=False,
             connect_timeout=15,
             opts=child,
         )
-        vault_provider = vault.Provider(
-            f"{name}-vault",
-            address=cfg.vault_address,
-            token=pulumi.Output.secret(cfg.vault_token.get_secret_value()),
+        self._vault_provider = vault.Provider(
+            f"{self._prefix}-vault",
+            address=p.vault_address,
+            token=_secret(secrets.vault_token),
             skip_child_token=True,
             opts=child,
         )
-        k8s_provider = k8s.Provider(
-            f"{name}-kubernetes",
-            kubeconfig=pulumi.Output.secret(cfg.kubeconfig.get_secret_value()),
+        self._k8s_provider = k8s.Provider(
+            f"{self._prefix}-kubernetes",
+            kubeconfig=_secret(secrets.kubeconfig),
             # The adoption ups (docs/runbook-adopting-the-estate.md): an object the estate already runs is
             # taken over by server-side apply instead of failing with AlreadyExists. Off otherwise, where
             # it would let a renamed resource's create-then-delete remove the live object.
-            upsert_existing_objects=cfg.kubernetes_upsert_existing,
+            upsert_existing_objects=p.kubernetes_upsert_existing,
             opts=child,
         )
-        with_pg = child.merge(pulumi.ResourceOptions(providers=[pg_provider]))
-        with_vault = child.merge(pulumi.ResourceOptions(providers=[vault_provider]))
-        with_k8s = child.merge(pulumi.ResourceOptions(providers=[k8s_provider]))
+        self._with_k8s = child.merge(pulumi.ResourceOptions(providers=[self._k8s_provider]))
 
-        # -- PostgreSQL -----------------------------------------------------------------------------
-        specs = the_plan.databases
-        vault_password = pulumi.Output.secret(cfg.vault_db_password.get_secret_value())
+    def _create_vault_and_postgres(self) -> None:
+        """The databases, Vault's engine over them, the rotation of its logins, and who may read what."""
+        name, the_plan, child = self._prefix, self._env_plan, pulumi.ResourceOptions(parent=self)
+        pg, engine, rotation, access = the_plan.postgres, the_plan.engine, the_plan.rotation, the_plan.access
+        providers, lb = the_plan.providers, the_plan.lb
+        vault_password = _secret(the_plan.secrets.vault_db_password)
         self.postgres = Databases(
             f"{name}-postgres",
             DatabasesArgs(
-                databases=specs,
+                databases=pg.databases,
                 vault_login_password=vault_password,
-                vault_login_password_version=cfg.vault_db_password_version,
+                vault_login_password_version=pg.vault_login_password_version,
                 admin=AdminConnection(
                     lb.host,
                     lb.port,
-                    cfg.postgres_admin_username,
-                    cfg.postgres_admin_password.get_secret_value(),
-                    cfg.postgres_ssl_mode,
+                    providers.postgres_admin_username,
+                    the_plan.secrets.postgres_admin_password.get_secret_value(),
+                    providers.ssl_mode,
                 ),
-                protect=True,  # every database holds data, DEV's too (13 tenants, 8,400+ conversations in `keybuzz`)
-                legacy_phase=cfg.legacy_login_phase,
-                adopt_databases=frozenset(cfg.adopt_databases),
-                adopt_roles=frozenset(cfg.adopt_roles),
+                protect=pg.protect,
+                legacy_phase=pg.legacy_phase,
+                adopt_databases=pg.adopt_databases,
+                adopt_roles=pg.adopt_roles,
             ),
-            opts=with_pg,
+            opts=child.merge(pulumi.ResourceOptions(providers=[self._pg_provider])),
         )
-
-        # -- Vault database engine ------------------------------------------------------------------
         self.engine = DatabaseEngine(
             f"{name}-vault-db",
             DatabaseEngineArgs(
-                mount=naming.database_mount(),
+                mount=engine.mount,
                 databases=[
-                    EngineDatabase(s.name, the_plan.connections[s.name], self.postgres.vault_logins[s.name].name)
-                    for s in specs
+                    EngineDatabase(s.name, engine.connections[s.name], self.postgres.vault_logins[s.name].name)
+                    for s in pg.databases
                 ],
-                roles=the_plan.roles,
+                roles=engine.roles,
                 lb=lb,
-                ssl_mode=cfg.postgres_ssl_mode,
+                ssl_mode=engine.ssl_mode,
                 login_password=vault_password,
-                login_password_version=cfg.vault_db_password_version,
-                default_ttl=cfg.credential_ttl_seconds,
-                max_ttl=cfg.credential_max_ttl_seconds,
-                protect=naming.protected,
-                adopt_mount=naming.database_mount() in cfg.adopt_vault_mounts,
+                login_password_version=pg.vault_login_password_version,
+                default_ttl=engine.default_ttl,
+                max_ttl=engine.max_ttl,
+                protect=engine.protect,
+                adopt_mount=engine.adopt_mount,
             ),
-            opts=with_vault.merge(
-                pulumi.ResourceOptions(providers=[vault_provider, pg_provider], depends_on=[self.postgres])
+            opts=child.merge(
+                pulumi.ResourceOptions(providers=[self._vault_provider, self._pg_provider], depends_on=[self.postgres])
             ),
         )
-
-        # -- scheduled rotate-root of every connection ------------------------------------------------
         RootRotation(
             f"{name}-root-rotation",
             RootRotationArgs(
-                env=env,
-                name=naming.root_rotation(),
-                namespace=naming.ops_namespace(),
-                vault_address=cfg.vault_in_cluster,
-                kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
+                env=the_plan.env,
+                name=rotation.name,
+                namespace=rotation.namespace,
+                vault_address=rotation.vault_address,
+                kubernetes_auth_mount=rotation.kubernetes_auth_mount,
                 mount=self.engine.mount.path,
-                connections=list(the_plan.connections.values()),
-                schedule=cfg.vault_root_rotation_schedule,
-                adopt_namespace=naming.ops_namespace() in cfg.adopt_namespaces,
-                skip_await=cfg.kubernetes_skip_await,
+                connections=list(engine.connections.values()),
+                schedule=rotation.schedule,
+                adopt_namespace=rotation.adopt_namespace,
+                skip_await=the_plan.skip_await,
             ),
-            vault_opts=pulumi.ResourceOptions(provider=vault_provider, depends_on=[self.engine]),
-            k8s_opts=pulumi.ResourceOptions(provider=k8s_provider),
+            vault_opts=pulumi.ResourceOptions(provider=self._vault_provider, depends_on=[self.engine]),
+            k8s_opts=pulumi.ResourceOptions(provider=self._k8s_provider),
             opts=child,
         )
-
-        # -- Vault access -----------------------------------------------------------------------------
-        secret_env = cfg.secret_env()
         self.access = Access(
             f"{name}-vault-access",
             AccessArgs(
-                kv_mount=cfg.vault_kv_mount,
-                kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
-                workloads=the_plan.workloads,
-                token_ttl=cfg.vault_login_ttl,
-                credential_ttl=cfg.credential_ttl_seconds,
-                kv_secrets={
-                    path: pulumi.Output.secret(json.dumps(secret_env[a], sort_keys=True))
-                    for a, path in the_plan.kv_paths.items()
-                },
+                kv_mount=access.kv_mount,
+                kubernetes_auth_mount=access.kubernetes_auth_mount,
+                workloads=access.workloads,
+                token_ttl=access.token_ttl,
+                credential_ttl=access.credential_ttl,
+                kv_secrets={path: _secret(value) for path, value in the_plan.secrets.kv.items()},
             ),
-            opts=with_vault.merge(pulumi.ResourceOptions(depends_on=[self.engine])),
+            opts=child.merge(pulumi.ResourceOptions(providers=[self._vault_provider], depends_on=[self.engine])),
         )
 
-        # -- Kubernetes: per app, its isolated namespace, its secrets, (the backend's migrations), its workload
-        # Order of `up` for the backend: namespace -> migrations credentials synced (ESO Ready) -> migrations
-        # Job completed -> backend Deployment rolled. A failed migration fails the `up` and the old backend pods
-        # keep running (Migrations' docstring: the provider's await semantics).
-        self.apps: dict[str, Service] = {}
-        self.namespaces: dict[str, AppNamespace] = {}
-        migrations_job: k8s.batch.v1.Job | None = None  # apps come in catalog order: the backend before the worker
-        for app in the_plan.apps:
-            a = app.app
-            # The namespace was Service's child before it had policies of its own: same name, old parent.
-            moved_namespace = MovedFrom(
-                pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}"
-            )
-            isolated = AppNamespace(
-                f"{name}-{a}",
-                AppNamespaceArgs(
-                    app=a,
-                    env=env,
-                    namespace=app.namespace,
-                    http_port=app.kind.port,
-                    http_pods={"app.kubernetes.io/name": f"keybuzz-{a}"},
-                    lb_egress=list(app.lb_egress),
-                    environment_namespaces=list(the_plan.namespaces),
-                    environment_http_ports=list(the_plan.http_ports),
-                    ingress_namespace=cfg.ingress_namespace,
-                    skip_await=cfg.kubernetes_skip_await,
-                    adopt=app.adopt_namespace,
-                    moved_from=moved_namespace,
-                ),
-                opts=with_k8s,
-            )
-            namespace_name = isolated.namespace.metadata["name"]
-            self.namespaces[a] = isolated
+    def _create_app(self, app: AppPlan) -> None:
+        """One app: its isolated namespace, its secrets, (the backend's migrations), its workload.
 
-            secrets_name = f"{name}-{a}-secrets"
-            if app.needs_store:
-                AppSecrets(
-                    secrets_name,
-                    AppSecretsArgs(
-                        namespace=namespace_name,
-                        store_login=app.login,
-                        kv_mount=cfg.vault_kv_mount,
-                        database_secrets=list(app.database_secrets),
-                        kv_secrets=list(app.kv_secrets),
-                        refresh_seconds=cfg.secret_refresh_seconds,
-                    ),
-                    opts=with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
-                )
+        Order of `up` for the backend: namespace -> migrations credentials synced (ESO Ready) -> migrations
+        Job completed -> backend Deployment rolled. A failed migration fails the `up` and the old backend pods
+        keep running (Migrations' docstring: the provider's await semantics).
+        """
+        name, the_plan, a = self._prefix, self._env_plan, app.app
+        # The namespace was Service's child before it had policies of its own: same name, old parent.
+        moved_namespace = MovedFrom(pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}")
+        isolated = AppNamespace(
+            f"{name}-{a}",
+            AppNamespaceArgs(
+                workload=app.workload,
+                env=the_plan.env,
+                namespace=app.namespace,
+                http_port=app.kind.port,
+                http_pods=dict(app.selector),
+                lb_egress=list(app.lb_egress),
+                environment_namespaces=list(the_plan.namespaces),
+                environment_http_ports=list(the_plan.http_ports),
+                ingress_namespace=the_plan.ingress_namespace,
+                skip_await=the_plan.skip_await,
+                adopt=app.adopt_namespace,
+                moved_from=moved_namespace,
+            ),
+            opts=self._with_k8s,
+        )
+        namespace_name = isolated.namespace.metadata["name"]
+        self.namespaces[a] = isolated
 
-            rollout_after: list[pulumi.Resource] = []
-            if app.rolls_after_migrations and migrations_job is not None:
-                rollout_after.append(migrations_job)
-            if app.migrations is not None:
-                migrations = Migrations(
-                    f"{name}-migrations",
-                    MigrationsArgs(
-                        env=env,
-                        namespace=namespace_name,
-                        service_account=app.migrations.service_account,
-                        image=app.migrations.image,
-                        command=app.migrations.command,
-                        secret=app.migrations.secret,
-                        refresh_seconds=cfg.secret_refresh_seconds,
-                        store_name=STORE_NAME,
-                        credentials_after=[self.access],
-                        skip_await=cfg.kubernetes_skip_await,
-                        # Its credentials were the backend AppSecrets' children before they moved here.
-                        secret_moved_from=MovedFrom(
-                            pulumi.create_urn(secrets_name, "keybuzz:eso:AppSecrets", parent=self), secrets_name
-                        ),
-                    ),
-                    opts=with_k8s,
-                )
-                migrations_job = migrations.job
-                rollout_after.append(migrations_job)
-
-            self.apps[a] = Service(
-                f"{name}-{a}",
-                ServiceArgs(
-                    kind=app.kind,
-                    env=env,
+        secrets_name = f"{name}-{a}-secrets"
+        if app.needs_store:
+            AppSecrets(
+                secrets_name,
+                AppSecretsArgs(
                     namespace=namespace_name,
-                    service_account=app.service_account,
-                    image=app.image,
-                    replicas=app.replicas,
-                    plain_env=app.plain_env,
-                    secret_env_from=list(app.env_from),
-                    rollout_after=rollout_after,
-                    skip_await=cfg.kubernetes_skip_await,
-                    credentials=app.credentials,
+                    store_login=app.login,
+                    kv_mount=the_plan.kv_mount,
+                    database_secrets=list(app.database_secrets),
+                    kv_secrets=list(app.kv_secrets),
+                    refresh_seconds=the_plan.refresh_seconds,
                 ),
-                opts=with_k8s,
+                opts=self._with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
             )
 
-        # -- Credential pickup: a re-issued Secret rolls its Deployments out (components/pickup.py) ------
-        self.reloader = Reloader(
-            f"{name}-reloader",
-            ReloaderArgs(
-                env=env,
-                namespace=naming.reloader_namespace(),
-                service_account=naming.reloader_service_account(),
-                app_namespaces={
-                    naming.namespace(a): isolated.namespace.metadata["name"] for a, isolated in self.namespaces.items()
-                },
-                skip_await=cfg.kubernetes_skip_await,
+        rollout_after: list[pulumi.Resource] = []
+        if app.rolls_after_migrations and self._migrations_job is not None:
+            rollout_after.append(self._migrations_job)
+        if app.migrations is not None:
+            self._migrations_job = self._create_migrations(app.migrations, namespace_name, secrets_name)
+            rollout_after.append(self._migrations_job)
+
+        self.apps[a] = Service(
+            f"{name}-{a}",
+            ServiceArgs(
+                kind=app.kind,
+                env=the_plan.env,
+                workload=app.workload,
+                namespace=namespace_name,
+                service_account=app.service_account,
+                image=app.image,
+                replicas=app.replicas,
+                plain_env=app.plain_env,
+                secret_env_from=list(app.env_from),
+                rollout_after=rollout_after,
+                skip_await=the_plan.skip_await,
+                credentials=app.credentials,
             ),
-            opts=with_k8s,
+            opts=self._with_k8s,
         )
 
-        self.outputs = {
-            "environment": env,
-            "databases": sorted(s.name for s in specs),
-            "namespaces": sorted(the_plan.namespaces),
-            "vault_mount": naming.database_mount(),
-            "postgres_endpoint": str(lb),
-        }
-        self.register_outputs(self.outputs)
+    def _create_migrations(
+        self, migrations: MigrationsPlan, namespace: pulumi.Input[str], secrets_name: str
+    ) -> k8s.batch.v1.Job:
+        """The backend's migrations Job (and its credentials); the Deployments that use its database roll after it."""
+        the_plan = self._env_plan
+        return Migrations(
+            f"{self._prefix}-migrations",
+            MigrationsArgs(
+                env=the_plan.env,
+                workload=migrations.workload,
+                namespace=namespace,
+                service_account=migrations.service_account,
+                image=migrations.image,
+                command=migrations.command,
+                secret=migrations.secret,
+                refresh_seconds=the_plan.refresh_seconds,
+                store_name=STORE_NAME,
+                credentials_after=[self.access],
+                skip_await=the_plan.skip_await,
+                # Its credentials were the backend AppSecrets' children before they moved here.
+                secret_moved_from=MovedFrom(
+                    pulumi.create_urn(secrets_name, "keybuzz:eso:AppSecrets", parent=self), secrets_name
+                ),
+            ),
+            opts=self._with_k8s,
+        ).job

@@ -9,9 +9,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import Endpoint, SslMode
 from .durations import go_duration
-from .naming import PATCH_FORCE
+from .k8s import PATCH_FORCE
+from .spec import DatabaseSecret, KvSecret, VaultLogin
 
 ESO_API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
@@ -24,61 +24,6 @@ REMOTE_REF_DEFAULTS: Mapping[str, str] = {
     "decodingStrategy": "None",
     "metadataPolicy": "None",
 }
-
-
-@dataclass(frozen=True)
-class VaultLogin:
-    """How ESO logs in to Vault for one workload: Kubernetes auth with that workload's service account."""
-
-    server: str
-    auth_mount: str
-    auth_role: str
-    service_account: str
-
-    def provider(self, kv_mount: str | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "server": self.server,
-            "version": "v2",
-            "auth": {
-                "kubernetes": {
-                    "mountPath": self.auth_mount,
-                    "role": self.auth_role,
-                    "serviceAccountRef": {"name": self.service_account},
-                }
-            },
-        }
-        if kv_mount:
-            spec["path"] = kv_mount
-        return spec
-
-
-@dataclass(frozen=True)
-class DatabaseSecret:
-    """A Kubernetes Secret of PG* keys (and DATABASE_URL) built from Vault dynamic credentials.
-
-    Host, port and database come from the LB config and are written by the template: never from
-    Vault, never a node (PH16).
-    """
-
-    #: Secret name the app reads (estate names: keybuzz-api-postgres, keybuzz-backend-db).
-    secret_name: str
-    #: Vault path issuing the credentials (database-<env>/creds/<role>).
-    creds_path: str
-    login: VaultLogin
-    lb: Endpoint
-    database: str
-    #: The stack's keybuzz:postgresSslMode, written both as PGSSLMODE and in DATABASE_URL's sslmode=.
-    ssl_mode: SslMode
-    with_database_url: bool
-
-
-@dataclass(frozen=True)
-class KvSecret:
-    """A Kubernetes Secret mirroring one KV v2 secret (all of its keys)."""
-
-    secret_name: str
-    #: Path inside the KV mount, e.g. keybuzz/dev/api/env.
-    kv_key: str
 
 
 @dataclass(frozen=True)

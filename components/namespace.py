@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .app import SKIP_AWAIT, MovedFrom, labels_of
-from .config import Endpoint
+from .k8s import MovedFrom, awaited, labels_of
+from .spec import Endpoint
 
 #: Name of the NetworkPolicy that denies all ingress and egress in an app namespace (the policy pack's
 #: `namespaces-default-deny` rule looks for a policy of this shape, whatever its name).
@@ -82,7 +82,7 @@ def platform_namespace(
     ``allow-egress`` policy), no ingress. Returns it and the options of what goes in it."""
     created = k8s.core.v1.Namespace(
         f"{prefix}-namespace",
-        metadata={"name": namespace, "labels": labels, "annotations": dict(SKIP_AWAIT) if skip_await else {}},
+        metadata={"name": namespace, "labels": labels, "annotations": awaited(skip_await)},
         opts=opts.merge(pulumi.ResourceOptions(import_=namespace if adopt else None)),
     )
     in_ns = opts.merge(pulumi.ResourceOptions(depends_on=[created]))
@@ -94,7 +94,7 @@ def platform_namespace(
 
 def host_cidr(endpoint: Endpoint) -> str:
     """The ``/32`` (or ``/128``) ipBlock of an LB; a NetworkPolicy cannot name a DNS host."""
-    address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (see _rule_network)
+    address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (the network rule)
     return f"{address}/{address.max_prefixlen}"
 
 
@@ -102,7 +102,8 @@ def host_cidr(endpoint: Endpoint) -> str:
 class AppNamespaceArgs:
     """Inputs of `AppNamespace`."""
 
-    app: str
+    #: Physical name of the app's workload (``Naming.workload``): the namespace's and policies' labels.
+    workload: str
     env: str
     namespace: str
     #: Port the app's pods serve HTTP on (container port); None when they serve nothing (worker).
@@ -150,14 +151,14 @@ class AppNamespace(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:namespace:AppNamespace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = labels_of(args.app, args.env)
+        labels = labels_of(args.workload, args.env)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             # Lab stacks: no namespace controller finalizes a deletion, so a destroy must not wait for it.
             metadata={
                 "name": args.namespace,
                 "labels": labels,
-                "annotations": dict(SKIP_AWAIT) if args.skip_await else {},
+                "annotations": awaited(args.skip_await),
             },
             opts=child.merge(
                 pulumi.ResourceOptions(

@@ -13,17 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
 
 from .environments import ENVIRONMENT_TABLE, ClientBuild, environments, facts
 
 #: The environments and what distinguishes them live in one table (components/environments.py); every
 #: function here reads it at call time.
-#: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
-#: scale`, `kubectl set image`, another field manager), or an object the estate already runs (the adoption's
-#: upsert), makes server-side apply fail with a conflict unless Pulumi is told to take the field. With this,
-#: `up --refresh` puts a drifted field back and the first up takes the estate's objects over (both tested).
-PATCH_FORCE: Final[dict[str, str]] = {"pulumi.com/patchForce": "true"}
 
 #: Anything but a letter or a digit separates tokens (the policy pack's environment-isolation splits the same way).
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -164,6 +158,11 @@ class Naming:
         return f"keybuzz-{app}-{self.env}"
 
     def service_account(self, app: str) -> str:
+        return f"keybuzz-{app}"
+
+    def workload(self, app: str) -> str:
+        """Deployment, container, Service and pod label of an app or job (keybuzz-api, keybuzz-migrations): the
+        names the seeds' rollback uses (PH28.2 §8.2: `kubectl set image deployment/keybuzz-api keybuzz-api=...`)."""
         return f"keybuzz-{app}"
 
     def reloader_namespace(self) -> str:

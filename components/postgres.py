@@ -9,22 +9,7 @@ import pulumi
 import pulumi_postgresql as postgresql
 
 from .pg_adoption import AdminConnection, LegacyLogin, OwnershipTransfer
-
-
-@dataclass(frozen=True)
-class DatabaseSpec:
-    """One application database and the two group roles around it."""
-
-    #: Physical database name (derived, or a legacy adoption such as DEV's `keybuzz`).
-    name: str
-    #: NOLOGIN role owning the database and every object in it; Vault's dynamic users join it.
-    owner_group: str
-    #: NOLOGIN role with read-only access (SELECT on tables, now and in the future).
-    reader_group: str
-    #: LOGIN role of the Vault connection to this database (its root; one per connection).
-    vault_login: str
-    #: The estate's roles that own objects in, or log in to, this database before the adoption.
-    legacy_roles: Sequence[str] = ()
+from .spec import DatabaseSpec
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .app import PATCH_FORCE, SKIP_AWAIT, hardened
+from .k8s import PATCH_FORCE, awaited, hardened, labels_of, selector_of
 from .namespace import platform_namespace
 from .pickup import RELOADER_HTTP_PORT, RELOADER_IMAGE, reloader_args
 
+#: Its Deployment, the Roles and RoleBindings in the watched namespaces, and its pods' name label.
 ROLE_NAME = "keybuzz-reloader"
 
 
@@ -29,15 +30,6 @@ class ReloaderArgs:
     image: str = RELOADER_IMAGE
     #: Lab stacks only: do not wait for the pod (there is no kubelet).
     skip_await: bool = False
-
-
-def _labels(env: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "keybuzz-reloader",
-        "app.kubernetes.io/part-of": "keybuzz",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "keybuzz.io/environment": env,
-    }
 
 
 #: What Reloader does in a watched namespace, and nothing more: read Secrets (list/watch them), find the
@@ -73,7 +65,7 @@ class Reloader(pulumi.ComponentResource):
         if args.namespace in args.app_namespaces:
             raise ValueError(f"{name}: Reloader's namespace {args.namespace} must not be an app namespace")
         child = pulumi.ResourceOptions(parent=self)
-        labels = _labels(args.env)
+        labels = labels_of(ROLE_NAME, args.env)
         watched = sorted(set(args.app_namespaces))
 
         # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
@@ -94,20 +86,7 @@ class Reloader(pulumi.ComponentResource):
             opts=in_ns,
         )
 
-        for ns in watched:
-            role = k8s.rbac.v1.Role(
-                f"{name}-{ns}-role",
-                metadata={"name": ROLE_NAME, "namespace": args.app_namespaces[ns], "labels": labels},
-                rules=RULES,
-                opts=child,
-            )
-            k8s.rbac.v1.RoleBinding(
-                f"{name}-{ns}-binding",
-                metadata={"name": ROLE_NAME, "namespace": args.app_namespaces[ns], "labels": labels},
-                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
-                subjects=[{"kind": "ServiceAccount", "name": args.service_account, "namespace": args.namespace}],
-                opts=child.merge(pulumi.ResourceOptions(depends_on=[role, sa])),
-            )
+        self._grant(name, args, watched, sa)
 
         probe = {"httpGet": {"path": "/live", "port": "http"}, "periodSeconds": 10}
         container, pod = hardened(
@@ -122,14 +101,14 @@ class Reloader(pulumi.ComponentResource):
                 "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
             }
         )
-        selector = {"app.kubernetes.io/name": labels["app.kubernetes.io/name"]}
+        selector = selector_of(ROLE_NAME)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={
-                "name": "keybuzz-reloader",
+                "name": ROLE_NAME,
                 "namespace": args.namespace,
                 "labels": labels,
-                "annotations": {**PATCH_FORCE, **(SKIP_AWAIT if args.skip_await else {})},
+                "annotations": awaited(args.skip_await, **PATCH_FORCE),
             },
             spec={
                 "replicas": 1,  # no leader election: one instance, and never two at once (Recreate)
@@ -152,3 +131,22 @@ class Reloader(pulumi.ComponentResource):
         self.register_outputs(
             {"namespace": self.namespace.metadata["name"], "watched_namespaces": watched, "image": args.image}
         )
+
+    def _grant(self, name: str, args: ReloaderArgs, watched: list[str], sa: pulumi.Resource) -> None:
+        """In each watched namespace, and only there, a Role (`RULES`) bound to Reloader's service account."""
+        child = pulumi.ResourceOptions(parent=self)
+        labels = labels_of(ROLE_NAME, args.env)
+        for ns in watched:
+            role = k8s.rbac.v1.Role(
+                f"{name}-{ns}-role",
+                metadata={"name": ROLE_NAME, "namespace": args.app_namespaces[ns], "labels": labels},
+                rules=RULES,
+                opts=child,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{ns}-binding",
+                metadata={"name": ROLE_NAME, "namespace": args.app_namespaces[ns], "labels": labels},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+                subjects=[{"kind": "ServiceAccount", "name": args.service_account, "namespace": args.namespace}],
+                opts=child.merge(pulumi.ResourceOptions(depends_on=[role, sa])),
+            )

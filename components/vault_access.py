@@ -8,21 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_vault as vault
 
-
-@dataclass(frozen=True)
-class AppAccess:
-    """What one workload (an app, or the migrations job) may read, and who it is in Kubernetes."""
-
-    #: Workload name (api, backend, worker, migrations).
-    app: str
-    policy: str
-    auth_role: str
-    namespace: str
-    service_account: str
-    #: KV path prefix (inside the KV mount) the workload may read, e.g. keybuzz/dev/api. None: no KV.
-    kv_prefix: str | None
-    #: Vault paths issuing the workload's database credentials, e.g. database-dev/creds/keybuzz-api-dev.
-    creds_paths: Sequence[str] = ()
+from .spec import AppAccess
 
 
 @dataclass(frozen=True)

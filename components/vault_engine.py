@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_vault as vault
 
-from .config import Endpoint
+from .spec import Endpoint, EngineRole
 
 
 def creation_statements(owner_group: str) -> list[str]:
@@ -46,15 +46,6 @@ ROOT_ROTATION_STATEMENTS = ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}
 def connection_url(lb: Endpoint, database: str, ssl_mode: str) -> str:
     """Templated URL Vault connects with: always the LB write endpoint, never a node (PH16, PH17)."""
     return f"postgresql://{{{{username}}}}:{{{{password}}}}@{lb.host}:{lb.port}/{database}?sslmode={ssl_mode}"
-
-
-@dataclass(frozen=True)
-class EngineRole:
-    """One Vault role: the app it serves and the database it issues users for."""
-
-    name: str
-    database: str
-    owner_group: str
 
 
 @dataclass(frozen=True)

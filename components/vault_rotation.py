@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
-from .app import TMP, hardened
+from .k8s import TMP, hardened, labels_of
 from .namespace import platform_namespace
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
@@ -101,30 +101,9 @@ class RootRotation(pulumi.ComponentResource):
         super().__init__("keybuzz:vault:RootRotation", name, None, opts)
         in_vault = vault_opts.merge(pulumi.ResourceOptions(parent=self))
         in_k8s = k8s_opts.merge(pulumi.ResourceOptions(parent=self))
-        labels = {
-            "app.kubernetes.io/name": args.name,
-            "app.kubernetes.io/part-of": "keybuzz",
-            "app.kubernetes.io/managed-by": "pulumi",
-            "keybuzz.io/environment": args.env,
-        }
+        labels = labels_of(args.name, args.env)
 
-        policy = vault.Policy(
-            f"{name}-policy",
-            name=args.name,
-            policy=pulumi.Output.from_input(args.mount).apply(lambda m: rotation_policy(m, args.connections)),
-            opts=in_vault,
-        )
-        vault.kubernetes.AuthBackendRole(
-            f"{name}-auth",
-            backend=args.kubernetes_auth_mount,
-            role_name=args.name,
-            bound_service_account_names=[SERVICE_ACCOUNT],
-            bound_service_account_namespaces=[args.namespace],
-            token_policies=[policy.name],
-            token_ttl=300,
-            token_max_ttl=600,
-            opts=in_vault,
-        )
+        self._vault_role(name, args, in_vault)
 
         # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
         # Vault's API for the job, nothing else (no ingress at all).
@@ -181,3 +160,23 @@ class RootRotation(pulumi.ComponentResource):
             opts=in_ns,
         )
         self.register_outputs({"schedule": args.schedule, "connections": sorted(args.connections)})
+
+    def _vault_role(self, name: str, args: RootRotationArgs, in_vault: pulumi.ResourceOptions) -> None:
+        """The job's Vault policy (`rotation_policy`) and the Kubernetes-auth role its service account logs in with."""
+        policy = vault.Policy(
+            f"{name}-policy",
+            name=args.name,
+            policy=pulumi.Output.from_input(args.mount).apply(lambda m: rotation_policy(m, args.connections)),
+            opts=in_vault,
+        )
+        vault.kubernetes.AuthBackendRole(
+            f"{name}-auth",
+            backend=args.kubernetes_auth_mount,
+            role_name=args.name,
+            bound_service_account_names=[SERVICE_ACCOUNT],
+            bound_service_account_namespaces=[args.namespace],
+            token_policies=[policy.name],
+            token_ttl=300,
+            token_max_ttl=600,
+            opts=in_vault,
+        )

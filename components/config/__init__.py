@@ -15,13 +15,14 @@ resource is registered.
 
 from __future__ import annotations
 
+from ..spec import Endpoint, SslMode
 from .errors import NAMESPACE, SECRET_PLACEHOLDER, ConfigError, Problem
 from .load import load_config, read_stack_config
 from .model import LOGIN_MARGIN_SECONDS, StackConfig, app_names, database_apps, database_name
 from .per_app import APP_SETTINGS, STACK_CONFIG_MODEL, AppSetting, stack_config_model
 from .rules import RULES
 from .schema import KeySpec, key_specs, pulumi_config_schema
-from .types import LEGACY_PHASES, Endpoint, LegacyPhaseT, SslMode
+from .types import LEGACY_PHASES, LegacyPhaseT
 
 __all__ = [
     "APP_SETTINGS",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import CATALOG, AppKind
 from ..naming import Naming
+from ..spec import SslMode
 from .types import (
     LEGACY_PHASES,
     BoolT,
@@ -34,7 +35,6 @@ from .types import (
     OptionalUrlT,
     PositiveIntT,
     SecretT,
-    SslMode,
     UrlT,
 )
 

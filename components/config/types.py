@@ -10,32 +10,17 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 from ..environments import environments
-
-#: libpq sslmodes a stack may choose (`prefer`/`allow` are left out: they fall back to plaintext silently).
-SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
-
+from ..spec import Endpoint
 
 # --------------------------------------------------------------------------------------------------
 # Value types
 # --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Endpoint:
-    """A ``host:port`` network endpoint (always a load-balancer address in this program)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 )

@@ -8,10 +8,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.app import Migrations, MigrationsArgs, MovedFrom, Service, ServiceArgs
+from components.app import Migrations, MigrationsArgs, Service, ServiceArgs
 from components.catalog import CATALOG, DEFAULT_RESOURCES, MIGRATIONS_COMMAND, RUN_AS_USER
-from components.config import Endpoint
-from components.external_secrets import DatabaseSecret, VaultLogin
+from components.k8s import MovedFrom
+from components.spec import DatabaseSecret, Endpoint, VaultLogin
 from render import Recorded, run_under_mocks
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -29,6 +29,7 @@ def _render(app: str, replicas: int = 2, **kw: Any) -> list[Recorded]:
             ServiceArgs(
                 kind=CATALOG[app],
                 env="prod",
+                workload=f"keybuzz-{app}",
                 namespace=f"keybuzz-{app}-prod",
                 service_account=f"keybuzz-{app}",
                 image=f"repo/{app}:v1",
@@ -165,6 +166,7 @@ def test_the_deployment_rolls_after_what_it_is_told_to() -> None:
             ServiceArgs(
                 kind=CATALOG["backend"],
                 env="dev",
+                workload="keybuzz-backend",
                 namespace="keybuzz-backend-dev",
                 service_account="keybuzz-backend",
                 image="repo/backend:v1",
@@ -198,6 +200,7 @@ def _migrations(skip_await: bool = False, moved: bool = False) -> list[Recorded]
             "mig",
             MigrationsArgs(
                 env="dev",
+                workload="keybuzz-migrations",
                 namespace="keybuzz-backend-dev",
                 service_account="keybuzz-migrations",
                 image="repo/backend:v1",

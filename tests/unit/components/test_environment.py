@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.catalog import MIGRATIONS_SECRET
-from components.naming import PATCH_FORCE
+from components.k8s import PATCH_FORCE
 from render import Recorded, Rendering, render_stack
 
 DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"

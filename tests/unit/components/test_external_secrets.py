@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from components.config import Endpoint
 from components.external_secrets import (
     ESO_API,
     GENERATORS_API,
@@ -13,6 +12,7 @@ from components.external_secrets import (
     VaultLogin,
     database_template,
 )
+from components.spec import Endpoint
 from render import Recorded, run_under_mocks
 
 LB = Endpoint("10.0.0.10", 5432)

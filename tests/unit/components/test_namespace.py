@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.app import MovedFrom
-from components.config import Endpoint
+from components.k8s import MovedFrom
 from components.namespace import AppNamespace, AppNamespaceArgs
+from components.spec import Endpoint
 from render import Recorded, run_under_mocks
 
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -20,7 +20,7 @@ def _render(app: str, port: int | None, lbs: list[Endpoint], **kw: Any) -> list[
         AppNamespace(
             f"keybuzz-dev-{app}",
             AppNamespaceArgs(
-                app=app,
+                workload=f"keybuzz-{app}",
                 env="dev",
                 namespace=f"keybuzz-{app}-dev",
                 http_port=port,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config import Endpoint
+from components.spec import Endpoint
 from components.vault_engine import (
     DatabaseEngine,
     DatabaseEngineArgs,

@@ -1,0 +1,91 @@
+"""Kubernetes conventions of every object the program declares: labels, selectors, annotations, the
+hardened container, aliases of moved children. One home, so a namespace, a workload and a platform job
+are labelled, annotated and locked down alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+
+from .catalog import RUN_AS_USER
+
+#: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
+#: scale`, `kubectl set image`, another field manager), or an object the estate already runs (the adoption's
+#: upsert), makes server-side apply fail with a conflict unless Pulumi is told to take the field. With this,
+#: `up --refresh` puts a drifted field back and the first up takes the estate's objects over (both tested).
+PATCH_FORCE: Final[Mapping[str, str]] = {"pulumi.com/patchForce": "true"}
+#: Lab stacks only (no kubelet, no namespace controller): the provider waits for nothing.
+SKIP_AWAIT: Final[Mapping[str, str]] = {"pulumi.com/skipAwait": "true"}
+#: A Job that did not complete (a failed migration) is replaced on the next `up` instead of being awaited
+#: again (pulumi-kubernetes provider.go, Diff: `replaceUnready` checks the live Job's readiness).
+REPLACE_UNREADY: Final[Mapping[str, str]] = {"pulumi.com/replaceUnready": "true"}
+#: Pod-template annotation naming where the app's database credentials come from (estate / vault).
+CREDENTIALS_ANNOTATION: Final = "keybuzz.io/database-credentials"
+#: The label a workload's pods are selected by (Deployment, Service, PDB, spread, NetworkPolicy).
+NAME_LABEL: Final = "app.kubernetes.io/name"
+#: The writable directory of every container (an emptyDir): the root filesystem stays read-only.
+TMP: Final = "/tmp"
+
+
+def labels_of(workload: str, env: str) -> dict[str, str]:
+    """Labels of everything a workload owns (namespace, pods, policies): `workload` is its physical name
+    (``Naming.workload``: keybuzz-api, keybuzz-reloader, keybuzz-prod-rotate-root)."""
+    return {
+        NAME_LABEL: workload,
+        "app.kubernetes.io/part-of": "keybuzz",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "keybuzz.io/environment": env,
+    }
+
+
+def selector_of(workload: str) -> dict[str, str]:
+    """The labels selecting a workload's pods (a subset of `labels_of`, stable across environments)."""
+    return {NAME_LABEL: workload}
+
+
+def awaited(skip_await: bool, **annotations: str) -> dict[str, str]:
+    """`annotations` plus `SKIP_AWAIT` for a lab stack."""
+    return {**annotations, **(SKIP_AWAIT if skip_await else {})}
+
+
+def hardened(container: dict[str, Any], read_only_root: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(container, pod spec fields) with the restricted security context and a writable /tmp.
+
+    Non-root with a numeric UID (the kubelet verifies runAsNonRoot only on one), no privilege escalation, no
+    capability, the runtime's seccomp profile. Node writes temporary files under /tmp (os.tmpdir(), npx's
+    cache): an emptyDir there lets the root filesystem be read-only.
+    """
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": read_only_root,
+    }
+    container = {**container, "securityContext": security, "volumeMounts": [{"name": "tmp", "mountPath": TMP}]}
+    pod = {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    return container, pod
+
+
+@dataclass(frozen=True)
+class MovedFrom:
+    """Where children of a component were declared before they moved into it: their former parent's URN and
+    name prefix. The moved children carry aliases, so a stack that has them keeps them (a Namespace deleted
+    by a move would take everything in it)."""
+
+    parent_urn: pulumi.Input[str]
+    name_prefix: str
+
+    def alias(self, suffix: str) -> pulumi.Alias:
+        return pulumi.Alias(name=f"{self.name_prefix}-{suffix}", parent=self.parent_urn)
