@@ -17,7 +17,6 @@ from .k8s import (
     PATCH_FORCE,
     REPLACE_UNREADY,
     SKIP_AWAIT,
-    MovedFrom,
     awaited,
     hardened,
     labels_of,
@@ -213,8 +212,6 @@ class MigrationsArgs:
     credentials_after: Sequence[pulumi.Resource] = ()
     #: Lab stacks: no kubelet, so the Job never runs and nothing waits for it or for the Secret.
     skip_await: bool = False
-    #: Where the credentials' generator and ExternalSecret were declared before (the backend's `AppSecrets`).
-    secret_moved_from: MovedFrom | None = None
 
 
 class Migrations(pulumi.ComponentResource):
@@ -249,7 +246,6 @@ class Migrations(pulumi.ComponentResource):
             opts=child,
         )
         # ESO logs in to Vault with this service account to issue the credentials: it must exist first.
-        moved = args.secret_moved_from
         generator, credentials = dynamic_database_secret(
             name,
             args.namespace,
@@ -258,10 +254,6 @@ class Migrations(pulumi.ComponentResource):
             args.store_name,
             child.merge(pulumi.ResourceOptions(depends_on=[service_account, *args.credentials_after])),
             wait_ready=not args.skip_await,
-            generator_opts=pulumi.ResourceOptions(
-                aliases=[moved.alias(f"{args.secret.secret_name}-creds")] if moved else None
-            ),
-            secret_opts=pulumi.ResourceOptions(aliases=[moved.alias(args.secret.secret_name)] if moved else None),
         )
 
         container, pod = hardened(

@@ -12,7 +12,6 @@ from pydantic import SecretStr
 
 from .app import Migrations, MigrationsArgs, Service, ServiceArgs
 from .external_secrets import STORE_NAME, AppSecrets, AppSecretsArgs
-from .k8s import MovedFrom
 from .namespace import AppNamespace, AppNamespaceArgs
 from .pg_adoption import AdminConnection
 from .plan import AppPlan, EnvironmentPlan, MigrationsPlan
@@ -202,8 +201,6 @@ class Environment(pulumi.ComponentResource):
         keep running (Migrations' docstring: the provider's await semantics).
         """
         name, the_plan, a = self._prefix, self._env_plan, app.app
-        # The namespace was Service's child before it had policies of its own: same name, old parent.
-        moved_namespace = MovedFrom(pulumi.create_urn(f"{name}-{a}", "keybuzz:app:Service", parent=self), f"{name}-{a}")
         isolated = AppNamespace(
             f"{name}-{a}",
             AppNamespaceArgs(
@@ -218,7 +215,6 @@ class Environment(pulumi.ComponentResource):
                 ingress_namespace=the_plan.ingress_namespace,
                 skip_await=the_plan.skip_await,
                 adopt=app.adopt_namespace,
-                moved_from=moved_namespace,
             ),
             opts=self._with_k8s,
         )
@@ -285,10 +281,6 @@ class Environment(pulumi.ComponentResource):
                 store_name=STORE_NAME,
                 credentials_after=[self.access],
                 skip_await=the_plan.skip_await,
-                # Its credentials were the backend AppSecrets' children before they moved here.
-                secret_moved_from=MovedFrom(
-                    pulumi.create_urn(secrets_name, "keybuzz:eso:AppSecrets", parent=self), secrets_name
-                ),
             ),
             opts=self._with_k8s,
         ).job

@@ -107,12 +107,10 @@ def dynamic_database_secret(
     store_name: str,
     opts: pulumi.ResourceOptions,
     wait_ready: bool = False,
-    generator_opts: pulumi.ResourceOptions | None = None,
-    secret_opts: pulumi.ResourceOptions | None = None,
 ) -> tuple[k8s.apiextensions.CustomResource, k8s.apiextensions.CustomResource]:
     """The ``VaultDynamicSecret`` generator issuing `secret`'s credentials and the ExternalSecret templating
     them into the PG* Secret, named ``<prefix>-<secret>-creds`` and ``<prefix>-<secret>``. `opts` apply to
-    both, `generator_opts` and `secret_opts` to one each (aliases)."""
+    both."""
     generator_name = f"{secret.secret_name}-creds"
     generator = k8s.apiextensions.CustomResource(
         f"{prefix}-{generator_name}",
@@ -125,7 +123,7 @@ def dynamic_database_secret(
             "resultType": "Data",
             "provider": secret.login.provider(),
         },
-        opts=opts.merge(generator_opts) if generator_opts else opts,
+        opts=opts,
     )
     synced = external_secret(
         f"{prefix}-{secret.secret_name}",
@@ -147,7 +145,7 @@ def dynamic_database_secret(
             ]
         },
         {"engineVersion": "v2", "mergePolicy": "Replace", "data": database_template(secret)},
-        opts.merge(pulumi.ResourceOptions(depends_on=[generator])).merge(secret_opts),
+        opts.merge(pulumi.ResourceOptions(depends_on=[generator])),
         wait_ready=wait_ready,
     )
     return generator, synced

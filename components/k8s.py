@@ -1,15 +1,12 @@
 """Kubernetes conventions of every object the program declares: labels, selectors, annotations, the
-hardened container, aliases of moved children. One home, so a namespace, a workload and a platform job
+hardened container. One home, so a namespace, a workload and a platform job
 are labelled, annotated and locked down alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
-
-import pulumi
 
 from .catalog import RUN_AS_USER
 
@@ -76,16 +73,3 @@ def hardened(container: dict[str, Any], read_only_root: bool = True) -> tuple[di
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
     return container, pod
-
-
-@dataclass(frozen=True)
-class MovedFrom:
-    """Where children of a component were declared before they moved into it: their former parent's URN and
-    name prefix. The moved children carry aliases, so a stack that has them keeps them (a Namespace deleted
-    by a move would take everything in it)."""
-
-    parent_urn: pulumi.Input[str]
-    name_prefix: str
-
-    def alias(self, suffix: str) -> pulumi.Alias:
-        return pulumi.Alias(name=f"{self.name_prefix}-{suffix}", parent=self.parent_urn)

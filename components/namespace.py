@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .k8s import MovedFrom, awaited, labels_of
+from .k8s import awaited, labels_of
 from .spec import Endpoint
 
 #: Name of the NetworkPolicy that denies all ingress and egress in an app namespace (the policy pack's
@@ -120,8 +120,6 @@ class AppNamespaceArgs:
     ingress_namespace: str
     skip_await: bool = False
     adopt: bool = False
-    #: Where the Namespace was declared before this component existed (`app.Service`).
-    moved_from: MovedFrom | None = None
 
 
 class AppNamespace(pulumi.ComponentResource):
@@ -163,7 +161,6 @@ class AppNamespace(pulumi.ComponentResource):
             opts=child.merge(
                 pulumi.ResourceOptions(
                     import_=args.namespace if args.adopt else None,
-                    aliases=[args.moved_from.alias("namespace")] if args.moved_from else None,
                 )
             ),
         )

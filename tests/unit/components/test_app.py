@@ -10,7 +10,6 @@ import pytest
 
 from components.app import Migrations, MigrationsArgs, Service, ServiceArgs
 from components.catalog import CATALOG, DEFAULT_RESOURCES, MIGRATIONS_COMMAND, RUN_AS_USER
-from components.k8s import MovedFrom
 from components.spec import DatabaseSecret, Endpoint, VaultLogin
 from render import Recorded, run_under_mocks
 
@@ -194,7 +193,7 @@ SECRET = DatabaseSecret(
 )
 
 
-def _migrations(skip_await: bool = False, moved: bool = False) -> list[Recorded]:
+def _migrations(skip_await: bool = False) -> list[Recorded]:
     def program() -> None:
         Migrations(
             "mig",
@@ -209,7 +208,6 @@ def _migrations(skip_await: bool = False, moved: bool = False) -> list[Recorded]
                 refresh_seconds=1200,
                 store_name="vault",
                 skip_await=skip_await,
-                secret_moved_from=MovedFrom("urn:pulumi:dev::keybuzz::x:y:Old::old", "old") if moved else None,
             ),
         )
 
@@ -257,10 +255,3 @@ def test_lab_migrations_keep_the_order_but_await_nothing() -> None:
     assert job.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
 
 
-def test_moved_credentials_keep_their_former_identity() -> None:
-    old = "urn:pulumi:dev::keybuzz::x:y:Old::old"
-    resources = _migrations(moved=True)
-    assert _one(resources, GENERATOR).aliases == [("old-keybuzz-backend-migrations-db-creds", old)]
-    assert _one(resources, EXTERNAL_SECRET).aliases == [("old-keybuzz-backend-migrations-db", old)]
-    assert _one(resources, JOB).aliases == []
-    assert all(r.aliases == [] for r in _migrations(moved=False))

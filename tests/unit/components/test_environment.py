@@ -171,22 +171,11 @@ def test_the_backend_rolls_after_migrations_which_run_after_their_credentials_sy
     assert awaited == (None if stack == "lab-dev" else "condition=Ready")
 
 
-def test_moved_resources_alias_their_former_parents(dev: Rendering) -> None:
-    """The namespaces left app.Service and the migrations credentials left the backend's AppSecrets:
-    aliases keep them (a deleted Namespace takes everything in it)."""
-    service = next(x for x in dev.resources if x.type == "keybuzz:app:Service" and x.name == "keybuzz-dev-api")
-    [namespace] = [
-        n for n in dev.of_type("kubernetes:core/v1:Namespace") if n.inputs["metadata"]["name"] == "keybuzz-api-dev"
-    ]
-    [(name, parent)] = namespace.aliases
-    assert name == namespace.name == "keybuzz-dev-api-namespace"
-    # Mocks give the Stack-parented root a URN the engine does not (`pulumi:pulumi:Stack$...`): compare the
-    # part the engine computes the same way, the parent's type chain below the root and its name.
-    assert parent.endswith("keybuzz:environment:Environment$keybuzz:app:Service::keybuzz-dev-api")
-    assert service.urn.endswith("keybuzz:environment:Environment$keybuzz:app:Service::keybuzz-dev-api")
-    [(secret_name, secret_parent)] = _migrations_secret(dev).aliases
-    assert secret_name == "keybuzz-dev-backend-secrets-keybuzz-backend-migrations-db"
-    assert secret_parent.endswith("keybuzz:environment:Environment$keybuzz:eso:AppSecrets::keybuzz-dev-backend-secrets")
+def test_nothing_carries_an_alias(dev: Rendering, prod: Rendering) -> None:
+    """No stack was ever applied with the URNs of the old layout (the estate stacks never, the lab's are made
+    anew): aliases to it would only keep dead names alive."""
+    named = [(r.name, a) for r in dev.resources + prod.resources for a in r.aliases if any(a)]
+    assert named == []
 
 
 def test_every_external_secret_has_its_store_in_its_namespace(dev: Rendering) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.k8s import MovedFrom
 from components.namespace import AppNamespace, AppNamespaceArgs
 from components.spec import Endpoint
 from render import Recorded, run_under_mocks
@@ -113,13 +112,11 @@ def test_no_policy_opens_anything_to_everyone() -> None:
                 assert rule["ports"]
 
 
-def test_the_namespace_is_adopted_and_keeps_its_former_identity() -> None:
-    old = "urn:pulumi:dev::keybuzz::keybuzz:environment:Environment$keybuzz:app:Service::keybuzz-dev-api"
-    resources = _render("api", 3001, [PG], adopt=True, moved_from=MovedFrom(old, "keybuzz-dev-api"))
+def test_the_namespace_is_adopted() -> None:
+    resources = _render("api", 3001, [PG], adopt=True)
     [ns] = [r for r in resources if r.type == "kubernetes:core/v1:Namespace"]
     assert ns.import_id == "keybuzz-api-dev"
     assert ns.name == "keybuzz-dev-api-namespace"
-    assert ns.aliases == [("keybuzz-dev-api-namespace", old)]
     policies = [r for r in resources if r.type == POLICY]
     assert all(ns.urn in p.dependencies for p in policies)
 
