@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .catalog import DEFAULT_RESOURCES, AppKind
+from .catalog import DEFAULT_RESOURCES, MIGRATIONS_ENV, AppKind
 from .durations import go_duration
 from .external_secrets import dynamic_database_secret
 from .k8s import (
@@ -84,12 +84,17 @@ def _container(args: ServiceArgs) -> dict[str, Any]:
             else {"tcpSocket": {"port": "http"}}
         )
         container["readinessProbe"] = {**check, "periodSeconds": 10, "failureThreshold": 3}
-        container["livenessProbe"] = {
-            **check,
-            "periodSeconds": 10,
-            "failureThreshold": 6,
-            "initialDelaySeconds": 10,
-        }
+        if kind.health_path is not None:
+            # Liveness asks less than readiness: the process accepts connections. A liveness probe on the health
+            # path would restart healthy pods whenever a dependency behind it (the database) is slow.
+            container["livenessProbe"] = {
+                "tcpSocket": {"port": "http"},
+                "periodSeconds": 10,
+                "failureThreshold": 6,
+                "initialDelaySeconds": 10,
+            }
+        # Without a health path the only check is the port, already readiness's: no liveness probe (the kubelet
+        # restarts a process that exits; the same check twice would restart pods that are merely busy).
     return container
 
 
@@ -127,7 +132,7 @@ class Service(pulumi.ComponentResource):
             opts=child,
         )
 
-        container, pod = hardened(_container(args), kind.read_only_root)
+        container, pod = hardened(_container(args), kind.writable_dirs)
 
         selector = selector_of(args.workload)
         if args.replicas > 1:
@@ -261,6 +266,7 @@ class Migrations(pulumi.ComponentResource):
                 "name": args.workload,
                 "image": args.image,
                 "command": list(args.command),
+                "env": _env_list(MIGRATIONS_ENV),
                 "envFrom": [{"secretRef": {"name": args.secret.secret_name}}],
                 "resources": DEFAULT_RESOURCES,
             }

@@ -43,9 +43,9 @@ class AppKind:
     #: Container command, when the app is not its image's default entry point (the worker runs the backend
     #: image). None keeps the image's ENTRYPOINT/CMD.
     command: tuple[str, ...] | None = None
-    #: Whether the container runs with a read-only root filesystem. Every app gets a writable emptyDir at
-    #: /tmp (Node writes temporary files there: npm/npx caches, uploads, os.tmpdir()).
-    read_only_root: bool = True
+    #: Directories besides /tmp the app writes to, each an emptyDir (the root filesystem is read-only for
+    #: every app; Node writes temporary files under /tmp: npm caches, uploads, os.tmpdir()).
+    writable_dirs: tuple[str, ...] = ()
     #: Whose database the app uses when it connects to one it does not own (the worker: the backend's). The
     #: stack may point it at another database-owning app (``keybuzz:<app>DatabaseApp``).
     default_database_app: AppName | None = None
@@ -95,10 +95,11 @@ CATALOG: Final[dict[str, AppKind]] = {
         is_public_client=True,
         image_repository="ghcr.io/keybuzzio/keybuzz-client",
         # No health path in the seeds (PH28.2 §7.2: `/` redirects to /login, which renders a page): probed with a
-        # tcpSocket on its port. Writable root: Next.js writes its image/ISR cache under <WORKDIR>/.next/cache
-        # and the seeds do not give the image's WORKDIR, so there is no path to mount an emptyDir at. Make it
-        # read-only once the WORKDIR is known, with an emptyDir at <WORKDIR>/.next/cache.
-        read_only_root=False,
+        # tcpSocket on its port. Next.js writes its image/ISR cache under <WORKDIR>/.next/cache. DECISION: the
+        # seeds do not give the image's WORKDIR; /app is the WORKDIR of Next.js's own standalone Dockerfile
+        # example. If the image uses another, the cache write fails (logged, pages still served) until this
+        # path is corrected: the root filesystem stays read-only either way.
+        writable_dirs=("/app/.next/cache",),
     ),
     "worker": AppKind(
         name="worker",
@@ -122,18 +123,28 @@ CATALOG: Final[dict[str, AppKind]] = {
 #: node is never overcommitted on memory (memory cannot be throttled: an overcommitted node OOM-kills pods
 #: that stay within their limit). CPU: a request and no limit (CPU is throttled, never killed; a limit only
 #: slows a Node event loop).
+#: Ephemeral storage (the writable emptyDirs and the container's logs): a request so the scheduler accounts
+#: for it, a limit so one pod filling /tmp is evicted instead of filling the node's disk.
 DEFAULT_RESOURCES: Final[dict[str, dict[str, str]]] = {
-    "requests": {"cpu": "100m", "memory": "512Mi"},
-    "limits": {"memory": "512Mi"},
+    "requests": {"cpu": "100m", "memory": "512Mi", "ephemeral-storage": "128Mi"},
+    "limits": {"memory": "512Mi", "ephemeral-storage": "1Gi"},
 }
+
+#: Size limit of each writable emptyDir: below the ephemeral-storage limit, so the kubelet evicts the pod
+#: for the directory before the container's own limit is reached.
+EMPTY_DIR_LIMIT: Final = "512Mi"
 
 #: UID/GID the containers run as: `node` (1000) of the official Node.js images. ASSUMPTION: the seeds do not
 #: show the Dockerfiles; the files the apps read must be readable by it. Numeric, so the kubelet can verify
 #: runAsNonRoot even when an image's USER is a name or root.
 RUN_AS_USER: Final = 1000
 
-#: Command the migrations Job runs (replaces the leader-probing scripts/db_migrate_leader.sh).
-MIGRATIONS_COMMAND: Final[tuple[str, ...]] = ("npx", "prisma", "migrate", "deploy")
+#: Command the migrations Job runs (replaces the leader-probing scripts/db_migrate_leader.sh): the Prisma CLI
+#: the backend image installed (PH15 runs `npx prisma migrate ...` in it), called directly: `npx` would
+#: download the CLI when it is missing, which the egress policy blocks and a release must not depend on.
+MIGRATIONS_COMMAND: Final[tuple[str, ...]] = ("node_modules/.bin/prisma", "migrate", "deploy")
+#: Its environment: Node and npm write their caches under HOME, on the writable /tmp (the root is read-only).
+MIGRATIONS_ENV: Final[dict[str, str]] = {"HOME": "/tmp", "NPM_CONFIG_CACHE": "/tmp/.npm"}
 
 #: Secret (maintained by ESO from the migrations Vault role) the migrations Job reads DATABASE_URL from.
 MIGRATIONS_SECRET: Final = "keybuzz-backend-migrations-db"

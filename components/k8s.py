@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .catalog import RUN_AS_USER
+from .catalog import EMPTY_DIR_LIMIT, RUN_AS_USER
 
 #: The program is the source of truth for the fields it sets: a field someone changed by hand (`kubectl
 #: scale`, `kubectl set image`, another field manager), or an object the estate already runs (the adoption's
@@ -49,19 +49,22 @@ def awaited(skip_await: bool, **annotations: str) -> dict[str, str]:
     return {**annotations, **(SKIP_AWAIT if skip_await else {})}
 
 
-def hardened(container: dict[str, Any], read_only_root: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(container, pod spec fields) with the restricted security context and a writable /tmp.
+def hardened(container: dict[str, Any], writable: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(container, pod spec fields) with the restricted security context, a read-only root and a writable /tmp
+    (plus the `writable` directories), each an emptyDir of at most `EMPTY_DIR_LIMIT`.
 
     Non-root with a numeric UID (the kubelet verifies runAsNonRoot only on one), no privilege escalation, no
-    capability, the runtime's seccomp profile. Node writes temporary files under /tmp (os.tmpdir(), npx's
+    capability, the runtime's seccomp profile. Node writes temporary files under /tmp (os.tmpdir(), npm's
     cache): an emptyDir there lets the root filesystem be read-only.
     """
     security = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": read_only_root,
+        "readOnlyRootFilesystem": True,
     }
-    container = {**container, "securityContext": security, "volumeMounts": [{"name": "tmp", "mountPath": TMP}]}
+    dirs = {"tmp": TMP} | {f"writable-{i}": path for i, path in enumerate(writable)}
+    mounts = [{"name": name, "mountPath": path} for name, path in dirs.items()]
+    container = {**container, "securityContext": security, "volumeMounts": mounts}
     pod = {
         "automountServiceAccountToken": False,
         "securityContext": {
@@ -70,6 +73,6 @@ def hardened(container: dict[str, Any], read_only_root: bool = True) -> tuple[di
             "runAsGroup": RUN_AS_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": name, "emptyDir": {"sizeLimit": EMPTY_DIR_LIMIT}} for name in dirs],
     }
     return container, pod

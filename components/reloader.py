@@ -98,7 +98,10 @@ class Reloader(pulumi.ComponentResource):
                 "ports": [{"name": "http", "containerPort": RELOADER_HTTP_PORT}],
                 "livenessProbe": {**probe, "failureThreshold": 5},
                 "readinessProbe": {**probe, "httpGet": {"path": "/metrics", "port": "http"}},
-                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "64Mi", "ephemeral-storage": "16Mi"},
+                    "limits": {"memory": "256Mi", "ephemeral-storage": "64Mi"},
+                },
             }
         )
         selector = selector_of(ROLE_NAME)

@@ -128,7 +128,10 @@ class RootRotation(pulumi.ComponentResource):
                 "image": VAULT_CLI_IMAGE,
                 "command": ["/bin/sh", "-c", script],
                 "env": [{"name": "HOME", "value": TMP}],
-                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
+                    "limits": {"memory": "64Mi", "ephemeral-storage": "64Mi"},
+                },
             }
         )
         k8s.batch.v1.CronJob(
@@ -138,6 +141,9 @@ class RootRotation(pulumi.ComponentResource):
                 "schedule": args.schedule,
                 "timeZone": "Etc/UTC",
                 "concurrencyPolicy": "Forbid",
+                # A run missed by more than an hour (controller down) is skipped, not started late; without a
+                # deadline the controller stops scheduling after 100 missed runs.
+                "startingDeadlineSeconds": 3600,
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {

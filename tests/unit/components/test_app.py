@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from components.app import Migrations, MigrationsArgs, Service, ServiceArgs
-from components.catalog import CATALOG, DEFAULT_RESOURCES, MIGRATIONS_COMMAND, RUN_AS_USER
+from components.catalog import CATALOG, DEFAULT_RESOURCES, EMPTY_DIR_LIMIT, MIGRATIONS_COMMAND, RUN_AS_USER
 from components.spec import DatabaseSecret, Endpoint, VaultLogin
 from render import Recorded, run_under_mocks
 
@@ -59,7 +59,9 @@ def test_api_has_health_probes_env_from_its_secret_and_a_service() -> None:
     d = _one(resources, DEPLOYMENT).inputs
     container = _container(resources)
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    # Liveness asks only that the process accepts connections: a slow database fails readiness, not liveness.
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "http"}
+    assert "httpGet" not in container["livenessProbe"]
     assert container["envFrom"] == [{"secretRef": {"name": "keybuzz-api-postgres"}}]
     assert container["image"] == "repo/api:v1"
     assert "command" not in container  # the image's own entry point
@@ -88,9 +90,10 @@ def test_container_is_named_as_the_seeds_rollback_names_it(app: str) -> None:
 def test_http_apps_without_a_known_health_path_get_a_tcp_probe_on_their_port(app: str) -> None:
     container = _container(_render(app))
     assert container["ports"] == [{"name": "http", "containerPort": CATALOG[app].port, "protocol": "TCP"}]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["tcpSocket"] == {"port": "http"}
-        assert "httpGet" not in container[probe]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "http"}
+    assert "httpGet" not in container["readinessProbe"]
+    # The port is the only check: the same one as liveness would restart pods that are merely busy.
+    assert "livenessProbe" not in container
 
 
 def test_worker_runs_its_worker_command_and_serves_nothing() -> None:
@@ -109,6 +112,8 @@ def test_memory_requests_equal_limits_as_the_catalog_says() -> None:
     assert resources == DEFAULT_RESOURCES
     assert resources["requests"]["memory"] == resources["limits"]["memory"]
     assert "cpu" not in resources["limits"]
+    assert resources["requests"]["ephemeral-storage"] == "128Mi"
+    assert resources["limits"]["ephemeral-storage"] == "1Gi"
 
 
 @pytest.mark.parametrize("app", ["api", "backend", "client", "worker"])
@@ -122,13 +127,18 @@ def test_every_pod_runs_restricted_with_a_writable_tmp(app: str) -> None:
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
-    assert security["readOnlyRootFilesystem"] is CATALOG[app].read_only_root
-    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]
-    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert security["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert set(mounts) == {"/tmp", *CATALOG[app].writable_dirs}
+    volumes = {v["name"]: v["emptyDir"] for v in pod["volumes"]}
+    assert set(volumes) == set(mounts.values())
+    assert all(v == {"sizeLimit": EMPTY_DIR_LIMIT} for v in volumes.values())
 
 
-def test_only_the_nextjs_client_keeps_a_writable_root() -> None:
-    assert [a for a, kind in CATALOG.items() if not kind.read_only_root] == ["client"]
+def test_the_nextjs_client_writes_its_cache_to_an_empty_dir_not_its_root() -> None:
+    assert {a: kind.writable_dirs for a, kind in CATALOG.items() if kind.writable_dirs} == {
+        "client": ("/app/.next/cache",)
+    }
 
 
 def test_replicated_apps_get_a_disruption_budget_and_spread_over_nodes() -> None:
@@ -220,7 +230,13 @@ def test_migrations_job_uses_its_own_secret_and_service_account() -> None:
     assert pod["serviceAccountName"] == "keybuzz-migrations"
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["name"] == "keybuzz-migrations"
-    assert pod["containers"][0]["command"] == ["npx", "prisma", "migrate", "deploy"]
+    # The image's own Prisma CLI (npx would download a missing one: blocked by the egress policy), its caches
+    # under the writable /tmp.
+    assert pod["containers"][0]["command"] == ["node_modules/.bin/prisma", "migrate", "deploy"]
+    assert pod["containers"][0]["env"] == [
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "NPM_CONFIG_CACHE", "value": "/tmp/.npm"},
+    ]
     assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "keybuzz-backend-migrations-db"}}]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
@@ -253,5 +269,3 @@ def test_lab_migrations_keep_the_order_but_await_nothing() -> None:
     assert "pulumi.com/waitFor" not in secret.inputs["metadata"]["annotations"]
     # No kubelet: a Job never completes, so replaceUnready would replace it at every `up`.
     assert job.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
-
-
