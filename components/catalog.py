@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from .spec import Driver
+
 AppName = Literal["api", "backend", "client", "worker"]
 APP_NAMES: Final[tuple[AppName, ...]] = ("api", "backend", "client", "worker")
 
@@ -31,8 +33,8 @@ class AppKind:
     owns_database: bool
     #: Kubernetes Secret name the app's code reads its PG* variables from (as on the estate).
     db_secret_name: str | None
-    #: Whether the app also reads DATABASE_URL (Prisma).
-    wants_database_url: bool
+    #: The database drivers the app connects with: node-postgres reads the PG* keys, Prisma DATABASE_URL.
+    drivers: tuple[Driver, ...]
     #: Whether the app gets the Redis LB endpoint.
     uses_redis: bool
     #: Whether the app is the Next.js client: its NEXT_PUBLIC_* are baked in at image build (PH28.2 §5.1), so
@@ -53,6 +55,11 @@ class AppKind:
     runs_migrations: bool = False
 
     @property
+    def wants_database_url(self) -> bool:
+        """Whether its Secret carries DATABASE_URL (Prisma reads it)."""
+        return "prisma" in self.drivers
+
+    @property
     def uses_database(self) -> bool:
         """Whether the app connects to PostgreSQL at all (the worker uses another app's database)."""
         return self.db_secret_name is not None
@@ -65,7 +72,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         health_path="/health",  # GET /health -> {"status":"ok"} (PH16, PH17)
         owns_database=True,
         db_secret_name="keybuzz-api-postgres",  # PH16/PH17/PH28.2
-        wants_database_url=False,
+        drivers=("node-postgres",),  # a Node app reading PG* (PH16: PGHOST in its Secret)
         uses_redis=False,
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-api",
@@ -78,7 +85,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         db_secret_name="keybuzz-backend-db",  # PH16: adds DATABASE_URL for Prisma
         # No health path in the seeds (PH16/PH17 only call /api/v1/marketplaces/amazon/status, which needs a
         # tenant): probed with a tcpSocket on its port.
-        wants_database_url=True,
+        drivers=("prisma",),  # PH15: Prisma schema and migrations
         uses_redis=False,
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-backend",
@@ -90,7 +97,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         health_path=None,
         owns_database=False,
         db_secret_name=None,
-        wants_database_url=False,
+        drivers=(),
         uses_redis=False,
         is_public_client=True,
         image_repository="ghcr.io/keybuzzio/keybuzz-client",
@@ -107,7 +114,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         health_path=None,
         owns_database=False,
         db_secret_name="keybuzz-worker-db",
-        wants_database_url=True,
+        drivers=("prisma",),  # the backend image, on the backend's Prisma schema
         uses_redis=True,
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-backend",

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from .durations import go_duration
 from .k8s import PATCH_FORCE
-from .spec import DatabaseSecret, KvSecret, VaultLogin
+from .spec import DRIVER_SSL, DatabaseSecret, KvSecret, VaultLogin
 
 ESO_API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
@@ -41,20 +41,22 @@ class AppSecretsArgs:
 
 
 def database_template(secret: DatabaseSecret) -> dict[str, str]:
-    """The ``target.template.data`` of a database Secret: the keys the apps read today, plus PGSSLMODE."""
+    """The ``target.template.data`` of a database Secret: the keys the apps read today, plus PGSSLMODE.
+
+    The PG* keys are read by the Node apps' node-postgres, DATABASE_URL by Prisma: each carries the stack's
+    sslmode in that driver's spelling (`DRIVER_SSL`), so `require` means "encrypted, unverified" to both."""
     data = {
         "PGHOST": secret.lb.host,
         "PGPORT": str(secret.lb.port),
         "PGDATABASE": secret.database,
         "PGUSER": "{{ .username }}",
         "PGPASSWORD": "{{ .password }}",
-        # libpq reads PGSSLMODE; DATABASE_URL carries the same mode, so psql and Prisma connect alike.
-        "PGSSLMODE": secret.ssl_mode,
+        "PGSSLMODE": DRIVER_SSL["node-postgres"][secret.ssl_mode],
     }
     if secret.with_database_url:
         data["DATABASE_URL"] = (
             "postgresql://{{ .username | urlquery }}:{{ .password | urlquery }}@"
-            f"{secret.lb.host}:{secret.lb.port}/{secret.database}?sslmode={secret.ssl_mode}"
+            f"{secret.lb.host}:{secret.lb.port}/{secret.database}?sslmode={DRIVER_SSL['prisma'][secret.ssl_mode]}"
         )
     return data
 

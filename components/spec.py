@@ -15,6 +15,24 @@ from typing import Any, Literal
 #: libpq sslmodes a stack may choose (`prefer`/`allow` are left out: they fall back to plaintext silently).
 SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
 
+#: The database drivers the apps use, each with its own reading of the connection settings (`DRIVER_SSL`).
+Driver = Literal["node-postgres", "prisma"]
+
+#: How each driver spells each libpq sslmode of the stack. node-postgres (`pg`, the Node apps' reader of
+#: PGSSLMODE: pg/lib/connection-parameters.js) turns `require`, `prefer` and `verify-ca` into full
+#: certificate verification against Node's CA store; its spelling of libpq's `require` (encrypt, verify
+#: nothing) is `no-verify`. Prisma's engine reads DATABASE_URL's `sslmode` as libpq does for `require` (its
+#: `sslaccept` defaults to accepting the certificate). A test runs the real `pg` with what ESO syncs.
+DRIVER_SSL: dict[Driver, dict[str, str]] = {
+    "node-postgres": {
+        "disable": "disable",
+        "require": "no-verify",
+        "verify-ca": "verify-ca",
+        "verify-full": "verify-full",
+    },
+    "prisma": {"disable": "disable", "require": "require", "verify-ca": "verify-ca", "verify-full": "verify-full"},
+}
+
 #: Where an app's database credentials come from: the estate's own Secret (cutover phase kept) or Vault (ESO).
 Credentials = Literal["estate", "vault"]
 
@@ -73,8 +91,10 @@ class DatabaseSecret:
     login: VaultLogin
     lb: Endpoint
     database: str
-    #: The stack's keybuzz:postgresSslMode, written both as PGSSLMODE and in DATABASE_URL's sslmode=.
+    #: The stack's keybuzz:postgresSslMode, written as PGSSLMODE and in DATABASE_URL's sslmode=, each in the
+    #: spelling of the driver that reads it (`DRIVER_SSL`).
     ssl_mode: SslMode
+    #: Whether the Secret carries DATABASE_URL (an app on Prisma).
     with_database_url: bool
 
 

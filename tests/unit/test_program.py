@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from components.spec import DRIVER_SSL
 from render import FAKE_SECRETS, Recorded, Rendering, render_stack
 
 NODES = ("10.0.0.120", "10.0.0.121", "10.0.0.122", "10.0.0.123", "10.0.0.124", "10.0.0.125")
@@ -85,7 +86,9 @@ def test_every_postgres_host_is_the_write_lb(rendering: Rendering) -> None:
 
 
 def test_every_postgres_connection_uses_the_stacks_one_ssl_mode(rendering: Rendering) -> None:
-    """Provider, Vault connection URLs, PGSSLMODE and DATABASE_URL agree (keybuzz:postgresSslMode)."""
+    """Provider, Vault connection URLs, PGSSLMODE and DATABASE_URL agree (keybuzz:postgresSslMode), each in
+    its reader's spelling (PGSSLMODE is node-postgres's: `no-verify` is libpq's `require`)."""
+    meaning = {spelled: mode for mode, spelled in DRIVER_SSL["node-postgres"].items()}
     modes = {("provider", rendering.one("pulumi:providers:postgresql").inputs["sslmode"])}
     for conn in rendering.of_type(CONNECTION):
         modes.add((conn.name, re.search(r"sslmode=([a-z-]+)", conn.inputs["postgresql"]["connectionUrl"])[1]))
@@ -94,7 +97,8 @@ def test_every_postgres_connection_uses_the_stacks_one_ssl_mode(rendering: Rende
     for es in rendering.of_type(EXTERNAL_SECRET):
         data = es.inputs["spec"].get("target", {}).get("template", {}).get("data", {})
         if "PGHOST" in data:
-            modes.add((f"{es.name} PGSSLMODE", data["PGSSLMODE"]))
+            modes.add((f"{es.name} PGSSLMODE", meaning[data["PGSSLMODE"]]))
+            assert data["PGSSLMODE"] == "no-verify", es.name
         if "DATABASE_URL" in data:
             modes.add((f"{es.name} DATABASE_URL", re.search(r"sslmode=([a-z-]+)", data["DATABASE_URL"])[1]))
     assert len(modes) >= 3  # provider, a Vault connection, an app's Secret or the adoption's SQL at least

@@ -58,11 +58,19 @@ def test_template_has_exactly_the_keys_apps_read_with_the_lb() -> None:
     assert "DATABASE_URL" not in database_template(no_url)
 
 
-def test_pgsslmode_is_the_stacks_mode_and_agrees_with_database_url() -> None:
-    for mode in ("disable", "require", "verify-full"):
+def test_each_driver_reads_the_stacks_mode_in_its_own_spelling() -> None:
+    """node-postgres verifies the certificate for `require`: its "encrypt, verify nothing" is `no-verify`;
+    Prisma reads `require` as libpq does. Every other mode is spelled alike."""
+    spelled = {}
+    for mode in ("disable", "require", "verify-ca", "verify-full"):
         data = database_template(DatabaseSecret("s", "p", LOGIN, LB, "keybuzz", mode, with_database_url=True))
-        assert data["PGSSLMODE"] == mode
-        assert data["DATABASE_URL"].endswith(f"?sslmode={mode}")
+        spelled[mode] = (data["PGSSLMODE"], data["DATABASE_URL"].rsplit("?sslmode=", 1)[1])
+    assert spelled == {
+        "disable": ("disable", "disable"),
+        "require": ("no-verify", "require"),
+        "verify-ca": ("verify-ca", "verify-ca"),
+        "verify-full": ("verify-full", "verify-full"),
+    }
 
 
 def test_store_uses_kubernetes_auth_and_kv_v2() -> None:
