@@ -17,11 +17,11 @@ from typing import Any
 
 import pulumi_policy.policy as analyzer
 from google.protobuf import json_format, struct_pb2
-from keybuzz_policy.model import Resource, join
-from keybuzz_policy.pack import PACK_NAME, POLICIES, track_secret_paths
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from policy.keybuzz_policy.model import Resource, join
+from policy.keybuzz_policy.pack import PACK_NAME, POLICIES, track_secret_paths
 from render import Recorded
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from keybuzz_policy.config import POLICY_KEYS, SCHEMA, PackConfig, PackConfigError, per_policy_config
-from keybuzz_policy.model import Resource
-from keybuzz_policy.pack import POLICIES
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.catalog import CATALOG
 from components.environments import ENVIRONMENT_TABLE
+from policy.keybuzz_policy.config import POLICY_KEYS, SCHEMA, PackConfig, PackConfigError, per_policy_config
+from policy.keybuzz_policy.model import Resource
+from policy.keybuzz_policy.pack import POLICIES
 from tests.policy.engine import POLICY_DIR, PackUnderTest, load_config, struct
 
 REPO = POLICY_DIR.parent
@@ -139,6 +142,20 @@ def test_pack_project_files() -> None:
     assert "serve()" in (POLICY_DIR / "__main__.py").read_text()
     assert len(POLICIES) == len(POLICY_KEYS) == 9
     assert Path(POLICY_DIR / "keybuzz_policy" / "rules.py").exists()
+
+
+def test_the_pack_imports_as_the_policy_host_imports_it_without_the_program() -> None:
+    """The tests import the pack as `policy.keybuzz_policy` from the repository root; the policy host runs
+    policy/__main__.py from policy/, where `keybuzz_policy` is top level and the program is not on the path.
+    Imported that way, the pack must load (relative imports only) and pull in none of the program's modules."""
+    program = {"components", "render", "ops", "lab", "scripts", "tests", "policy"}
+    probe = f"import sys, keybuzz_policy.pack; print(sorted({{m.split('.')[0] for m in sys.modules}} & {program!r}))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=POLICY_DIR, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_docs_list_every_rule_once_in_the_packs_order() -> None:

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from keybuzz_policy import rules
-from keybuzz_policy.config import PackConfig
-from keybuzz_policy.model import Resource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from policy.keybuzz_policy import rules
+from policy.keybuzz_policy.config import PackConfig
+from policy.keybuzz_policy.model import Resource
 
 PROD = PackConfig.from_mapping({"environment": "prod", "otherEnvironments": ["dev"]})
 DEV = PackConfig.from_mapping({"environment": "dev", "otherEnvironments": ["prod"]})
