@@ -10,7 +10,17 @@ from __future__ import annotations
 import pytest
 
 from components import environments
-from components.environments import ENVIRONMENT_TABLE, EnvironmentFacts
+from components.environments import ENVIRONMENT_TABLE, ClientBuild, EnvironmentFacts
+
+#: A synthetic third environment: pinned like PROD, unprotected like DEV, not the estate's.
+STAGING = EnvironmentFacts(
+    name="staging",
+    protected=False,
+    pinned_tags=True,
+    legacy_names=frozenset(),
+    client_build=ClientBuild(r"^[A-Za-z0-9_.-]+-staging$", "a STAGING build, ending in -staging"),
+    estate=False,
+)
 
 
 def with_environment(patch: pytest.MonkeyPatch, entry: EnvironmentFacts) -> None:

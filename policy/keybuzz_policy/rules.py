@@ -204,7 +204,7 @@ def _name_candidates(path: str, value: str) -> Iterator[str]:
 
 def environment_isolation(resource: Resource, config: PackConfig, report: Report) -> None:
     """No input names another environment (its marker token, or one of its legacy names)."""
-    env = config.require_environment("environment-isolation")
+    env = config.environment
     others = set(config.other_environments)
     foreign_legacy = {_norm(n): e for e, names in config.legacy_names.items() if e != env for n in names}
     own_legacy = {_norm(n) for n in config.legacy_names.get(env, ())}
@@ -257,7 +257,7 @@ def _image_problem(image: str, config: PackConfig) -> str | None:
 
 def pinned_images(resource: Resource, config: PackConfig, report: Report) -> None:
     """In pinned environments every container image carries an immutable release tag or a digest."""
-    env = config.require_environment("pinned-images")
+    env = config.environment
     if env not in config.pinned_environments:
         return
     for path, value in leaves(resource.props):
@@ -287,7 +287,7 @@ def _image_parts(image: str) -> tuple[str, str | None]:
 
 def client_build_matches_environment(resource: Resource, config: PackConfig, report: Report) -> None:
     """Images that bake environment settings in at build (the Next.js client) are this environment's build."""
-    env = config.require_environment("client-build-matches-environment")
+    env = config.environment
     pattern = config.client_build_tags.get(env)
     if pattern is None:
         return
@@ -461,7 +461,7 @@ def credentials_renew_before_expiry(
 # ------------------------------------------------------------------------------------------------
 def protect_prod_data(resources: Sequence[Resource], config: PackConfig, report: StackReport) -> None:
     """In protected environments every data resource (databases, Vault mounts) is protected."""
-    env = config.require_environment("protect-prod-data")
+    env = config.environment
     if env not in config.protected_environments:
         return
     for r in resources:

@@ -7,22 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from components.environments import ENVIRONMENT_TABLE, ClientBuild, EnvironmentFacts, environments, facts
+from components.environments import ENVIRONMENT_TABLE, EnvironmentFacts, environments, facts
 from components.naming import owner_of
 from render import Rendering, render_stack, stack_config
-from tests.table import with_environment
+from tests.table import STAGING, with_environment
 from tests.unit.test_program import _declared, _referenced
 
 pytestmark = pytest.mark.unit
-
-STAGING = EnvironmentFacts(
-    name="staging",
-    protected=False,
-    pinned_tags=True,
-    legacy_names=frozenset(),
-    client_build=ClientBuild(r"^[A-Za-z0-9_.-]+-staging$", "a STAGING build, ending in -staging"),
-    estate=False,
-)
 
 #: The stack values of a staging stack: DEV's file, with what is DEV's own (its legacy names, its tags,
 #: its hosts, its adoptions) replaced or removed. Nothing else is written for it.
