@@ -29,6 +29,7 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+SOURCE = "components/environments.py is the source"
 
 
 def test_the_policy_packs_config_files_are_written_from_the_table() -> None:
@@ -111,25 +112,32 @@ def test_the_ops_guard_refuses_exactly_the_estates_stacks() -> None:
 def test_the_toolchain_wrappers_guard_names_exactly_the_estates_stacks() -> None:
     script = (REPO / "toolchain" / "pulumi.sh").read_text()
     [pattern] = re.findall(r'case "\$\{stack##\*/\}" in\s*\n\s*([^)]+)\)', script)
-    assert sorted(p.strip() for p in pattern.split("|")) == sorted(estate_environments())
+    guarded = sorted(p.strip() for p in pattern.split("|"))
+    assert guarded == sorted(estate_environments()), (
+        f"toolchain/pulumi.sh refuses {guarded}; the table's estate environments are "
+        f"{sorted(estate_environments())} ({SOURCE}): edit the wrapper's case pattern"
+    )
 
 
-def _job_stacks(workflow: dict[str, object]) -> set[str]:
-    found: set[str] = set()
+def _job_stacks(workflow: dict[str, object]) -> list[str]:
+    found: list[str] = []
     for job in workflow["jobs"].values():  # type: ignore[attr-defined]
         matrix = (job.get("strategy") or {}).get("matrix") or {}
-        found |= set(matrix.get("stack") or [])
+        found += matrix.get("stack") or []
     return found
 
 
 def test_the_workflows_run_exactly_the_estates_stacks() -> None:
-    estate = set(estate_environments())
+    estate = sorted(estate_environments())
+    fix = f"the table's estate environments are {estate} ({SOURCE})"
     for name in ("preview.yml", "drift.yml"):
-        assert _job_stacks(yaml.safe_load((WORKFLOWS / name).read_text())) == estate, name
-    deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
-    deployed = set(re.findall(r"ops up --stack (\w+)", (WORKFLOWS / "deploy.yml").read_text()))
-    assert deployed == estate
-    assert estate <= set(deploy["jobs"])
+        matrix = sorted(_job_stacks(yaml.safe_load((WORKFLOWS / name).read_text())))
+        assert matrix == estate, f"{name} runs {matrix}; {fix}: edit its matrix"
+    text = (WORKFLOWS / "deploy.yml").read_text()
+    deployed = sorted(re.findall(r"ops up --stack (\w+)", text))
+    assert deployed == estate, f"deploy.yml deploys {deployed}; {fix}: one job per environment"
+    assert set(estate) <= set(yaml.safe_load(text)["jobs"]), f"deploy.yml: {fix}: one job per environment"
     rollback = yaml.safe_load((WORKFLOWS / "rollback.yml").read_text())
     on = rollback.get("on") or rollback.get(True)  # YAML 1.1 reads the key `on` as True
-    assert set(on["workflow_dispatch"]["inputs"]["stack"]["options"]) == estate
+    options = sorted(on["workflow_dispatch"]["inputs"]["stack"]["options"])
+    assert options == estate, f"rollback.yml offers {options}; {fix}: edit the stack input's options"
