@@ -3,16 +3,22 @@
 Everything else that depends on the environment is derived from `ENVIRONMENT_TABLE`, read at call time:
 the names (components/naming.py: markers, legacy names, protection), the config model (which
 environments a stack may declare, which are pinned to release tags, which client builds they run), the
-policy pack's committed config (policy/config/<env>.json: a test regenerates it from this table), the
-estate guard (ops/guard.py, toolchain/pulumi.sh) and the workflows' stack lists (tests check both). A
-new environment is one entry here and its stack file; tests add a synthetic ``staging`` that way.
+policy pack's committed config (policy/config/<env>.json, written from this table by
+``python -m scripts.policy_config``; a test fails when a file drifts), the estate guards (ops/guard.py reads
+it; toolchain/pulumi.sh and the workflows' stack lists are hand-written and tests check them against it). A
+new environment is one entry here and its stack file; tests add a synthetic ``staging`` that way, through
+the ``add_environment`` fixture (tests/conftest.py).
+
+The table is read-only (`ENVIRONMENT_TABLE` is a view): nothing at run time may add, change or drop an
+environment. A test that needs one more patches the dict behind the view with ``monkeypatch``, which
+restores it after that test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 
@@ -50,7 +56,7 @@ class EnvironmentFacts:
 #: what says which API a client image calls. PROD builds are `prod-YYYY-MM-DD` (PH28.2 §5: prod-2026-02-01).
 #: DEV builds end in `-dev` (PH16 §versions: v0.2.38-dev) or `-replacement` (PH28.2 §11: v0.5.33-replacement).
 #: The api's `-replacement` tag runs in PROD too (v0.4.31-replacement): the convention is the client's only.
-ENVIRONMENT_TABLE: Final[dict[str, EnvironmentFacts]] = {
+_TABLE: Final[dict[str, EnvironmentFacts]] = {
     "dev": EnvironmentFacts(
         name="dev",
         protected=False,
@@ -79,6 +85,10 @@ ENVIRONMENT_TABLE: Final[dict[str, EnvironmentFacts]] = {
     ),
 }
 
+#: The table, read-only: every reader (components/naming.py, the config model, ops/guard.py,
+#: scripts/policy_config.py) sees the same entries, and none can change them.
+ENVIRONMENT_TABLE: Final[Mapping[str, EnvironmentFacts]] = MappingProxyType(_TABLE)
+
 
 def environments() -> tuple[str, ...]:
     """Every environment, in table order."""
@@ -96,15 +106,3 @@ def facts(env: str) -> EnvironmentFacts:
 def estate_environments() -> tuple[str, ...]:
     """The environments whose stacks reach the live estate."""
     return tuple(e for e, f in ENVIRONMENT_TABLE.items() if f.estate)
-
-
-@contextmanager
-def added_environment(entry: EnvironmentFacts) -> Iterator[None]:
-    """The table with one more environment, for the duration of the block (tests)."""
-    if entry.name in ENVIRONMENT_TABLE:
-        raise ValueError(f"environment {entry.name!r} already exists")
-    ENVIRONMENT_TABLE[entry.name] = entry
-    try:
-        yield
-    finally:
-        del ENVIRONMENT_TABLE[entry.name]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from components.environments import EnvironmentFacts
 from render import Rendering, render_stack
+from tests.table import with_environment
 
 TIERS = ("unit", "policy", "lab", "toolchain", "e2e")
 
@@ -35,3 +39,9 @@ def prod() -> Rendering:
 def prod_on_vault() -> Rendering:
     """PROD once its apps read Vault credentials (cutover phase `dynamic`): every database Secret is ESO's."""
     return render_stack("prod", {"legacyLoginPhase": "dynamic"})
+
+
+@pytest.fixture
+def add_environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[EnvironmentFacts], None]:
+    """`add_environment(entry)`: one more environment in the (read-only) table, for this test only."""
+    return functools.partial(with_environment, monkeypatch)

@@ -37,7 +37,7 @@ def _check_host(host: str) -> str:
     return host
 
 
-def _parse_endpoint(value: Any) -> Any:
+def parse_endpoint(value: Any) -> Any:
     if isinstance(value, Endpoint):
         return value
     if not isinstance(value, str):
@@ -56,7 +56,7 @@ def _parse_endpoint(value: Any) -> Any:
 def _parse_optional_endpoint(value: Any) -> Any:
     if value in ("", None):
         return None
-    return _parse_endpoint(value)
+    return parse_endpoint(value)
 
 
 def _parse_json_list(value: Any) -> Any:
@@ -194,7 +194,7 @@ def _check_environment(value: str) -> str:
 
 
 EnvironmentT = Annotated[str, AfterValidator(_check_environment)]
-EndpointT = Annotated[Endpoint, BeforeValidator(_parse_endpoint)]
+EndpointT = Annotated[Endpoint, BeforeValidator(parse_endpoint)]
 OptionalEndpointT = Annotated[Endpoint | None, BeforeValidator(_parse_optional_endpoint)]
 IpListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_ip_list)]
 IdentListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_identifiers)]

@@ -68,20 +68,8 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every scalar leaf with its path."""
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from leaves(v, join(path, str(k)))
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            yield from leaves(v, join(path, i))
-    else:
-        yield path, value
-
-
 def nodes(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every dict and list (and the value itself) with its path."""
+    """Every dict, list and scalar inside `value` (and the value itself) with its path, parents first."""
     yield path, value
     if isinstance(value, Mapping):
         for k, v in value.items():
@@ -89,6 +77,11 @@ def nodes(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
             yield from nodes(v, join(path, i))
+
+
+def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar leaf with its path."""
+    return ((p, v) for p, v in nodes(value, path) if not isinstance(v, Mapping | list | tuple))
 
 
 def get(value: Any, *keys: str | int) -> Any:

@@ -16,7 +16,7 @@ see (literal Kubernetes Secret data, password literals in env vars, templates an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pulumi_policy.policy as _analyzer
 from pulumi_policy import (
@@ -103,46 +103,41 @@ def resource_of(args: ResourceValidationArgs | PolicyResource) -> Resource:
 # ------------------------------------------------------------------------------------------------
 ResourceRule = Callable[[Resource, PackConfig, Report], None]
 StackRule = Callable[[list[Resource], PackConfig, StackReport], None]
+PolicyT = TypeVar("PolicyT", ResourceValidationPolicy, StackValidationPolicy)
 
 
-def _schema(name: str) -> PolicyConfigSchema | None:
+def _mandatory(
+    kind: type[PolicyT], name: str, description: str, validate: Callable[..., None], severity: Severity
+) -> PolicyT:
+    """A policy of the pack: MANDATORY, with the config schema of the keys it reads (the engine refuses a
+    config file that lacks one of its environment facts)."""
     properties, required = policy_schema(name)
-    return PolicyConfigSchema(properties, required or None) if properties else None
+    return kind(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=PolicyConfigSchema(properties, required or None) if properties else None,
+        severity=severity,
+    )
 
 
 def resource_policy(
     name: str, description: str, rule: ResourceRule, severity: Severity
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        rule(
-            resource_of(args),
-            PackConfig.from_mapping(args.get_config()),
-            lambda message: report_violation(message),
-        )
+        config = PackConfig.from_mapping(args.get_config(), name)
+        rule(resource_of(args), config, lambda message: report_violation(message))
 
-    return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=_schema(name),
-        severity=severity,
-    )
+    return _mandatory(ResourceValidationPolicy, name, description, validate, severity)
 
 
 def stack_policy(name: str, description: str, rule: StackRule, severity: Severity) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         resources = [resource_of(r) for r in args.resources]
-        rule(resources, PackConfig.from_mapping(args.get_config()), report_violation)
+        rule(resources, PackConfig.from_mapping(args.get_config(), name), report_violation)
 
-    return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=_schema(name),
-        severity=severity,
-    )
+    return _mandatory(StackValidationPolicy, name, description, validate, severity)
 
 
 POLICIES: list[Policy] = [

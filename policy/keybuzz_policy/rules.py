@@ -74,7 +74,8 @@ _PG_HOST_KEYS = {
 _REDIS_HOST_KEYS = {"REDIS_HOST": "REDIS_PORT"}
 
 
-def _node_pattern(address: str) -> re.Pattern[str]:
+def node_pattern(address: str) -> re.Pattern[str]:
+    """Where `address` stands in a string as a whole address (the program's config check matches the same)."""
     # 10.0.0.12 must not match 10.0.0.120; a host name matches as a whole label sequence.
     return re.compile(rf"(?<![A-Za-z0-9.-]){re.escape(address)}(?![A-Za-z0-9-]|\.\d)", re.IGNORECASE)
 
@@ -138,7 +139,7 @@ def _is_node_list(resource: Resource, path: str) -> bool:
 def no_node_endpoints(resource: Resource, config: PackConfig, report: Report) -> None:
     """No input contains a node address; every PostgreSQL/Redis endpoint is its LB."""
     data = _with_json(resource.props)
-    patterns = [(a, _node_pattern(a)) for a in config.node_addresses]
+    patterns = [(a, node_pattern(a)) for a in config.node_addresses]
     for path, value in leaves(data):
         if not _known_str(value) or _is_node_list(resource, path):
             continue
@@ -166,11 +167,17 @@ def no_node_endpoints(resource: Resource, config: PackConfig, report: Report) ->
 # ------------------------------------------------------------------------------------------------
 # environment-isolation
 # ------------------------------------------------------------------------------------------------
+#: Anything but a letter or a digit separates tokens (the program's components/naming.py splits the same way).
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_.-]+$")
 _QUOTED = re.compile(r"\"([^\"{}]+)\"|'([^'{}]+)'")
 #: Free-form Kubernetes metadata: the product name `keybuzz` appears there as a label, not as a name.
 _METADATA_MAPS = re.compile(r"(^|\.)(labels|annotations|matchLabels)(\.|$)")
+
+
+def name_tokens(text: str) -> list[str]:
+    """The lower-cased tokens of a name (``keybuzz-api-dev`` -> keybuzz, api, dev): a marker is a whole token."""
+    return [t for t in _TOKEN_SPLIT.split(text.lower()) if t]
 
 
 def _norm(name: str) -> str:
@@ -197,7 +204,7 @@ def _name_candidates(path: str, value: str) -> Iterator[str]:
 
 def environment_isolation(resource: Resource, config: PackConfig, report: Report) -> None:
     """No input names another environment (its marker token, or one of its legacy names)."""
-    env = config.require_environment("environment-isolation")
+    env = config.environment
     others = set(config.other_environments)
     foreign_legacy = {_norm(n): e for e, names in config.legacy_names.items() if e != env for n in names}
     own_legacy = {_norm(n) for n in config.legacy_names.get(env, ())}
@@ -207,7 +214,7 @@ def environment_isolation(resource: Resource, config: PackConfig, report: Report
             continue
         secret = resource.is_secret(path)
         shown = "a secret value" if secret else repr(value)
-        markers = sorted(others & set(_TOKEN_SPLIT.split(value.lower())))
+        markers = sorted(others & set(name_tokens(value)))
         if markers:
             report(
                 f"{_where(resource, path)} = {shown} names the {markers[0].upper()} environment (token "
@@ -240,7 +247,7 @@ def _image_problem(image: str, config: PackConfig) -> str | None:
     tag = last.rsplit(":", 1)[1]
     if tag.lower() in config.mutable_tags:
         return f"uses the moving tag '{tag}'"
-    markers = sorted(set(config.other_environments) & set(_TOKEN_SPLIT.split(tag.lower())))
+    markers = sorted(set(config.other_environments) & set(name_tokens(tag)))
     if markers:
         return f"uses the {markers[0].upper()} build '{tag}'"
     if not re.search(r"\d", tag):
@@ -250,7 +257,7 @@ def _image_problem(image: str, config: PackConfig) -> str | None:
 
 def pinned_images(resource: Resource, config: PackConfig, report: Report) -> None:
     """In pinned environments every container image carries an immutable release tag or a digest."""
-    env = config.require_environment("pinned-images")
+    env = config.environment
     if env not in config.pinned_environments:
         return
     for path, value in leaves(resource.props):
@@ -280,7 +287,7 @@ def _image_parts(image: str) -> tuple[str, str | None]:
 
 def client_build_matches_environment(resource: Resource, config: PackConfig, report: Report) -> None:
     """Images that bake environment settings in at build (the Next.js client) are this environment's build."""
-    env = config.require_environment("client-build-matches-environment")
+    env = config.environment
     pattern = config.client_build_tags.get(env)
     if pattern is None:
         return
@@ -454,7 +461,7 @@ def credentials_renew_before_expiry(
 # ------------------------------------------------------------------------------------------------
 def protect_prod_data(resources: Sequence[Resource], config: PackConfig, report: StackReport) -> None:
     """In protected environments every data resource (databases, Vault mounts) is protected."""
-    env = config.require_environment("protect-prod-data")
+    env = config.environment
     if env not in config.protected_environments:
         return
     for r in resources:

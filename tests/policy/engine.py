@@ -17,11 +17,12 @@ from typing import Any
 
 import pulumi_policy.policy as analyzer
 from google.protobuf import json_format, struct_pb2
-from keybuzz_policy.model import Resource, join
-from keybuzz_policy.pack import PACK_NAME, POLICIES, track_secret_paths
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from policy.keybuzz_policy.config import PackConfig
+from policy.keybuzz_policy.model import Resource, join
+from policy.keybuzz_policy.pack import PACK_NAME, POLICIES, track_secret_paths
 from render import Recorded
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
@@ -85,6 +86,22 @@ class Violation:
 def load_config(environment: str) -> dict[str, Any]:
     """The committed --policy-pack-config file of an environment."""
     return json.loads((POLICY_DIR / "config" / f"{environment}.json").read_text())
+
+
+def flat_config(environment: str) -> dict[str, Any]:
+    """Every key of the committed config file, its policies' blocks merged (a key shared by two blocks
+    must have one value: a rule is never judged by a fact another rule sees differently)."""
+    merged: dict[str, Any] = {}
+    for block in load_config(environment).values():
+        for key, value in block.items():
+            assert merged.setdefault(key, value) == value, f"{environment}.json: '{key}' differs between policies"
+    return merged
+
+
+def pack_config(file: str, /, **overrides: Any) -> PackConfig:
+    """The `PackConfig` of the committed config file of environment `file`, with `overrides` (schema keys,
+    ``environment`` included) on top."""
+    return PackConfig.from_mapping({**flat_config(file), **overrides})
 
 
 class PackUnderTest:

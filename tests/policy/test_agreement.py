@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config.rules.apps import _MOVING_TAGS
-from components.config.rules.estate import _node_pattern
-from components.config.types import _parse_endpoint
+from components.config.rules.apps import MOVING_TAGS
+from components.config.rules.estate import node_pattern
+from components.config.types import parse_endpoint
 from components.durations import go_duration
 from components.naming import tokens
 from lab.program import go_seconds
@@ -31,7 +31,7 @@ NEIGHBOURS = ["", " ", "x", "a", "-", "_", ".", "0", "1", ".5", ":5432", "/", "@
 
 
 def test_moving_tags_are_one_list() -> None:
-    assert frozenset(pack_config.SCHEMA["mutableTags"]["default"]) == _MOVING_TAGS
+    assert frozenset(pack_config.SCHEMA["mutableTags"]["default"]) == MOVING_TAGS
 
 
 @settings(max_examples=400, deadline=None)
@@ -43,16 +43,15 @@ def test_moving_tags_are_one_list() -> None:
 )
 def test_a_node_address_is_found_in_the_same_strings(address: str, before: str, after: str, middle: str) -> None:
     text = f"{middle}{before}{address}{after}{middle}"
-    program = _node_pattern(address).search(text) is not None
-    pack = pack_rules._node_pattern(address).search(text) is not None
+    program = node_pattern(address).search(text) is not None
+    pack = pack_rules.node_pattern(address).search(text) is not None
     assert program == pack, text
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet="abcdevprodABC0123456789-_./:@ ", max_size=30))
 def test_a_name_splits_into_the_same_tokens(name: str) -> None:
-    pack_tokens = [t for t in pack_rules._TOKEN_SPLIT.split(pack_rules._norm(name)) if t]
-    assert tokens(name) == pack_tokens
+    assert tokens(name) == pack_rules.name_tokens(name)
 
 
 DNS_NAME = r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,10}[a-z0-9])?){0,3}"
@@ -66,7 +65,7 @@ _HOSTS = st.one_of(
 @given(host=_HOSTS, port=st.integers(min_value=1, max_value=65535))
 def test_an_endpoint_reads_the_same(host: str, port: int) -> None:
     text = f"{host}:{port}"
-    mine = _parse_endpoint(text)
+    mine = parse_endpoint(text)
     theirs = pack_config.parse_endpoint("postgresLb", text)
     assert (mine.host, mine.port) == (theirs.host, theirs.port) == (host, port)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from keybuzz_policy.model import Resource
 
+from policy.keybuzz_policy.model import Resource
 from tests.policy.engine import PackUnderTest, Violation, load_config
 
 K8S = "urn:pulumi:prod::keybuzz::pulumi:providers:kubernetes::keybuzz-prod-kubernetes"

@@ -6,13 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from keybuzz_policy import rules
-from keybuzz_policy.config import PackConfig
-from keybuzz_policy.model import Resource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-PROD = PackConfig.from_mapping({"environment": "prod", "otherEnvironments": ["dev"]})
-DEV = PackConfig.from_mapping({"environment": "dev", "otherEnvironments": ["prod"]})
+from policy.keybuzz_policy import rules
+from policy.keybuzz_policy.config import PackConfig
+from policy.keybuzz_policy.model import Resource
+from tests.policy.engine import pack_config
+
+#: The committed config files (policy/config/<env>.json, written from the environment table).
+PROD = pack_config("prod")
+DEV = pack_config("dev")
 PG_PROVIDER = "urn:pulumi:prod::keybuzz::pulumi:providers:postgresql::keybuzz-prod-postgresql"
 
 
@@ -101,7 +104,7 @@ def test_the_stack_configs_own_node_lists_on_a_provider_are_not_connections() ->
 
 def test_a_longer_address_is_not_a_node() -> None:
     # 10.0.0.12 is a node prefix of 10.0.0.120..125 only as text; the rule matches whole addresses.
-    config = PackConfig.from_mapping({"nodeAddresses": ["10.0.0.12"]})
+    config = pack_config("prod", nodeAddresses=["10.0.0.12"])
     assert check(rules.no_node_endpoints, res("x:y:Z", {"a": "10.0.0.120:5432"}), config) == []
 
 
@@ -213,9 +216,7 @@ def test_a_client_built_for_another_environment_is_refused(config: PackConfig, i
 
 
 def test_the_registry_port_is_not_a_tag() -> None:
-    on_port = PackConfig.from_mapping(
-        {"environment": "prod", "otherEnvironments": ["dev"], "clientImageRepositories": ["registry:5000/client"]}
-    )
+    on_port = pack_config("prod", clientImageRepositories=["registry:5000/client"])
     [message] = check(rules.client_build_matches_environment, env_deployment([], "registry:5000/client"), on_port)
     assert "has no tag" in message
 

@@ -1,62 +1,104 @@
-"""One environment table (components/environments.py); everything that repeats its facts is checked against it.
+"""One environment table (components/environments.py); everything that repeats its facts is written from it
+or checked against it, and each failure names the table as the source.
 
-The policy pack stays independent of the program (defence in depth: it runs from its own directory), so
-its committed config files and its schema defaults are copies; the safety gates (ops/guard.py,
-toolchain/pulumi.sh) and the workflows name the estate's stacks. Each test fails on drift.
+The policy pack may not import the program (the policy host runs it on its own), so its config files
+(policy/config/<env>.json) carry the table's facts: scripts/policy_config.py writes them, and a test fails
+when a committed file drifts. The safety gates name the estate's stacks: ops/guard.py reads the table;
+toolchain/pulumi.sh (a shell guard that must refuse without Python or the virtualenv) and the workflows
+(GitHub reads them as static YAML: per-environment jobs, secrets and approvals, a fixed choice list) are
+hand-written and checked here.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from components.environments import ENVIRONMENT_TABLE, environments, estate_environments
+from components.environments import EnvironmentFacts, environments, estate_environments, facts
 from ops.guard import ESTATE_STACKS, is_estate_stack
+from policy.keybuzz_policy.config import ENVIRONMENT_FACTS, config_document
+from scripts import policy_config
+from tests.table import STAGING
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+SOURCE = "components/environments.py is the source"
+
+
+def test_the_policy_packs_config_files_are_written_from_the_table() -> None:
+    problems = policy_config.drift()
+    assert problems == [], "".join(problems) + f"regenerate them: {policy_config.REGENERATE}"
+
+
+def test_the_drift_check_catches_an_edited_file_a_new_and_a_removed_environment(
+    tmp_path: Path, add_environment: Callable[[EnvironmentFacts], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    check = ["--check", "--dir", str(tmp_path)]
+    assert policy_config.main(["--dir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{e}.json" for e in sorted(environments())]
+    assert policy_config.main(check) == 0
+
+    dev = tmp_path / "dev.json"
+    dev.write_text(dev.read_text().replace('"kb_backend"', '"kb_backend_v2"'))
+    capsys.readouterr()
+    assert policy_config.main(check) == 1
+    out = capsys.readouterr().out
+    assert '-        "kb_backend_v2",' in out
+    assert '+        "kb_backend",' in out
+    assert policy_config.REGENERATE in out
+
+    (tmp_path / "qa.json").write_text("{}\n")
+    add_environment(STAGING)  # every file names the environments: each one drifts, and staging's is missing
+    assert {p.splitlines()[0] for p in policy_config.drift(tmp_path)} == {
+        *(f"--- {tmp_path / name} (committed)" for name in ("dev.json", "prod.json", "staging.json")),
+        f"{tmp_path / 'qa.json'}: components/environments.py has no environment 'qa'",
+    }
+    assert policy_config.main(["--dir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.json", "prod.json", "staging.json"]
+    assert policy_config.drift(tmp_path) == []
+
+
+def test_the_script_writes_exactly_the_facts_the_pack_has_no_default_for() -> None:
+    for env in environments():
+        assert sorted(policy_config.table_facts(env)) == sorted(ENVIRONMENT_FACTS)
 
 
 @pytest.mark.parametrize("env", environments())
 def test_the_policy_packs_config_files_carry_the_tables_facts(env: str) -> None:
     config = json.loads((REPO / "policy" / "config" / f"{env}.json").read_text())
-    others = sorted(e for e in environments() if e != env)
+    every = environments()
+    others = [e for e in every if e != env]
     isolation = config["environment-isolation"]
     assert isolation["environment"] == env
-    assert sorted(isolation["otherEnvironments"]) == others
+    assert isolation["otherEnvironments"] == others
     assert {e: sorted(n) for e, n in isolation["legacyNames"].items()} == {
-        e: sorted(f.legacy_names) for e, f in ENVIRONMENT_TABLE.items()
+        e: sorted(facts(e).legacy_names) for e in every
     }
     pinned = config["pinned-images"]
-    assert sorted(pinned["otherEnvironments"]) == others
-    assert sorted(pinned["pinnedEnvironments"]) == sorted(e for e, f in ENVIRONMENT_TABLE.items() if f.pinned_tags)
-    protect = config["protect-prod-data"]
-    assert sorted(protect["protectedEnvironments"]) == sorted(e for e, f in ENVIRONMENT_TABLE.items() if f.protected)
+    assert pinned["otherEnvironments"] == others
+    assert pinned["pinnedEnvironments"] == [e for e in every if facts(e).pinned_tags]
+    assert config["protect-prod-data"]["protectedEnvironments"] == [e for e in every if facts(e).protected]
     builds = config["client-build-matches-environment"]["clientBuildTags"]
-    assert builds == {e: f.client_build.pattern for e, f in ENVIRONMENT_TABLE.items()}
+    assert builds == {e: facts(e).client_build.pattern for e in every}
 
 
-def test_the_policy_packs_defaults_are_the_tables() -> None:
-    """The pack runs without the program's modules: its own defaults must equal the table."""
-    from policy.keybuzz_policy.config import KEYBUZZ_ENVIRONMENTS, SCHEMA
-
-    assert tuple(KEYBUZZ_ENVIRONMENTS) == environments()
-    assert SCHEMA["clientBuildTags"]["default"] == {e: f.client_build.pattern for e, f in ENVIRONMENT_TABLE.items()}
-    assert sorted(SCHEMA["pinnedEnvironments"]["default"]) == sorted(
-        e for e, f in ENVIRONMENT_TABLE.items() if f.pinned_tags
-    )
-    assert sorted(SCHEMA["protectedEnvironments"]["default"]) == sorted(
-        e for e, f in ENVIRONMENT_TABLE.items() if f.protected
-    )
-    assert {e: sorted(n) for e, n in SCHEMA["legacyNames"]["default"].items()} == {
-        e: sorted(f.legacy_names) for e, f in ENVIRONMENT_TABLE.items()
-    }
+def test_a_new_environment_reaches_every_config_file(add_environment: Callable[[EnvironmentFacts], None]) -> None:
+    add_environment(STAGING)
+    prod = config_document(policy_config.table_facts("prod"))
+    assert prod["environment-isolation"]["otherEnvironments"] == ["dev", "staging"]
+    assert prod["pinned-images"]["pinnedEnvironments"] == ["prod", "staging"]
+    assert prod["protect-prod-data"]["protectedEnvironments"] == ["prod"]
+    assert prod["client-build-matches-environment"]["clientBuildTags"]["staging"] == STAGING.client_build.pattern
+    staging = config_document(policy_config.table_facts("staging"))
+    assert staging["environment-isolation"]["environment"] == "staging"
+    assert staging["environment-isolation"]["otherEnvironments"] == ["dev", "prod"]
 
 
 def test_the_ops_guard_refuses_exactly_the_estates_stacks() -> None:
@@ -70,25 +112,32 @@ def test_the_ops_guard_refuses_exactly_the_estates_stacks() -> None:
 def test_the_toolchain_wrappers_guard_names_exactly_the_estates_stacks() -> None:
     script = (REPO / "toolchain" / "pulumi.sh").read_text()
     [pattern] = re.findall(r'case "\$\{stack##\*/\}" in\s*\n\s*([^)]+)\)', script)
-    assert sorted(p.strip() for p in pattern.split("|")) == sorted(estate_environments())
+    guarded = sorted(p.strip() for p in pattern.split("|"))
+    assert guarded == sorted(estate_environments()), (
+        f"toolchain/pulumi.sh refuses {guarded}; the table's estate environments are "
+        f"{sorted(estate_environments())} ({SOURCE}): edit the wrapper's case pattern"
+    )
 
 
-def _job_stacks(workflow: dict[str, object]) -> set[str]:
-    found: set[str] = set()
+def _job_stacks(workflow: dict[str, object]) -> list[str]:
+    found: list[str] = []
     for job in workflow["jobs"].values():  # type: ignore[attr-defined]
         matrix = (job.get("strategy") or {}).get("matrix") or {}
-        found |= set(matrix.get("stack") or [])
+        found += matrix.get("stack") or []
     return found
 
 
 def test_the_workflows_run_exactly_the_estates_stacks() -> None:
-    estate = set(estate_environments())
+    estate = sorted(estate_environments())
+    fix = f"the table's estate environments are {estate} ({SOURCE})"
     for name in ("preview.yml", "drift.yml"):
-        assert _job_stacks(yaml.safe_load((WORKFLOWS / name).read_text())) == estate, name
-    deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
-    deployed = set(re.findall(r"ops up --stack (\w+)", (WORKFLOWS / "deploy.yml").read_text()))
-    assert deployed == estate
-    assert estate <= set(deploy["jobs"])
+        matrix = sorted(_job_stacks(yaml.safe_load((WORKFLOWS / name).read_text())))
+        assert matrix == estate, f"{name} runs {matrix}; {fix}: edit its matrix"
+    text = (WORKFLOWS / "deploy.yml").read_text()
+    deployed = sorted(re.findall(r"ops up --stack (\w+)", text))
+    assert deployed == estate, f"deploy.yml deploys {deployed}; {fix}: one job per environment"
+    assert set(estate) <= set(yaml.safe_load(text)["jobs"]), f"deploy.yml: {fix}: one job per environment"
     rollback = yaml.safe_load((WORKFLOWS / "rollback.yml").read_text())
     on = rollback.get("on") or rollback.get(True)  # YAML 1.1 reads the key `on` as True
-    assert set(on["workflow_dispatch"]["inputs"]["stack"]["options"]) == estate
+    options = sorted(on["workflow_dispatch"]["inputs"]["stack"]["options"])
+    assert options == estate, f"rollback.yml offers {options}; {fix}: edit the stack input's options"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from components.environments import estate_environments
+
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 
@@ -21,7 +23,7 @@ def test_preview_runs_on_pull_requests_with_the_policy_pack_and_comments() -> No
     doc = load("preview.yml")
     assert "pull_request" in doc["on"]
     job = doc["jobs"]["preview"]
-    assert job["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert job["strategy"]["matrix"]["stack"] == list(estate_environments())  # the table's estate stacks
     run = "\n".join(s.get("run", "") for s in job["steps"])
     assert re.search(r"pulumi preview --diff .*--policy-pack policy --policy-pack-config", run.replace("\\\n", ""))
     assert "gh pr comment" in run

@@ -13,7 +13,7 @@ from ..model import database_name
 from .common import Model, Report, Values, _needs, _per_app_fields
 
 #: Tags that move, never a release (the policy pack's `mutableTags` default is the same list: a test checks).
-_MOVING_TAGS: Final = frozenset({"latest", "main", "master", "stable", "edge", "nightly", "develop", "dev"})
+MOVING_TAGS: Final = frozenset({"latest", "main", "master", "stable", "edge", "nightly", "develop", "dev"})
 
 
 def _rule_apps(values: Values, stack: str, report: Report, model: Model) -> None:
@@ -31,7 +31,7 @@ def _rule_apps(values: Values, stack: str, report: Report, model: Model) -> None
                 f"'{app}' is in apps but has no image tag",
                 f"set {NAMESPACE}:{model.key_of(tag_field)} to the release to deploy, e.g. v0.4.31",
             )
-        elif tag and env in environments() and facts(env).pinned_tags and tag.lower() in _MOVING_TAGS:
+        elif tag and env in environments() and facts(env).pinned_tags and tag.lower() in MOVING_TAGS:
             report(
                 model.key_of(tag_field),
                 tag,

@@ -31,7 +31,7 @@ _ENDPOINT_FIELDS: Final = ("postgres_write_endpoint", "postgres_read_endpoint", 
 _SKIP_SCAN: Final = {"postgres_nodes", "redis_nodes"}
 
 
-def _node_pattern(address: str) -> re.Pattern[str]:
+def node_pattern(address: str) -> re.Pattern[str]:
     """`address` as a whole host: 10.0.0.12 does not match inside 10.0.0.120, 110.0.0.12 or db-10.0.0.12.
     The policy pack's no-node-endpoints uses the same boundaries (tests/policy/test_agreement.py)."""
     return re.compile(rf"(?<![A-Za-z0-9.-]){re.escape(address)}(?![A-Za-z0-9-]|\.\d)", re.IGNORECASE)
@@ -71,7 +71,7 @@ def _rule_no_node_addresses(values: Values, stack: str, report: Report, model: M
         )
     lb_pg = _lb_suggestion(values, "postgres_write_endpoint", nodes, 5432)
     lb_redis = _lb_suggestion(values, "redis_endpoint", nodes, 6379)
-    patterns = {a: _node_pattern(a) for a in nodes}
+    patterns = {a: node_pattern(a) for a in nodes}
     for field_name, value in values.items():
         if field_name in _SKIP_SCAN or isinstance(value, SecretStr):
             continue
