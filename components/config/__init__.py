@@ -5,7 +5,7 @@ key name (alias), type, description, default and secrecy, and `pulumi_config_sch
 derives the ``config:`` block of Pulumi.yaml from it (a unit test keeps the two identical). The per-app
 keys (``apiImageTag``, ``backendDatabase``, ...) are the catalog's apps crossed with one table of
 per-app settings (per_app.py): `stack_config_model(catalog)` builds the model of a catalog, and
-`STACK_CONFIG_MODEL` is this program's.
+`STACK_CONFIG_MODEL` is this program's. Every key's name comes from keys.py (`key(app, "image_tag")`).
 
 `load_config()` (load.py) validates every key (types.py), then every cross-key rule (rules/: LB-only
 endpoints, environment isolation, TTL versus refresh, adoption lists), and raises one `ConfigError`
@@ -16,6 +16,7 @@ resource is registered.
 from __future__ import annotations
 
 from .errors import NAMESPACE, SECRET_PLACEHOLDER, ConfigError, Problem
+from .keys import SETTINGS, Setting, key, key_name
 from .load import load_config, read_stack_config
 from .model import LOGIN_MARGIN_SECONDS, StackConfig, app_names, database_apps, database_name
 from .per_app import APP_SETTINGS, STACK_CONFIG_MODEL, AppSetting, stack_config_model
@@ -30,6 +31,7 @@ __all__ = [
     "NAMESPACE",
     "RULES",
     "SECRET_PLACEHOLDER",
+    "SETTINGS",
     "STACK_CONFIG_MODEL",
     "AppSetting",
     "ConfigError",
@@ -37,11 +39,14 @@ __all__ = [
     "KeySpec",
     "LegacyPhaseT",
     "Problem",
+    "Setting",
     "SslMode",
     "StackConfig",
     "app_names",
     "database_apps",
     "database_name",
+    "key",
+    "key_name",
     "key_specs",
     "load_config",
     "pulumi_config_schema",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..keys import Setting, field_name
 from ..model import StackConfig
 
 Values = Mapping[str, Any]
@@ -23,6 +24,6 @@ def _needs(values: Values, *fields: str) -> bool:
     return all(f in values for f in fields)
 
 
-def _per_app_fields(model: Model, setting: str) -> list[str]:
+def _per_app_fields(model: Model, setting: Setting) -> list[str]:
     """The fields of one per-app setting (``api_database``, ``backend_database``), in catalog order."""
-    return [f"{app}_{setting}" for app in model.apps_with[setting]]
+    return [field_name(app, setting) for app in model.apps_with[setting]]
