@@ -2,7 +2,8 @@
 
 Each field carries the type, description, default and secrecy of its key, whose name is the field's in
 camelCase (keys.py); `schema.key_specs()` derives Pulumi.yaml's ``config:`` block from them. The per-app
-keys are added from the catalog by per_app.py. Build a `StackConfig` with `load_config`.
+keys are added from the catalog by per_app.py and handed out as one typed `AppSettings` per enabled app
+(`StackConfig.app`). Build a `StackConfig` with `load_config`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, cast
+from typing import Any, ClassVar, Final, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..catalog import CATALOG, AppKind
 from ..naming import Naming
+from .app_settings import AppSettings, app_inputs, settle
 from .keys import Setting, key_name
 from .types import (
     LEGACY_PHASES,
@@ -49,11 +51,6 @@ def database_apps(apps: Iterable[str], catalog: Mapping[str, AppKind] = CATALOG)
     return [a for a, kind in catalog.items() if a in apps and kind.owns_database]
 
 
-def database_name(env: str, app: str, explicit: str) -> str:
-    """Physical database of a database-owning app: the configured (legacy) name, else the derived one."""
-    return explicit or Naming(env).database(app)
-
-
 def _key(description: str, default: Any = ..., **kw: Any) -> Any:
     """A key's declaration: its description and its Pulumi.yaml default (none: required). Its name is the
     field's in camelCase (`keys.key_name`, the model's alias generator)."""
@@ -65,8 +62,8 @@ class StackConfig(BaseModel):
 
     This class declares the keys every stack has and the views derived from all keys; the model a stack
     is validated with is its subclass `per_app.stack_config_model(catalog)`, which adds `apps` and the
-    per-app keys of the catalog's apps (reached by `app_setting(app, setting)`) and sets the class
-    variables below.
+    per-app keys of the catalog's apps and sets the class variables below. The per-app keys are read
+    through `app(name)` / `app_settings` (one typed `AppSettings` per enabled app), never field by field.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False, alias_generator=key_name)
@@ -77,6 +74,8 @@ class StackConfig(BaseModel):
     apps_with: ClassVar[Mapping[Setting, tuple[str, ...]]] = MappingProxyType({})
     #: Every key's field, in the order Pulumi.yaml declares the keys.
     key_fields: ClassVar[tuple[str, ...]] = ()
+    #: The enabled apps' settings, gathered once from the per-app fields when the model is validated.
+    _app_settings: Mapping[str, AppSettings] = PrivateAttr(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def key_of(cls, field_name: str) -> str:
@@ -185,26 +184,40 @@ class StackConfig(BaseModel):
         "kept",
     )
 
+    @model_validator(mode="after")
+    def _gather_app_settings(self) -> Self:
+        """Gather the per-app fields into `AppSettings`, once: the only read of those fields by name."""
+        inputs = app_inputs(dict(self), type(self).model_fields, self.catalog)
+        self._app_settings = MappingProxyType(settle(inputs, self.apps, self.environment))
+        return self
+
     # ---- derived views (no I/O, pure functions of the fields) ----------------------------------
     @property
     def naming(self) -> Naming:
         return Naming(self.environment)
 
-    def app_setting(self, app: str, setting: str) -> Any:
-        return getattr(self, f"{app}_{setting}")
+    @property
+    def app_settings(self) -> Mapping[str, AppSettings]:
+        """The enabled apps' settings, in catalog order (read-only)."""
+        return self._app_settings
+
+    def app(self, name: str) -> AppSettings:
+        """The settings of the enabled app `name`; a KeyError names the enabled apps otherwise."""
+        if name not in self._app_settings:
+            raise KeyError(f"'{name}' is not an app this stack runs ({', '.join(self._app_settings)})")
+        return self._app_settings[name]
 
     def image(self, app: str) -> str:
-        return f"{self.app_setting(app, 'image_repository')}:{self.app_setting(app, 'image_tag')}"
+        return self.app(app).image
 
     def database_app_of(self, app: str) -> str:
         """The app whose database `app` uses: itself if it owns one (api, backend), else the one its
         ``<app>DatabaseApp`` key names (the worker's)."""
-        return app if self.catalog[app].owns_database else cast(str, self.app_setting(app, "database_app"))
+        return _uses_database(app, self.app(app).database_app)
 
     def database_of(self, app: str) -> str:
         """Physical database an app owns (api/backend) or uses (worker)."""
-        owner = self.database_app_of(app)
-        return database_name(self.environment, owner, cast(str, self.app_setting(owner, "database")))
+        return _uses_database(app, self.app(app).database)
 
     @property
     def database_apps(self) -> list[str]:
@@ -213,7 +226,7 @@ class StackConfig(BaseModel):
 
     def legacy_roles(self, app: str) -> list[str]:
         """Legacy roles of the database `app` owns (api, backend); none for the others."""
-        return list(getattr(self, f"{app}_legacy_roles", []))
+        return list(self.app(app).legacy_roles)
 
     @property
     def legacy_logins_active(self) -> bool:
@@ -224,10 +237,11 @@ class StackConfig(BaseModel):
         """Whether `app` still reads the estate's own database Secret: cutover phase kept, an app the estate
         already runs (its namespace is adopted) on a database with legacy roles. The program then leaves
         that Secret alone and declares no ExternalSecret for it; an app new to the estate starts on Vault."""
+        settings = self.app(app)
         return (
             self.legacy_login_phase == "kept"
-            and self.catalog[app].owns_database
-            and bool(self.legacy_roles(app))
+            and settings.kind.owns_database
+            and bool(settings.legacy_roles)
             and self.naming.namespace(app) in self.adopt_namespaces
         )
 
@@ -249,3 +263,10 @@ class StackConfig(BaseModel):
 def app_names(config: StackConfig) -> list[str]:
     """Enabled apps in catalog order."""
     return [a for a in config.catalog if a in config.apps]
+
+
+def _uses_database(app: str, value: str | None) -> str:
+    """`value` (a database, or whose database), which an app without a database does not have."""
+    if value is None:
+        raise ValueError(f"the {app} uses no database")
+    return value

@@ -8,8 +8,8 @@ from typing import Final
 
 from ...environments import environments, facts
 from ...naming import Naming, tokens
+from ..app_settings import database_name
 from ..errors import NAMESPACE, SECRET_PLACEHOLDER
-from ..model import database_name
 from .common import Model, Report, Values, _needs, _per_app_fields
 
 #: Tags that move, never a release (the policy pack's `mutableTags` default is the same list: a test checks).

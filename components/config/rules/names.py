@@ -6,8 +6,9 @@ from typing import Final
 
 from ...environments import environments
 from ...naming import Naming, ownership_problem, tokens
+from ..app_settings import database_name
 from ..errors import NAMESPACE
-from ..model import database_apps, database_name
+from ..model import database_apps
 from .common import Model, Report, Values, _needs, _per_app_fields
 
 #: The adoption lists: names of objects that already exist, which the stack's environment must own.
