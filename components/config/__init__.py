@@ -12,18 +12,19 @@ validated config hands out one typed `AppSettings` per enabled app (app_settings
 `load_config()` (load.py) validates every key (types.py), then every cross-key rule (rules/: LB-only
 endpoints, environment isolation, TTL versus refresh, adoption lists), and raises one `ConfigError`
 (errors.py) listing *all* problems, each naming the key, the bad value and the fix. It runs before any
-resource is registered.
+resource is registered. Each rule is a plain function of a typed `ParsedConfig` (rules/common.py) yielding
+`Problem`s.
 """
 
 from __future__ import annotations
 
-from .app_settings import AppSettings, database_name
+from .app_settings import AppInput, AppSettings, database_name
 from .errors import NAMESPACE, SECRET_PLACEHOLDER, ConfigError, Problem
 from .keys import SETTINGS, Setting, key, key_name
 from .load import load_config, read_stack_config
 from .model import LOGIN_MARGIN_SECONDS, StackConfig, app_names, database_apps
 from .per_app import APP_SETTINGS, STACK_CONFIG_MODEL, AppSetting, stack_config_model
-from .rules import RULES
+from .rules import RULES, ParsedConfig, Rule
 from .schema import KeySpec, key_specs, pulumi_config_schema
 from .types import LEGACY_PHASES, Endpoint, LegacyPhaseT, SslMode
 
@@ -36,13 +37,16 @@ __all__ = [
     "SECRET_PLACEHOLDER",
     "SETTINGS",
     "STACK_CONFIG_MODEL",
+    "AppInput",
     "AppSetting",
     "AppSettings",
     "ConfigError",
     "Endpoint",
     "KeySpec",
     "LegacyPhaseT",
+    "ParsedConfig",
     "Problem",
+    "Rule",
     "Setting",
     "SslMode",
     "StackConfig",

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from ..catalog import CATALOG, AppKind
 from ..naming import Naming
 from .app_settings import AppSettings, app_inputs, settle
-from .keys import Setting, key_name
+from .keys import key_name
 from .types import (
     LEGACY_PHASES,
     BoolT,
@@ -70,8 +70,6 @@ class StackConfig(BaseModel):
 
     #: The apps this model was built for (components/catalog.py CATALOG, or a test's copy).
     catalog: ClassVar[Mapping[str, AppKind]] = MappingProxyType({})
-    #: Per-app setting (``image_tag``) -> the apps that have it, in catalog order.
-    apps_with: ClassVar[Mapping[Setting, tuple[str, ...]]] = MappingProxyType({})
     #: Every key's field, in the order Pulumi.yaml declares the keys.
     key_fields: ClassVar[tuple[str, ...]] = ()
     #: The enabled apps' settings, gathered once from the per-app fields when the model is validated.

@@ -5,7 +5,12 @@ Each row of `APP_SETTINGS` is one setting an app may have (its image tag, its da
 it (a predicate on the app's catalog entry: ``database`` only for apps that own one).
 `stack_config_model(catalog)` crosses the table with a catalog and returns the `StackConfig` subclass that
 has one flat field per app and setting (``api_image_tag``, key ``apiImageTag``, both named by keys.py).
-Adding an app is one catalog entry: its keys, their validation and the cross-key rules follow.
+
+The flat fields are the parse layer only: Pulumi config is flat, and each key needs its own type, default,
+description, error and place in Pulumi.yaml, which a pydantic field per key gives (and `schema.py` reads).
+The validated model gathers them into one typed `AppSettings` per app (`StackConfig.app`), the rules read
+them as `AppInput`s: nothing reads a flat field by a built-up name. Adding an app is one catalog entry: its
+keys, their validation and the cross-key rules follow.
 """
 
 from __future__ import annotations
@@ -158,7 +163,6 @@ def stack_config_model(catalog: Catalog) -> type[StackConfig]:
             )
     model = create_model("StackConfig", __base__=StackConfig, __module__=__name__, **fields)
     model.catalog = MappingProxyType(dict(catalog))
-    model.apps_with = MappingProxyType(apps_with)
     model.key_fields = tuple(_key_order(model, apps_with))
     return model
 

@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config.rules.apps import _MOVING_TAGS
-from components.config.rules.estate import _node_pattern
+from components.config.rules import MOVING_TAGS, node_pattern
 from components.config.types import _parse_endpoint
 from components.durations import go_duration
 from components.naming import tokens
@@ -31,7 +30,7 @@ NEIGHBOURS = ["", " ", "x", "a", "-", "_", ".", "0", "1", ".5", ":5432", "/", "@
 
 
 def test_moving_tags_are_one_list() -> None:
-    assert frozenset(pack_config.SCHEMA["mutableTags"]["default"]) == _MOVING_TAGS
+    assert frozenset(pack_config.SCHEMA["mutableTags"]["default"]) == MOVING_TAGS
 
 
 @settings(max_examples=400, deadline=None)
@@ -43,7 +42,7 @@ def test_moving_tags_are_one_list() -> None:
 )
 def test_a_node_address_is_found_in_the_same_strings(address: str, before: str, after: str, middle: str) -> None:
     text = f"{middle}{before}{address}{after}{middle}"
-    program = _node_pattern(address).search(text) is not None
+    program = node_pattern(address).search(text) is not None
     pack = pack_rules._node_pattern(address).search(text) is not None
     assert program == pack, text
 
