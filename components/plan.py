@@ -312,7 +312,7 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
         selector=selector_of(naming.workload(a)),
         service_account=naming.service_account(a),
         image=cfg.image(a),
-        replicas=cfg.app_setting(a, "replicas"),
+        replicas=cfg.app(a).replicas,
         login=login,
         plain_env=plain_env,
         env_from=db_env + tuple(k.secret_name for k in kv_secrets),

@@ -24,6 +24,12 @@ class Problem:
         return f"  - {NAMESPACE}:{self.key}{shown}: {self.message}.\n      fix: {_sentence(self.fix)}"
 
 
+def problem(key: str, value: Any, message: str, fix: str, secret: bool = False) -> Problem:
+    """A problem about `key`, showing `value` as the stack gave it: never a secret's, nothing when empty."""
+    shown = _show(value, secret) if value not in ("", None) else ""
+    return Problem(key, shown, message, fix)
+
+
 def _sentence(text: str) -> str:
     """`text` as a whole sentence: capital first letter, final full stop."""
     text = text.strip()

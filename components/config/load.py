@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal, cast, get_args, get_origin
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from .errors import NAMESPACE, ConfigError, Problem, _show
+from .errors import NAMESPACE, ConfigError, Problem, problem
 from .model import StackConfig
 from .per_app import STACK_CONFIG_MODEL
-from .rules import RULES
+from .rules import RULES, ParsedConfig
 from .schema import KeySpec, key_specs
 
 _ADAPTERS: dict[tuple[type[StackConfig], str], TypeAdapter[Any]] = {}
@@ -60,11 +60,10 @@ def load_config(
     secret_keys = set(secret_keys)
     specs = key_specs(model)
     by_name = {s.name: s for s in specs}
+    secrets = {s.name for s in specs if s.secret}
 
     def report(key: str, value: Any, message: str, fix: str) -> None:
-        spec = by_name.get(key)
-        shown = _show(value, spec.secret if spec else False) if value not in ("", None) else ""
-        problems.append(Problem(key, shown, message, fix))
+        problems.append(problem(key, value, message, fix, key in secrets))
 
     prefix = f"{NAMESPACE}:"
     for full_key in sorted(raw):
@@ -99,8 +98,9 @@ def load_config(
             for error in exc.errors():
                 report(spec.name, None if spec.secret else candidate, _describe(error), _fix_for(spec, model))
 
+    parsed = ParsedConfig.of(values, stack, model, secrets)
     for rule in RULES:
-        rule(values, stack, report, model)
+        problems.extend(rule(parsed))
 
     if problems:
         raise ConfigError(stack, problems)

@@ -1,8 +1,9 @@
 """`StackConfig`: every ``keybuzz:*`` key of one stack as a frozen, validated model, and its derived views.
 
-Each field carries the key name (alias), type, description, default and secrecy; `schema.key_specs()`
-derives Pulumi.yaml's ``config:`` block from them. The per-app keys are added from the catalog by
-per_app.py. Build a `StackConfig` with `load_config`.
+Each field carries the type, description, default and secrecy of its key, whose name is the field's in
+camelCase (keys.py); `schema.key_specs()` derives Pulumi.yaml's ``config:`` block from them. The per-app
+keys are added from the catalog by per_app.py and handed out as one typed `AppSettings` per enabled app
+(`StackConfig.app`). Build a `StackConfig` with `load_config`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, cast
+from typing import Any, ClassVar, Final, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..catalog import CATALOG, AppKind
 from ..naming import Naming
 from ..spec import SslMode
+from .app_settings import AppSettings, app_inputs, settle
+from .keys import key_name
 from .types import (
     LEGACY_PHASES,
     BoolT,
@@ -48,13 +51,10 @@ def database_apps(apps: Iterable[str], catalog: Mapping[str, AppKind] = CATALOG)
     return [a for a, kind in catalog.items() if a in apps and kind.owns_database]
 
 
-def database_name(env: str, app: str, explicit: str) -> str:
-    """Physical database of a database-owning app: the configured (legacy) name, else the derived one."""
-    return explicit or Naming(env).database(app)
-
-
-def _key(alias: str, description: str, default: Any = ..., **kw: Any) -> Any:
-    return Field(default, alias=alias, description=description, **kw)
+def _key(description: str, default: Any = ..., **kw: Any) -> Any:
+    """A key's declaration: its description and its Pulumi.yaml default (none: required). Its name is the
+    field's in camelCase (`keys.key_name`, the model's alias generator)."""
+    return Field(default, description=description, **kw)
 
 
 class StackConfig(BaseModel):
@@ -62,18 +62,18 @@ class StackConfig(BaseModel):
 
     This class declares the keys every stack has and the views derived from all keys; the model a stack
     is validated with is its subclass `per_app.stack_config_model(catalog)`, which adds `apps` and the
-    per-app keys of the catalog's apps (reached by `app_setting(app, setting)`) and sets the class
-    variables below.
+    per-app keys of the catalog's apps and sets the class variables below. The per-app keys are read
+    through `app(name)` / `app_settings` (one typed `AppSettings` per enabled app), never field by field.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False, alias_generator=key_name)
 
     #: The apps this model was built for (components/catalog.py CATALOG, or a test's copy).
     catalog: ClassVar[Mapping[str, AppKind]] = MappingProxyType({})
-    #: Per-app setting (``image_tag``) -> the apps that have it, in catalog order.
-    apps_with: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({})
     #: Every key's field, in the order Pulumi.yaml declares the keys.
     key_fields: ClassVar[tuple[str, ...]] = ()
+    #: The enabled apps' settings, gathered once from the per-app fields when the model is validated.
+    _app_settings: Mapping[str, AppSettings] = PrivateAttr(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def key_of(cls, field_name: str) -> str:
@@ -81,112 +81,85 @@ class StackConfig(BaseModel):
         return cast(str, cls.model_fields[field_name].alias)
 
     # Environment and estate -------------------------------------------------------------------
-    environment: EnvironmentT = _key(
-        "environment", "Environment of this stack (dev or prod); every physical name derives from it."
-    )
+    environment: EnvironmentT = _key("Environment of this stack (dev or prod); every physical name derives from it.")
     postgres_write_endpoint: EndpointT = _key(
-        "postgresWriteEndpoint",
         "PostgreSQL write endpoint host:port: the HAProxy LB that routes to the Patroni leader. Never a node.",
     )
     postgres_read_endpoint: OptionalEndpointT = _key(
-        "postgresReadEndpoint",
         "Optional PostgreSQL read LB host:port (replicas). Empty until the read LB exists.",
         "",
     )
     redis_endpoint: EndpointT = _key(
-        "redisEndpoint", "Redis endpoint host:port: the HAProxy LB exposing the Redis master. Never a node."
+        "Redis endpoint host:port: the HAProxy LB exposing the Redis master. Never a node."
     )
     postgres_nodes: IpListT = _key(
-        "postgresNodes",
         "Addresses of the Patroni nodes behind the LB. Listed so that no config value can point at one.",
     )
     redis_nodes: IpListT = _key(
-        "redisNodes", "Addresses of the Redis nodes behind the LB (never PostgreSQL, never used directly).", "[]"
+        "Addresses of the Redis nodes behind the LB (never PostgreSQL, never used directly).", "[]"
     )
     # Providers --------------------------------------------------------------------------------
     postgres_admin_username: NonEmptyStr = _key(
-        "postgresAdminUsername", "PostgreSQL role the Pulumi provider connects as (through the LB).", "postgres"
+        "PostgreSQL role the Pulumi provider connects as (through the LB).", "postgres"
     )
-    postgres_admin_password: SecretT = _key(
-        "postgresAdminPassword", "Password of postgresAdminUsername. Set with `pulumi config set --secret`."
-    )
+    postgres_admin_password: SecretT = _key("Password of postgresAdminUsername. Set with `pulumi config set --secret`.")
     postgres_ssl_mode: SslMode = _key(
-        "postgresSslMode",
         "sslmode of every PostgreSQL connection: the provider, the Vault connection URL, the apps' DATABASE_URL "
         "and PGSSLMODE. No default: each stack states its choice, and why, in its stack file.",
     )
-    vault_address: UrlT = _key("vaultAddress", "Vault (or OpenBao) API address used by the Pulumi provider.")
+    vault_address: UrlT = _key("Vault (or OpenBao) API address used by the Pulumi provider.")
     vault_in_cluster_address: OptionalUrlT = _key(
-        "vaultInClusterAddress",
         "Vault address as seen from inside Kubernetes (ESO). Empty means the same as vaultAddress.",
         "",
     )
-    vault_token: SecretT = _key(
-        "vaultToken", "Vault token of the Pulumi provider. Set with `pulumi config set --secret`."
-    )
+    vault_token: SecretT = _key("Vault token of the Pulumi provider. Set with `pulumi config set --secret`.")
     vault_kv_mount: NonEmptyStr = _key(
-        "vaultKvMount",
         "Existing KV v2 mount holding app secrets under keybuzz/<env>/ (shared mount; paths are per env).",
         "secret",
     )
     vault_kubernetes_auth_mount: NonEmptyStr = _key(
-        "vaultKubernetesAuthMount",
         "Existing Vault Kubernetes auth mount the apps' service accounts use.",
         "kubernetes",
     )
     vault_db_password: SecretT = _key(
-        "vaultDbPassword",
         "Bootstrap password of the Vault database login roles (keybuzz_vault_<env>_<app>, one per connection). "
         "Sent write-only, so a Vault rotate-root is never undone. Set with `pulumi config set --secret`.",
     )
     vault_db_password_version: PositiveIntT = _key(
-        "vaultDbPasswordVersion", "Bump to re-send vaultDbPassword (after changing it) to Vault and PostgreSQL.", "1"
+        "Bump to re-send vaultDbPassword (after changing it) to Vault and PostgreSQL.", "1"
     )
     vault_root_rotation_schedule: CronT = _key(
-        "vaultRootRotationSchedule",
         "Cron schedule (UTC) of the CronJob that rotates each Vault connection's root password (rotate-root).",
         "17 3 * * 1",
     )
-    credential_ttl_seconds: PositiveIntT = _key(
-        "credentialTtlSeconds", "default_ttl of the Vault database roles, in seconds.", "3600"
-    )
-    credential_max_ttl_seconds: PositiveIntT = _key(
-        "credentialMaxTtlSeconds", "max_ttl of the Vault database roles, in seconds.", "86400"
-    )
+    credential_ttl_seconds: PositiveIntT = _key("default_ttl of the Vault database roles, in seconds.", "3600")
+    credential_max_ttl_seconds: PositiveIntT = _key("max_ttl of the Vault database roles, in seconds.", "86400")
     secret_refresh_seconds: PositiveIntT = _key(
-        "secretRefreshSeconds",
         "ESO refreshInterval for database credentials, in seconds; must stay below half of credentialTtlSeconds.",
         "1200",
     )
     vault_login_ttl_seconds: IntT = _key(
-        "vaultLoginTtlSeconds",
         "TTL of the Vault tokens the apps' Kubernetes auth roles issue (ESO's logins), in seconds; 0 means "
         "credentialTtlSeconds + 60. Vault revokes what a token fetched when it expires, so it must outlive the "
         "credentials.",
         "0",
     )
     app_secret_env: SecretT = _key(
-        "appSecretEnv",
         "JSON object {app: {ENV_VAR: value}} of app secrets stored in Vault KV and synced by ESO. "
         "Use '{}' for none. Set with `pulumi config set --secret`.",
     )
-    kubeconfig: SecretT = _key(
-        "kubeconfig", "Kubeconfig (content) of the target cluster. Set with `pulumi config set --secret`."
-    )
+    kubeconfig: SecretT = _key("Kubeconfig (content) of the target cluster. Set with `pulumi config set --secret`.")
     kubernetes_skip_await: BoolT = _key(
-        "kubernetesSkipAwait",
         "Do not wait for Deployments/Jobs to become ready. Only lab stacks (no kubelet) set it.",
         "false",
     )
     kubernetes_upsert_existing: BoolT = _key(
-        "kubernetesUpsertExisting",
         "Adopt Kubernetes objects that already exist (Deployments, Services, ServiceAccounts, ESO objects) by "
         "server-side apply instead of failing with AlreadyExists. Set true for the adoption ups only "
         "(docs/runbook-adopting-the-estate.md), then false.",
         "false",
     )
     ingress_namespace: NamespaceT = _key(
-        "ingressNamespace",
         "Namespace of the cluster's ingress controller: the only namespace outside this environment whose pods "
         "may reach the HTTP apps' ports (NetworkPolicy). The default is the namespace the ingress-nginx "
         "project installs into; the seeds do not name the controller.",
@@ -198,42 +171,51 @@ class StackConfig(BaseModel):
     apps: list[str]
     # Adoption of the live estate ---------------------------------------------------------------
     adopt_databases: IdentListT = _key(
-        "adoptDatabases", "Databases that already exist: imported by name on the first up, never recreated.", "[]"
+        "Databases that already exist: imported by name on the first up, never recreated.", "[]"
     )
-    adopt_roles: IdentListT = _key("adoptRoles", "PostgreSQL roles that already exist: imported by name.", "[]")
-    adopt_namespaces: NamespaceListT = _key(
-        "adoptNamespaces", "Kubernetes namespaces that already exist: imported by name.", "[]"
-    )
-    adopt_vault_mounts: MountListT = _key(
-        "adoptVaultMounts", "Vault mounts that already exist: imported by path.", "[]"
-    )
+    adopt_roles: IdentListT = _key("PostgreSQL roles that already exist: imported by name.", "[]")
+    adopt_namespaces: NamespaceListT = _key("Kubernetes namespaces that already exist: imported by name.", "[]")
+    adopt_vault_mounts: MountListT = _key("Vault mounts that already exist: imported by path.", "[]")
     legacy_login_phase: LegacyPhaseT = _key(
-        "legacyLoginPhase",
         "Cutover of the legacy roles: kept (they log in as before; apps keep the estate's Secret), dynamic "
         "(apps on Vault credentials; legacy logins still work), refused (NOLOGIN, sessions ended), dropped.",
         "kept",
     )
+
+    @model_validator(mode="after")
+    def _gather_app_settings(self) -> Self:
+        """Gather the per-app fields into `AppSettings`, once: the only read of those fields by name."""
+        inputs = app_inputs(dict(self), type(self).model_fields, self.catalog)
+        self._app_settings = MappingProxyType(settle(inputs, self.apps, self.environment))
+        return self
 
     # ---- derived views (no I/O, pure functions of the fields) ----------------------------------
     @property
     def naming(self) -> Naming:
         return Naming(self.environment)
 
-    def app_setting(self, app: str, setting: str) -> Any:
-        return getattr(self, f"{app}_{setting}")
+    @property
+    def app_settings(self) -> Mapping[str, AppSettings]:
+        """The enabled apps' settings, in catalog order (read-only)."""
+        return self._app_settings
+
+    def app(self, name: str) -> AppSettings:
+        """The settings of the enabled app `name`; a KeyError names the enabled apps otherwise."""
+        if name not in self._app_settings:
+            raise KeyError(f"'{name}' is not an app this stack runs ({', '.join(self._app_settings)})")
+        return self._app_settings[name]
 
     def image(self, app: str) -> str:
-        return f"{self.app_setting(app, 'image_repository')}:{self.app_setting(app, 'image_tag')}"
+        return self.app(app).image
 
     def database_app_of(self, app: str) -> str:
         """The app whose database `app` uses: itself if it owns one (api, backend), else the one its
         ``<app>DatabaseApp`` key names (the worker's)."""
-        return app if self.catalog[app].owns_database else cast(str, self.app_setting(app, "database_app"))
+        return _uses_database(app, self.app(app).database_app)
 
     def database_of(self, app: str) -> str:
         """Physical database an app owns (api/backend) or uses (worker)."""
-        owner = self.database_app_of(app)
-        return database_name(self.environment, owner, cast(str, self.app_setting(owner, "database")))
+        return _uses_database(app, self.app(app).database)
 
     @property
     def database_apps(self) -> list[str]:
@@ -242,7 +224,7 @@ class StackConfig(BaseModel):
 
     def legacy_roles(self, app: str) -> list[str]:
         """Legacy roles of the database `app` owns (api, backend); none for the others."""
-        return list(getattr(self, f"{app}_legacy_roles", []))
+        return list(self.app(app).legacy_roles)
 
     @property
     def legacy_logins_active(self) -> bool:
@@ -253,10 +235,11 @@ class StackConfig(BaseModel):
         """Whether `app` still reads the estate's own database Secret: cutover phase kept, an app the estate
         already runs (its namespace is adopted) on a database with legacy roles. The program then leaves
         that Secret alone and declares no ExternalSecret for it; an app new to the estate starts on Vault."""
+        settings = self.app(app)
         return (
             self.legacy_login_phase == "kept"
-            and self.catalog[app].owns_database
-            and bool(self.legacy_roles(app))
+            and settings.kind.owns_database
+            and bool(settings.legacy_roles)
             and self.naming.namespace(app) in self.adopt_namespaces
         )
 
@@ -278,3 +261,10 @@ class StackConfig(BaseModel):
 def app_names(config: StackConfig) -> list[str]:
     """Enabled apps in catalog order."""
     return [a for a in config.catalog if a in config.apps]
+
+
+def _uses_database(app: str, value: str | None) -> str:
+    """`value` (a database, or whose database), which an app without a database does not have."""
+    if value is None:
+        raise ValueError(f"the {app} uses no database")
+    return value

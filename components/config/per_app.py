@@ -1,11 +1,16 @@
 """The per-app keys, derived from the catalog: one table of settings x the catalog's apps.
 
-Each row of `APP_SETTINGS` is one setting an app may have (its image tag, its database, ...): the field
-suffix (``image_tag``; the key suffix ``ImageTag`` derives from it), its type, a description template, its
-default, and which apps get it (a predicate on the app's catalog entry: ``database`` only for apps that own
-one). `stack_config_model(catalog)` crosses the table with a catalog and returns the `StackConfig` subclass
-that has one flat field per app and setting (``api_image_tag``, key ``apiImageTag``). Adding an app is one
-catalog entry: its keys, their validation and the cross-key rules follow.
+Each row of `APP_SETTINGS` is one setting an app may have (its image tag, its database, ...): the setting
+(``image_tag``, one of `keys.Setting`), its type, a description template, its default, and which apps get
+it (a predicate on the app's catalog entry: ``database`` only for apps that own one).
+`stack_config_model(catalog)` crosses the table with a catalog and returns the `StackConfig` subclass that
+has one flat field per app and setting (``api_image_tag``, key ``apiImageTag``, both named by keys.py).
+
+The flat fields are the parse layer only: Pulumi config is flat, and each key needs its own type, default,
+description, error and place in Pulumi.yaml, which a pydantic field per key gives (and `schema.py` reads).
+The validated model gathers them into one typed `AppSettings` per app (`StackConfig.app`), the rules read
+them as `AppInput`s: nothing reads a flat field by a built-up name. Adding an app is one catalog entry: its
+keys, their validation and the cross-key rules follow.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Final, Literal, cast
 from pydantic import Field, create_model
 
 from ..catalog import CATALOG, AppKind
+from .keys import Setting, field_name, key
 from .model import StackConfig
 from .types import HostT, IdentListT, IdentT, PositiveIntT, RepoT, TagT, apps_type
 
@@ -28,8 +34,8 @@ Catalog = Mapping[str, AppKind]
 class AppSetting:
     """One per-app setting: a key ``<app><Suffix>`` for every app of the catalog it `applies` to."""
 
-    #: Field suffix: the model field is ``<app>_<name>``, the key ``<app><Name>`` (``image_tag``, ``ImageTag``).
-    name: str
+    #: The setting: the model field is ``<app>_<name>``, the key ``<app><Name>`` (keys.field_name, keys.key).
+    name: Setting
     #: The value's type (an alias of types.py), or None when `choices` gives it.
     type: Any
     #: Description of the key; ``{app}`` is the app, ``{owners}`` the catalog's database-owning apps.
@@ -44,9 +50,6 @@ class AppSetting:
     choices: Callable[[Catalog], tuple[str, ...]] | None = None
     #: Descriptions kept as written where an app's key says more than the template (facts about that app).
     wording: Mapping[str, str] = field(default_factory=dict)
-
-    def key_suffix(self) -> str:
-        return "".join(word.capitalize() for word in self.name.split("_"))
 
     def annotation(self, catalog: Catalog) -> Any:
         if self.choices is None:
@@ -145,29 +148,28 @@ def stack_config_model(catalog: Catalog) -> type[StackConfig]:
             Field(alias="apps", description=f"Apps this stack runs, among {', '.join(catalog)}."),
         )
     }
-    apps_with: dict[str, tuple[str, ...]] = {}
+    apps_with: dict[Setting, tuple[str, ...]] = {}
     for setting in APP_SETTINGS:
         apps_with[setting.name] = tuple(app for app, kind in catalog.items() if setting.applies(kind))
         for app in apps_with[setting.name]:
             default = setting.default_for(catalog[app])
-            fields[f"{app}_{setting.name}"] = (
+            fields[field_name(app, setting.name)] = (
                 setting.annotation(catalog),
                 Field(
                     ... if default is None else default,  # no default: the key is required
-                    alias=f"{app}{setting.key_suffix()}",
+                    alias=key(app, setting.name),
                     description=setting.describe(app, catalog),
                 ),
             )
     model = create_model("StackConfig", __base__=StackConfig, __module__=__name__, **fields)
     model.catalog = MappingProxyType(dict(catalog))
-    model.apps_with = MappingProxyType(apps_with)
     model.key_fields = tuple(_key_order(model, apps_with))
     return model
 
 
-def _key_order(model: type[StackConfig], apps_with: Mapping[str, tuple[str, ...]]) -> list[str]:
+def _key_order(model: type[StackConfig], apps_with: Mapping[Setting, tuple[str, ...]]) -> list[str]:
     """The model's fields in Pulumi.yaml's order: each setting's keys after the key its `after` names."""
-    per_app = {f"{app}_{s}" for s, apps in apps_with.items() for app in apps}
+    per_app = {field_name(app, s) for s, apps in apps_with.items() for app in apps}
     order = []
     for name in model.model_fields:
         if name in per_app:
@@ -175,7 +177,7 @@ def _key_order(model: type[StackConfig], apps_with: Mapping[str, tuple[str, ...]
         order.append(name)
         for setting in APP_SETTINGS:
             if setting.after == name:
-                order += [f"{app}_{setting.name}" for app in apps_with[setting.name]]
+                order += [field_name(app, setting.name) for app in apps_with[setting.name]]
     return order
 
 

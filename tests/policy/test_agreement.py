@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config.rules.apps import MOVING_TAGS
-from components.config.rules.estate import node_pattern
+from components.config.rules import MOVING_TAGS, node_pattern
 from components.config.types import parse_endpoint
 from components.durations import go_duration
 from components.naming import tokens

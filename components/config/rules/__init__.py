@@ -1,23 +1,46 @@
-"""Cross-key rules, run by `load_config` in this order after every key parsed on its own."""
+"""Cross-key rules, run by `load_config` in this order after every key parsed on its own.
+
+Each rule is a public function `rule(parsed: ParsedConfig) -> Iterable[Problem]` (common.py): call one with
+a hand-built view to test it alone.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from .apps import _rule_apps, _rule_client_build, _rule_secret_env
-from .common import Rule
-from .estate import _rule_network, _rule_no_node_addresses, _rule_stack_name, _rule_ttls
-from .names import _rule_adoption, _rule_isolation, _rule_legacy_roles
+from .apps import MOVING_TAGS, client_build, images_and_databases, secret_env
+from .common import ParsedConfig, Rule
+from .estate import credential_ttls, network, no_node_addresses, node_pattern, stack_name
+from .names import adoption, declared_names, isolation, legacy_roles
 
 RULES: Final[tuple[Rule, ...]] = (
-    _rule_stack_name,
-    _rule_no_node_addresses,
-    _rule_isolation,
-    _rule_apps,
-    _rule_client_build,
-    _rule_ttls,
-    _rule_secret_env,
-    _rule_adoption,
-    _rule_legacy_roles,
-    _rule_network,
+    stack_name,
+    no_node_addresses,
+    isolation,
+    images_and_databases,
+    client_build,
+    credential_ttls,
+    secret_env,
+    adoption,
+    legacy_roles,
+    network,
 )
+
+__all__ = [
+    "MOVING_TAGS",
+    "RULES",
+    "ParsedConfig",
+    "Rule",
+    "adoption",
+    "client_build",
+    "credential_ttls",
+    "declared_names",
+    "images_and_databases",
+    "isolation",
+    "legacy_roles",
+    "network",
+    "no_node_addresses",
+    "node_pattern",
+    "secret_env",
+    "stack_name",
+]

@@ -4,93 +4,93 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Final
 
 from ...environments import environments, facts
 from ...naming import Naming, tokens
-from ..errors import NAMESPACE, SECRET_PLACEHOLDER
-from ..model import database_name
-from .common import Model, Report, Values, _needs, _per_app_fields
+from ..app_settings import database_name
+from ..errors import NAMESPACE, SECRET_PLACEHOLDER, Problem
+from .common import ParsedConfig
 
 #: Tags that move, never a release (the policy pack's `mutableTags` default is the same list: a test checks).
 MOVING_TAGS: Final = frozenset({"latest", "main", "master", "stable", "edge", "nightly", "develop", "dev"})
 
 
-def _rule_apps(values: Values, stack: str, report: Report, model: Model) -> None:
-    if not _needs(values, "apps"):
+def images_and_databases(parsed: ParsedConfig) -> Iterator[Problem]:
+    """Every app a stack runs has an image tag (a release where the environment pins tags), the database
+    it uses belongs to an app it runs, and no two apps share a database (PH15)."""
+    if parsed.apps is None:
         return
-    apps = values["apps"]
-    env = values.get("environment")
-    for app in apps:
-        tag_field = f"{app}_image_tag"
-        tag = values.get(tag_field)
-        if tag_field in values and not tag:
-            report(
-                model.key_of(tag_field),
+    apps, env = parsed.apps, parsed.environment
+    enabled = [parsed.per_app[a] for a in apps if a in parsed.per_app]
+    for given in enabled:
+        tag, key = given.image_tag, given.key("image_tag")
+        if tag == "":
+            yield parsed.problem(
+                key,
                 "",
-                f"'{app}' is in apps but has no image tag",
-                f"set {NAMESPACE}:{model.key_of(tag_field)} to the release to deploy, e.g. v0.4.31",
+                f"'{given.name}' is in apps but has no image tag",
+                f"set {NAMESPACE}:{key} to the release to deploy, e.g. v0.4.31",
             )
         elif tag and env in environments() and facts(env).pinned_tags and tag.lower() in MOVING_TAGS:
-            report(
-                model.key_of(tag_field),
+            yield parsed.problem(
+                key,
                 tag,
                 f"'{tag}' is a moving tag; {env.upper()} deploys immutable release tags only",
                 "use a release tag such as v0.4.31-replacement",
             )
-    for app in model.apps_with["database_app"]:  # apps on another app's database (the worker)
-        field_name = f"{app}_database_app"
-        if app in apps and field_name in values and values[field_name] not in apps:
-            owner, key = values[field_name], model.key_of(field_name)
-            report(
+    for given in parsed.per_app.values():  # apps on another app's database (the worker), in catalog order
+        owner = given.database_app
+        if given.name in apps and owner is not None and owner not in apps:
+            key = given.key("database_app")
+            yield parsed.problem(
                 key,
                 owner,
-                f"the {app} uses the {owner}'s database but '{owner}' is not in apps",
+                f"the {given.name} uses the {owner}'s database but '{owner}' is not in apps",
                 f"add '{owner}' to apps or point {key} at an app this stack runs",
             )
-    database_fields = _per_app_fields(model, "database")
-    for app, field_name in zip(model.apps_with["database"], database_fields, strict=True):
-        if values.get(field_name) and app not in apps:
-            report(
-                model.key_of(field_name),
-                values[field_name],
-                f"'{app}' is not in apps, so it has no database",
-                f"remove {NAMESPACE}:{model.key_of(field_name)} or add '{app}' to apps",
+    for given in parsed.owners():
+        if given.database and given.name not in apps:
+            yield parsed.problem(
+                given.key("database"),
+                given.database,
+                f"'{given.name}' is not in apps, so it has no database",
+                f"remove {NAMESPACE}:{given.key('database')} or add '{given.name}' to apps",
             )
-    if _needs(values, *database_fields, "environment"):
-        env = values["environment"]
+    if env is not None and parsed.databases_parsed():
         first_owner: dict[str, str] = {}  # database -> the first app (catalog order) that would own it
-        for app, field_name in zip(model.apps_with["database"], database_fields, strict=True):
-            if app not in apps:
+        for given in parsed.owners():
+            if given.name not in apps:
                 continue
-            database = database_name(env, app, values[field_name])
+            database = database_name(env, given.name, given.database or "")
             if database in first_owner:
-                report(
-                    model.key_of(field_name),
+                yield parsed.problem(
+                    given.key("database"),
                     database,
-                    f"the {first_owner[database]} and the {app} would share one database (PH15)",
+                    f"the {first_owner[database]} and the {given.name} would share one database (PH15)",
                     "give each app its own database",
                 )
-            first_owner.setdefault(database, app)
+            first_owner.setdefault(database, given.name)
 
 
-def _rule_client_build(values: Values, stack: str, report: Report, model: Model) -> None:
+def client_build(parsed: ParsedConfig) -> Iterator[Problem]:
     """The client image is a build of this environment: its NEXT_PUBLIC_* were baked in when it was built
     (PH28.2 §5.1), so a runtime setting cannot point it at this environment's API; only its tag tells."""
-    if not _needs(values, "environment", "apps"):
+    env = parsed.environment
+    if env is None or parsed.apps is None:
         return
-    env = values["environment"]
     build = Naming(env).client_build
-    for app in values["apps"]:
-        tag_field = f"{app}_image_tag"
-        if app not in model.catalog or not model.catalog[app].is_public_client or not values.get(tag_field):
+    for app in parsed.apps:
+        given = parsed.per_app.get(app)
+        if given is None or not given.kind.is_public_client or not given.image_tag:
             continue
-        tag = values[tag_field]
+        tag = given.image_tag
         if any(e != env and e in tokens(tag) for e in environments()):
-            continue  # another environment's build: _rule_isolation reports it
+            continue  # another environment's build: names.isolation reports it
         if not re.fullmatch(build.pattern, tag):
-            report(
-                model.key_of(tag_field),
+            yield parsed.problem(
+                given.key("image_tag"),
                 tag,
                 f"'{tag}' is not {build.described}: the client's NEXT_PUBLIC_API_URL and NEXT_PUBLIC_APP_ENV are "
                 f"baked in at image build (PH28.2 §5.1), so only a {env.upper()} build calls the {env.upper()} API",
@@ -115,13 +115,14 @@ _RESERVED_ENV: Final = frozenset(
 )
 
 
-def _rule_secret_env(values: Values, stack: str, report: Report, model: Model) -> None:
-    if "app_secret_env" not in values:
+def secret_env(parsed: ParsedConfig) -> Iterator[Problem]:
+    """appSecretEnv maps apps this stack runs to env var names the program does not set itself."""
+    if parsed.app_secret_env is None:
         return
     try:
-        data = json.loads(values["app_secret_env"].get_secret_value())
+        data = json.loads(parsed.app_secret_env.get_secret_value())
     except json.JSONDecodeError:
-        report(
+        yield parsed.problem(
             "appSecretEnv",
             SECRET_PLACEHOLDER,
             "is not valid JSON",
@@ -129,12 +130,14 @@ def _rule_secret_env(values: Values, stack: str, report: Report, model: Model) -
         )
         return
     if not isinstance(data, dict):
-        report("appSecretEnv", SECRET_PLACEHOLDER, "is not a JSON object", "use '{}' or {app: {VAR: value}}")
+        yield parsed.problem(
+            "appSecretEnv", SECRET_PLACEHOLDER, "is not a JSON object", "use '{}' or {app: {VAR: value}}"
+        )
         return
-    apps = values.get("apps", [])
+    apps = parsed.apps or []
     for app, env_vars in data.items():
-        if app not in model.catalog or app not in apps:
-            report(
+        if app not in parsed.catalog or app not in apps:
+            yield parsed.problem(
                 "appSecretEnv",
                 SECRET_PLACEHOLDER,
                 f"names app '{app}', which this stack does not run",
@@ -142,7 +145,7 @@ def _rule_secret_env(values: Values, stack: str, report: Report, model: Model) -
             )
             continue
         if not isinstance(env_vars, dict) or not all(isinstance(v, str) for v in env_vars.values()):
-            report(
+            yield parsed.problem(
                 "appSecretEnv",
                 SECRET_PLACEHOLDER,
                 f"'{app}' must map env var names to string values",
@@ -151,14 +154,14 @@ def _rule_secret_env(values: Values, stack: str, report: Report, model: Model) -
             continue
         for var in env_vars:
             if not _ENV_VAR.match(var):
-                report(
+                yield parsed.problem(
                     "appSecretEnv",
                     SECRET_PLACEHOLDER,
                     f"'{app}': '{var}' is not an env var name",
                     "use upper-case names such as JWT_SECRET",
                 )
             elif var.startswith("NEXT_PUBLIC_"):
-                report(
+                yield parsed.problem(
                     "appSecretEnv",
                     SECRET_PLACEHOLDER,
                     f"'{app}': {var} is baked into the Next.js image at build time (PH28.2 §5.1); "
@@ -166,7 +169,7 @@ def _rule_secret_env(values: Values, stack: str, report: Report, model: Model) -
                     f"remove {var}; build the image with it instead",
                 )
             elif var in _RESERVED_ENV:
-                report(
+                yield parsed.problem(
                     "appSecretEnv",
                     SECRET_PLACEHOLDER,
                     f"'{app}': {var} is set by the program (LB endpoint, dynamic credentials)",

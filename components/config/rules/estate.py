@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 from pydantic import SecretStr
 
 from ...naming import Naming
+from ..errors import Problem
 from ..model import LOGIN_MARGIN_SECONDS
-from .common import Model, Report, Values, _needs
+from ..types import Endpoint
+from .common import ParsedConfig
 
 
-def _rule_stack_name(values: Values, stack: str, report: Report, model: Model) -> None:
-    if not _needs(values, "environment"):
+def stack_name(parsed: ParsedConfig) -> Iterator[Problem]:
+    """A stack's name says its environment (``dev``, ``lab-dev``); its ``environment`` key must agree."""
+    env, stack = parsed.environment, parsed.stack
+    if env is None:
         return
-    env = values["environment"]
     if stack != env and not stack.endswith(f"-{env}"):
-        report(
+        yield parsed.problem(
             "environment",
             env,
             f"stack '{stack}' declares environment '{env}'; a stack's name must be '{env}' or end with '-{env}'",
@@ -27,8 +30,8 @@ def _rule_stack_name(values: Values, stack: str, report: Report, model: Model) -
         )
 
 
-_ENDPOINT_FIELDS: Final = ("postgres_write_endpoint", "postgres_read_endpoint", "redis_endpoint")
-_SKIP_SCAN: Final = {"postgres_nodes", "redis_nodes"}
+#: The node lists themselves, which the scan for node addresses skips.
+_NODE_KEYS: Final = frozenset({"postgresNodes", "redisNodes"})
 
 
 def node_pattern(address: str) -> re.Pattern[str]:
@@ -37,43 +40,45 @@ def node_pattern(address: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9.-]){re.escape(address)}(?![A-Za-z0-9-]|\.\d)", re.IGNORECASE)
 
 
-def _lb_suggestion(values: Values, field_name: str, nodes: Mapping[str, str], port: int) -> str | None:
-    """The LB endpoint to suggest: the configured one when it is sound. When that one is itself a node,
-    the LB host seen in the stack's other endpoints, with the service's standard port only if the stack
-    uses standard ports (the estate's HAProxy listens on 5432/6379; a lab's LB on its own ports cannot be
-    guessed, and a made-up port would be a wrong fix)."""
-    own = values.get(field_name)
+def _lb_suggestion(parsed: ParsedConfig, own: Endpoint | None, nodes: Mapping[str, str], port: int) -> str | None:
+    """The LB endpoint to suggest: the configured one (`own`) when it is sound. When that one is itself a
+    node, the LB host seen in the stack's other endpoints, with the service's standard port only if the
+    stack uses standard ports (the estate's HAProxy listens on 5432/6379; a lab's LB on its own ports cannot
+    be guessed, and a made-up port would be a wrong fix)."""
     if own is not None and own.host not in nodes:
         return str(own)
-    standard = {"postgres_write_endpoint": 5432, "postgres_read_endpoint": 5432, "redis_endpoint": 6379}
-    for other in _ENDPOINT_FIELDS:
-        endpoint = values.get(other)
+    endpoints = (
+        (parsed.postgres_write_endpoint, 5432),
+        (parsed.postgres_read_endpoint, 5432),
+        (parsed.redis_endpoint, 6379),
+    )
+    for endpoint, standard in endpoints:
         if endpoint is not None and endpoint.host not in nodes:
-            if endpoint.port == standard.get(other) and (own is None or own.port == port):
+            if endpoint.port == standard and (own is None or own.port == port):
                 return f"{endpoint.host}:{port}"
             return f"{endpoint.host}:<the LB's port>"
     return None
 
 
-def _rule_no_node_addresses(values: Values, stack: str, report: Report, model: Model) -> None:
+def no_node_addresses(parsed: ParsedConfig) -> Iterator[Problem]:
     """No value anywhere in the config may be a node address behind a LB (PH16, topology report)."""
-    nodes: dict[str, str] = {a: "Patroni (PostgreSQL) node" for a in values.get("postgres_nodes", [])}
-    nodes.update({a: "Redis node" for a in values.get("redis_nodes", [])})
+    postgres_nodes, redis_nodes = parsed.postgres_nodes or [], parsed.redis_nodes or []
+    nodes: dict[str, str] = {a: "Patroni (PostgreSQL) node" for a in postgres_nodes}
+    nodes.update({a: "Redis node" for a in redis_nodes})
     if not nodes:
         return
-    overlap = set(values.get("postgres_nodes", [])) & set(values.get("redis_nodes", []))
-    for address in sorted(overlap):
-        report(
+    for address in sorted(set(postgres_nodes) & set(redis_nodes)):
+        yield parsed.problem(
             "redisNodes",
             address,
             f"{address} is listed both as a Patroni node and as a Redis node",
             "a host is one or the other: fix the node lists",
         )
-    lb_pg = _lb_suggestion(values, "postgres_write_endpoint", nodes, 5432)
-    lb_redis = _lb_suggestion(values, "redis_endpoint", nodes, 6379)
+    lb_pg = _lb_suggestion(parsed, parsed.postgres_write_endpoint, nodes, 5432)
+    lb_redis = _lb_suggestion(parsed, parsed.redis_endpoint, nodes, 6379)
     patterns = {a: node_pattern(a) for a in nodes}
-    for field_name, value in values.items():
-        if field_name in _SKIP_SCAN or isinstance(value, SecretStr):
+    for key, value in parsed.by_key.items():
+        if key in _NODE_KEYS or isinstance(value, SecretStr):
             continue
         texts = value if isinstance(value, list) else [value]
         for text in texts:
@@ -83,91 +88,97 @@ def _rule_no_node_addresses(values: Values, stack: str, report: Report, model: M
             for address, kind in nodes.items():
                 if not patterns[address].search(rendered):
                     continue
-                is_redis_field = field_name == "redis_endpoint"
-                if is_redis_field and kind.startswith("Patroni"):
+                is_redis_key = key == "redisEndpoint"
+                if is_redis_key and kind.startswith("Patroni"):
                     why = f"{address} is a {kind}, never Redis"
-                elif not is_redis_field and kind == "Redis node" and field_name.startswith("postgres"):
+                elif not is_redis_key and kind == "Redis node" and key.startswith("postgres"):
                     why = f"{address} is a {kind}, never PostgreSQL (the topology report's migration-script bug)"
                 else:
                     why = f"{address} is a {kind}; connections never target a node (PH16: the node became a replica)"
-                lb = lb_redis if is_redis_field else lb_pg
+                lb = lb_redis if is_redis_key else lb_pg
                 fix = f"use the LB {lb}" if lb else "use the HAProxy load-balancer endpoint"
-                report(model.key_of(field_name), rendered, why, fix)
+                yield parsed.problem(key, rendered, why, fix)
 
 
-def _rule_ttls(values: Values, stack: str, report: Report, model: Model) -> None:
-    if _needs(values, "credential_ttl_seconds", "credential_max_ttl_seconds"):
-        ttl, max_ttl = values["credential_ttl_seconds"], values["credential_max_ttl_seconds"]
+def credential_ttls(parsed: ParsedConfig) -> Iterator[Problem]:
+    """The credentials' TTLs leave ESO time to re-issue them, and ESO's Vault login outlives them."""
+    ttl = parsed.credential_ttl_seconds
+    if ttl is None:
+        return
+    max_ttl = parsed.credential_max_ttl_seconds
+    if max_ttl is not None:
         if max_ttl < ttl:
-            report(
+            yield parsed.problem(
                 "credentialMaxTtlSeconds",
                 max_ttl,
                 f"max_ttl {max_ttl}s is below default_ttl {ttl}s",
                 "raise credentialMaxTtlSeconds to at least credentialTtlSeconds",
             )
         if ttl < 60:
-            report(
+            yield parsed.problem(
                 "credentialTtlSeconds",
                 ttl,
                 "a TTL under 60 s leaves no time to roll out new credentials",
                 "use at least 60 (seconds)",
             )
-    if _needs(values, "credential_ttl_seconds", "secret_refresh_seconds"):
-        ttl, refresh = values["credential_ttl_seconds"], values["secret_refresh_seconds"]
-        if refresh * 2 >= ttl:
-            report(
-                "secretRefreshSeconds",
-                refresh,
-                f"ESO re-issues credentials only every refresh, never renews a lease; a refresh of {refresh}s "
-                f"is not below half of credentialTtlSeconds ({ttl}s / 2 = {ttl // 2}s), so apps would hold "
-                f"expired credentials (PH16; external-secrets#2184)",
-                f"set secretRefreshSeconds to at most {max(1, (ttl - 1) // 2)} or raise credentialTtlSeconds",
-            )
-    if _needs(values, "credential_ttl_seconds", "vault_login_ttl_seconds"):
-        ttl, login = values["credential_ttl_seconds"], values["vault_login_ttl_seconds"]
-        wanted = ttl + LOGIN_MARGIN_SECONDS
-        if login < 0:
-            report("vaultLoginTtlSeconds", login, "must not be negative", f"use 0 (derived: {wanted}) or >= {wanted}")
-        elif login and login < wanted:
-            report(
-                "vaultLoginTtlSeconds",
-                login,
-                f"ESO's Vault login would expire before the credentials it fetches (credentialTtlSeconds {ttl}s): "
-                f"ESO logs in anew for every re-issue and neither renews nor revokes that token, and Vault revokes "
-                f"a token's leases when it expires, so the database users would be dropped after ~{login}s "
-                f"instead of {ttl}s (external-secrets#2198)",
-                f"set vaultLoginTtlSeconds to at least {wanted} (credentialTtlSeconds + {LOGIN_MARGIN_SECONDS} s "
-                f"for ESO's time between login and read), or to 0 to derive it, or lower credentialTtlSeconds",
-            )
+    refresh = parsed.secret_refresh_seconds
+    if refresh is not None and refresh * 2 >= ttl:
+        yield parsed.problem(
+            "secretRefreshSeconds",
+            refresh,
+            f"ESO re-issues credentials only every refresh, never renews a lease; a refresh of {refresh}s "
+            f"is not below half of credentialTtlSeconds ({ttl}s / 2 = {ttl // 2}s), so apps would hold "
+            f"expired credentials (PH16; external-secrets#2184)",
+            f"set secretRefreshSeconds to at most {max(1, (ttl - 1) // 2)} or raise credentialTtlSeconds",
+        )
+    login = parsed.vault_login_ttl_seconds
+    if login is None:
+        return
+    wanted = ttl + LOGIN_MARGIN_SECONDS
+    if login < 0:
+        yield parsed.problem(
+            "vaultLoginTtlSeconds", login, "must not be negative", f"use 0 (derived: {wanted}) or >= {wanted}"
+        )
+    elif login and login < wanted:
+        yield parsed.problem(
+            "vaultLoginTtlSeconds",
+            login,
+            f"ESO's Vault login would expire before the credentials it fetches (credentialTtlSeconds {ttl}s): "
+            f"ESO logs in anew for every re-issue and neither renews nor revokes that token, and Vault revokes "
+            f"a token's leases when it expires, so the database users would be dropped after ~{login}s "
+            f"instead of {ttl}s (external-secrets#2198)",
+            f"set vaultLoginTtlSeconds to at least {wanted} (credentialTtlSeconds + {LOGIN_MARGIN_SECONDS} s "
+            f"for ESO's time between login and read), or to 0 to derive it, or lower credentialTtlSeconds",
+        )
 
 
-def _rule_network(values: Values, stack: str, report: Report, model: Model) -> None:
+def network(parsed: ParsedConfig) -> Iterator[Problem]:
     """NetworkPolicies allow egress to the LBs by ipBlock, and ingress from the ingress controller only."""
-    apps = values.get("apps", [])
-    needed = {
-        "postgres_write_endpoint": any(model.catalog[a].uses_database for a in apps if a in model.catalog),
-        "redis_endpoint": any(model.catalog[a].uses_redis for a in apps if a in model.catalog),
-    }
-    for field_name, used in needed.items():
-        endpoint = values.get(field_name)
+    apps = parsed.apps or []
+    kinds = [parsed.catalog[a] for a in apps if a in parsed.catalog]
+    needed = (
+        ("postgresWriteEndpoint", parsed.postgres_write_endpoint, any(k.uses_database for k in kinds)),
+        ("redisEndpoint", parsed.redis_endpoint, any(k.uses_redis for k in kinds)),
+    )
+    for key, endpoint, used in needed:
         if not used or endpoint is None:
             continue
         try:
             ipaddress.ip_address(endpoint.host)
         except ValueError:
-            report(
-                model.key_of(field_name),
+            yield parsed.problem(
+                key,
                 str(endpoint),
                 f"'{endpoint.host}' is a host name; the apps' NetworkPolicies allow egress to the LB as an ipBlock "
                 f"(a NetworkPolicy cannot name a DNS host)",
                 "use the LB's IP address, e.g. 10.0.0.10",
             )
-    if _needs(values, "environment", "ingress_namespace"):
-        own = {Naming(values["environment"]).namespace(a) for a in apps}
-        if values["ingress_namespace"] in own:
-            report(
+    if parsed.environment is not None and parsed.ingress_namespace is not None:
+        own = {Naming(parsed.environment).namespace(a) for a in apps}
+        if parsed.ingress_namespace in own:
+            yield parsed.problem(
                 "ingressNamespace",
-                values["ingress_namespace"],
+                parsed.ingress_namespace,
                 "is one of this stack's app namespaces, not an ingress controller's",
                 "set it to the namespace the ingress controller runs in (e.g. ingress-nginx)",
             )

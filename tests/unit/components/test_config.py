@@ -186,7 +186,7 @@ def test_a_missing_required_key_says_how_to_set_it() -> None:
 def test_client_build_rule_leaves_the_api_and_other_environments_builds_to_their_own_rules() -> None:
     """The api's v0.4.31-replacement runs in PROD (PH28.2 §5); a PROD client tag in DEV is an isolation
     problem, reported once."""
-    assert _load("prod", overrides={"apiImageTag": "v0.4.31-replacement"}).client_image_tag == "prod-2026-02-01"
+    assert _load("prod", overrides={"apiImageTag": "v0.4.31-replacement"}).app("client").image_tag == "prod-2026-02-01"
     error = _problems("dev", overrides={"clientImageTag": "prod-2026-02-01"})
     assert [(p.key, "PROD image tag" in p.message) for p in error.problems] == [("clientImageTag", True)]
 

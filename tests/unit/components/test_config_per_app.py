@@ -84,7 +84,9 @@ def test_the_shipped_model_is_untouched_and_refuses_the_unknown_app() -> None:
 
 def test_its_values_validate_and_the_views_use_them() -> None:
     config = _load("dev", {"reportsReplicas": 2, "reportsHost": "reports.dev.keybuzz.io"})
-    assert config.app_setting("reports", "replicas") == 2
+    reports = config.app("reports")
+    assert (reports.replicas, reports.host, reports.database_app) == (2, "reports.dev.keybuzz.io", "reports")
+    assert list(config.app_settings) == FIVE_APPS
     assert config.image("reports") == "ghcr.io/keybuzzio/keybuzz-reports:v1.0.0"
     assert config.database_of("reports") == "keybuzz_reports_dev"
     assert config.database_apps == ["api", "backend", "reports"]
