@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -13,13 +13,12 @@ from pydantic import SecretStr
 from .app import Migrations, MigrationsArgs, Service, ServiceArgs
 from .external_secrets import STORE_NAME, AppSecrets, AppSecretsArgs
 from .namespace import AppNamespace, AppNamespaceArgs
-from .pg_adoption import AdminConnection
 from .plan import AppPlan, EnvironmentPlan, MigrationsPlan
-from .postgres import Databases, DatabasesArgs
+from .postgres import Databases
 from .reloader import Reloader, ReloaderArgs
-from .vault_access import Access, AccessArgs
-from .vault_engine import DatabaseEngine, DatabaseEngineArgs, EngineDatabase
-from .vault_rotation import RootRotation, RootRotationArgs
+from .vault_access import Access
+from .vault_engine import DatabaseEngine
+from .vault_rotation import RootRotation
 
 
 @dataclass(frozen=True)
@@ -83,13 +82,13 @@ class Environment(pulumi.ComponentResource):
 
     def _create_providers(self) -> None:
         """The explicit providers: the only way any resource reaches the estate."""
-        p, secrets, child = self._env_plan.providers, self._env_plan.secrets, pulumi.ResourceOptions(parent=self)
+        p, child = self._env_plan.providers, pulumi.ResourceOptions(parent=self)
         self._pg_provider = postgresql.Provider(
             f"{self._prefix}-postgresql",
             host=p.lb.host,
             port=p.lb.port,
             username=p.postgres_admin_username,
-            password=_secret(secrets.postgres_admin_password),
+            password=_secret(p.postgres_admin_password),
             sslmode=p.ssl_mode,
             database="postgres",
             superuser=False,
@@ -99,13 +98,13 @@ class Environment(pulumi.ComponentResource):
         self._vault_provider = vault.Provider(
             f"{self._prefix}-vault",
             address=p.vault_address,
-            token=_secret(secrets.vault_token),
+            token=_secret(p.vault_token),
             skip_child_token=True,
             opts=child,
         )
         self._k8s_provider = k8s.Provider(
             f"{self._prefix}-kubernetes",
-            kubeconfig=_secret(secrets.kubeconfig),
+            kubeconfig=_secret(p.kubeconfig),
             # The adoption ups (docs/runbook-adopting-the-estate.md): an object the estate already runs is
             # taken over by server-side apply instead of failing with AlreadyExists. Off otherwise, where
             # it would let a renamed resource's create-then-delete remove the live object.
@@ -117,79 +116,30 @@ class Environment(pulumi.ComponentResource):
     def _create_vault_and_postgres(self) -> None:
         """The databases, Vault's engine over them, the rotation of its logins, and who may read what."""
         name, the_plan, child = self._prefix, self._env_plan, pulumi.ResourceOptions(parent=self)
-        pg, engine, rotation, access = the_plan.postgres, the_plan.engine, the_plan.rotation, the_plan.access
-        providers, lb = the_plan.providers, the_plan.lb
-        vault_password = _secret(the_plan.secrets.vault_db_password)
         self.postgres = Databases(
             f"{name}-postgres",
-            DatabasesArgs(
-                databases=pg.databases,
-                vault_login_password=vault_password,
-                vault_login_password_version=pg.vault_login_password_version,
-                admin=AdminConnection(
-                    lb.host,
-                    lb.port,
-                    providers.postgres_admin_username,
-                    the_plan.secrets.postgres_admin_password.get_secret_value(),
-                    providers.ssl_mode,
-                ),
-                protect=pg.protect,
-                legacy_phase=pg.legacy_phase,
-                adopt_databases=pg.adopt_databases,
-                adopt_roles=pg.adopt_roles,
-            ),
+            the_plan.postgres,
             opts=child.merge(pulumi.ResourceOptions(providers=[self._pg_provider])),
         )
+        engine = the_plan.engine
+        logins = [replace(d, login=self.postgres.vault_logins[d.name].name) for d in engine.databases]
         self.engine = DatabaseEngine(
             f"{name}-vault-db",
-            DatabaseEngineArgs(
-                mount=engine.mount,
-                databases=[
-                    EngineDatabase(s.name, engine.connections[s.name], self.postgres.vault_logins[s.name].name)
-                    for s in pg.databases
-                ],
-                roles=engine.roles,
-                lb=lb,
-                ssl_mode=engine.ssl_mode,
-                login_password=vault_password,
-                login_password_version=pg.vault_login_password_version,
-                default_ttl=engine.default_ttl,
-                max_ttl=engine.max_ttl,
-                protect=engine.protect,
-                adopt_mount=engine.adopt_mount,
-            ),
+            replace(engine, databases=logins),
             opts=child.merge(
                 pulumi.ResourceOptions(providers=[self._vault_provider, self._pg_provider], depends_on=[self.postgres])
             ),
         )
         RootRotation(
             f"{name}-root-rotation",
-            RootRotationArgs(
-                env=the_plan.env,
-                name=rotation.name,
-                namespace=rotation.namespace,
-                vault_address=rotation.vault_address,
-                kubernetes_auth_mount=rotation.kubernetes_auth_mount,
-                mount=self.engine.mount.path,
-                connections=list(engine.connections.values()),
-                schedule=rotation.schedule,
-                adopt_namespace=rotation.adopt_namespace,
-                skip_await=the_plan.skip_await,
-            ),
+            replace(the_plan.rotation, mount=self.engine.mount.path),
             vault_opts=pulumi.ResourceOptions(provider=self._vault_provider, depends_on=[self.engine]),
             k8s_opts=pulumi.ResourceOptions(provider=self._k8s_provider),
             opts=child,
         )
         self.access = Access(
             f"{name}-vault-access",
-            AccessArgs(
-                kv_mount=access.kv_mount,
-                kubernetes_auth_mount=access.kubernetes_auth_mount,
-                workloads=access.workloads,
-                token_ttl=access.token_ttl,
-                credential_ttl=access.credential_ttl,
-                kv_secrets={path: _secret(value) for path, value in the_plan.secrets.kv.items()},
-            ),
+            the_plan.access,
             opts=child.merge(pulumi.ResourceOptions(providers=[self._vault_provider], depends_on=[self.engine])),
         )
 

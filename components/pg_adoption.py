@@ -28,6 +28,7 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pydantic import SecretStr
 
 #: Inputs that do not change what the SQL does (where and how to connect).
 _CONNECTION_INPUTS = frozenset({"host", "port", "user", "password", "sslmode"})
@@ -40,7 +41,7 @@ class AdminConnection:
     host: str
     port: int
     user: str
-    password: pulumi.Input[str]
+    password: SecretStr
     sslmode: str
 
     def inputs(self) -> dict[str, Any]:
@@ -48,7 +49,7 @@ class AdminConnection:
             "host": self.host,
             "port": self.port,
             "user": self.user,
-            "password": pulumi.Output.secret(self.password),
+            "password": pulumi.Output.secret(self.password.get_secret_value()),
             "sslmode": self.sslmode,
         }
 

@@ -20,6 +20,9 @@ from .catalog import MIGRATIONS_COMMAND, MIGRATIONS_SECRET, AppKind
 from .config import StackConfig, app_names
 from .k8s import selector_of
 from .naming import Naming
+from .pg_adoption import AdminConnection
+from .postgres import DatabasesArgs
+from .reloader import ReloaderArgs
 from .spec import (
     AppAccess,
     Credentials,
@@ -31,6 +34,9 @@ from .spec import (
     SslMode,
     VaultLogin,
 )
+from .vault_access import AccessArgs
+from .vault_engine import DatabaseEngineArgs, EngineDatabase
+from .vault_rotation import RootRotationArgs
 
 #: The Vault role, policy and service account of the backend's Prisma migrations.
 MIGRATIONS = "migrations"
@@ -84,106 +90,41 @@ class AppPlan:
 
 
 @dataclass(frozen=True)
-class StackSecrets:
-    """The stack's secret values, still wrapped (`SecretStr` never prints them)."""
-
-    postgres_admin_password: SecretStr
-    vault_token: SecretStr
-    vault_db_password: SecretStr
-    kubeconfig: SecretStr
-    #: KV path (inside the KV mount) -> the JSON object written there, from `appSecretEnv`.
-    kv: Mapping[str, SecretStr]
-
-
-@dataclass(frozen=True)
 class ProvidersPlan:
     """How the explicit providers reach this environment's estate (and nothing else)."""
 
     lb: Endpoint
     postgres_admin_username: str
+    postgres_admin_password: SecretStr
     ssl_mode: SslMode
     vault_address: str
+    vault_token: SecretStr
+    kubeconfig: SecretStr
     #: The adoption ups take over objects that already exist instead of failing with AlreadyExists.
     kubernetes_upsert_existing: bool
 
 
 @dataclass(frozen=True)
-class PostgresPlan:
-    """The databases, their groups and Vault's logins; the adoption of the estate's."""
-
-    databases: tuple[DatabaseSpec, ...]
-    vault_login_password_version: int
-    #: Every database holds data, DEV's too (13 tenants, 8,400+ conversations in `keybuzz`).
-    protect: bool
-    legacy_phase: str
-    adopt_databases: frozenset[str]
-    adopt_roles: frozenset[str]
-
-
-@dataclass(frozen=True)
-class EnginePlan:
-    """The Vault database secrets engine of this environment."""
-
-    mount: str
-    #: Vault connection name per database.
-    connections: Mapping[str, str]
-    #: Vault database roles (one per app that uses a database, plus the migrations').
-    roles: tuple[EngineRole, ...]
-    ssl_mode: SslMode
-    default_ttl: int
-    max_ttl: int
-    protect: bool
-    adopt_mount: bool
-
-
-@dataclass(frozen=True)
-class RotationPlan:
-    """The scheduled rotate-root of every connection (a CronJob in the ops namespace)."""
-
-    name: str
-    namespace: str
-    vault_address: str
-    kubernetes_auth_mount: str
-    schedule: str
-    adopt_namespace: bool
-
-
-@dataclass(frozen=True)
-class AccessPlan:
-    """Vault policies and Kubernetes-auth roles (one per app, plus the migrations'); the KV secrets' paths."""
-
-    kv_mount: str
-    kubernetes_auth_mount: str
-    workloads: tuple[AppAccess, ...]
-    token_ttl: int
-    credential_ttl: int
-    #: KV paths written from `appSecretEnv`, per app.
-    kv_paths: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class ReloaderPlan:
-    """The environment's Reloader: where it runs and as whom."""
-
-    namespace: str
-    service_account: str
-
-
-@dataclass(frozen=True)
 class EnvironmentPlan:
-    """Everything one stack declares, as data."""
+    """Everything one stack declares, as data: each component's arguments, and the stack-wide knobs once.
+
+    Inputs that are other resources' outputs (a namespace's name, a login role's name) are left to
+    `Environment`, which fills them in with `dataclasses.replace` where it creates the component.
+    """
 
     env: str
     naming: Naming
     lb: Endpoint
-    secrets: StackSecrets
     providers: ProvidersPlan
-    postgres: PostgresPlan
-    engine: EnginePlan
-    rotation: RotationPlan
-    access: AccessPlan
-    reloader: ReloaderPlan
+    postgres: DatabasesArgs
+    engine: DatabaseEngineArgs
+    rotation: RootRotationArgs
+    access: AccessArgs
+    #: Its `app_namespaces` are this environment's namespace names (Environment hands it their resources).
+    reloader: ReloaderArgs
     apps: tuple[AppPlan, ...]
+    #: KV paths written from `appSecretEnv`, per app.
+    kv_paths: Mapping[str, str]
     #: The KV mount the SecretStores read and the ESO refreshInterval of every synced Secret, in seconds.
     kv_mount: str
     refresh_seconds: int
@@ -194,23 +135,20 @@ class EnvironmentPlan:
 
     @property
     def databases(self) -> tuple[DatabaseSpec, ...]:
-        return self.postgres.databases
+        return tuple(self.postgres.databases)
 
     @property
     def connections(self) -> Mapping[str, str]:
-        return self.engine.connections
+        """Vault connection name per database."""
+        return {d.name: d.connection for d in self.engine.databases}
 
     @property
     def roles(self) -> tuple[EngineRole, ...]:
-        return self.engine.roles
+        return tuple(self.engine.roles)
 
     @property
     def workloads(self) -> tuple[AppAccess, ...]:
-        return self.access.workloads
-
-    @property
-    def kv_paths(self) -> Mapping[str, str]:
-        return self.access.kv_paths
+        return tuple(self.access.workloads)
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -331,6 +269,56 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
     )
 
 
+def _postgres(cfg: StackConfig, databases: tuple[DatabaseSpec, ...]) -> DatabasesArgs:
+    lb = cfg.postgres_write_endpoint
+    return DatabasesArgs(
+        databases=databases,
+        vault_login_password=cfg.vault_db_password,
+        vault_login_password_version=cfg.vault_db_password_version,
+        admin=AdminConnection(
+            lb.host, lb.port, cfg.postgres_admin_username, cfg.postgres_admin_password, cfg.postgres_ssl_mode
+        ),
+        protect=True,  # every database holds data, DEV's too (13 tenants, 8,400+ conversations in `keybuzz`)
+        legacy_phase=cfg.legacy_login_phase,
+        adopt_databases=frozenset(cfg.adopt_databases),
+        adopt_roles=frozenset(cfg.adopt_roles),
+    )
+
+
+def _engine(
+    cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, ...], migrating: list[str]
+) -> DatabaseEngineArgs:
+    lb = cfg.postgres_write_endpoint
+    return DatabaseEngineArgs(
+        mount=naming.database_mount(),
+        databases=[EngineDatabase(d.name, naming.connection(d.name), d.vault_login) for d in databases],
+        roles=_roles(cfg, naming, {d.name: d.owner_group for d in databases}, migrating),
+        lb=lb,
+        ssl_mode=cfg.postgres_ssl_mode,
+        login_password=cfg.vault_db_password,
+        login_password_version=cfg.vault_db_password_version,
+        default_ttl=cfg.credential_ttl_seconds,
+        max_ttl=cfg.credential_max_ttl_seconds,
+        protect=naming.protected,
+        adopt_mount=naming.database_mount() in cfg.adopt_vault_mounts,
+    )
+
+
+def _rotation(cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, ...]) -> RootRotationArgs:
+    return RootRotationArgs(
+        env=cfg.environment,
+        name=naming.root_rotation(),
+        namespace=naming.ops_namespace(),
+        vault_address=cfg.vault_in_cluster,
+        kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
+        mount=naming.database_mount(),
+        connections=[naming.connection(d.name) for d in databases],
+        schedule=cfg.vault_root_rotation_schedule,
+        adopt_namespace=naming.ops_namespace() in cfg.adopt_namespaces,
+        skip_await=cfg.kubernetes_skip_await,
+    )
+
+
 def plan(cfg: StackConfig) -> EnvironmentPlan:
     """The environment `cfg` describes (pure: no resource, no I/O)."""
     naming = cfg.naming
@@ -339,60 +327,41 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
     databases = _databases(cfg, naming)
     migrating = [a for a in apps if _migrates(cfg.catalog[a])]
     kv_paths = {a: naming.kv_path(a, "env") for a in apps if a in secret_env}
+    lb = cfg.postgres_write_endpoint
     return EnvironmentPlan(
         env=cfg.environment,
         naming=naming,
-        lb=cfg.postgres_write_endpoint,
-        secrets=StackSecrets(
-            cfg.postgres_admin_password,
-            cfg.vault_token,
-            cfg.vault_db_password,
-            cfg.kubeconfig,
-            {path: SecretStr(json.dumps(secret_env[a], sort_keys=True)) for a, path in kv_paths.items()},
-        ),
+        lb=lb,
         providers=ProvidersPlan(
-            cfg.postgres_write_endpoint,
+            lb,
             cfg.postgres_admin_username,
+            cfg.postgres_admin_password,
             cfg.postgres_ssl_mode,
             cfg.vault_address,
+            cfg.vault_token,
+            cfg.kubeconfig,
             cfg.kubernetes_upsert_existing,
         ),
-        postgres=PostgresPlan(
-            databases,
-            cfg.vault_db_password_version,
-            True,
-            cfg.legacy_login_phase,
-            frozenset(cfg.adopt_databases),
-            frozenset(cfg.adopt_roles),
+        postgres=_postgres(cfg, databases),
+        engine=_engine(cfg, naming, databases, migrating),
+        rotation=_rotation(cfg, naming, databases),
+        access=AccessArgs(
+            kv_mount=cfg.vault_kv_mount,
+            kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
+            workloads=_workloads(cfg, naming, migrating),
+            token_ttl=cfg.vault_login_ttl,
+            credential_ttl=cfg.credential_ttl_seconds,
+            kv_secrets={path: SecretStr(json.dumps(secret_env[a], sort_keys=True)) for a, path in kv_paths.items()},
         ),
-        engine=EnginePlan(
-            naming.database_mount(),
-            {d.name: naming.connection(d.name) for d in databases},
-            tuple(_roles(cfg, naming, {d.name: d.owner_group for d in databases}, migrating)),
-            cfg.postgres_ssl_mode,
-            cfg.credential_ttl_seconds,
-            cfg.credential_max_ttl_seconds,
-            naming.protected,
-            naming.database_mount() in cfg.adopt_vault_mounts,
+        reloader=ReloaderArgs(
+            env=cfg.environment,
+            namespace=naming.reloader_namespace(),
+            service_account=naming.reloader_service_account(),
+            app_namespaces={naming.namespace(a): naming.namespace(a) for a in apps},
+            skip_await=cfg.kubernetes_skip_await,
         ),
-        rotation=RotationPlan(
-            naming.root_rotation(),
-            naming.ops_namespace(),
-            cfg.vault_in_cluster,
-            cfg.vault_kubernetes_auth_mount,
-            cfg.vault_root_rotation_schedule,
-            naming.ops_namespace() in cfg.adopt_namespaces,
-        ),
-        access=AccessPlan(
-            cfg.vault_kv_mount,
-            cfg.vault_kubernetes_auth_mount,
-            tuple(_workloads(cfg, naming, migrating)),
-            cfg.vault_login_ttl,
-            cfg.credential_ttl_seconds,
-            kv_paths,
-        ),
-        reloader=ReloaderPlan(naming.reloader_namespace(), naming.reloader_service_account()),
         apps=tuple(_app(cfg, naming, a, migrating, set(secret_env)) for a in apps),
+        kv_paths=kv_paths,
         kv_mount=cfg.vault_kv_mount,
         refresh_seconds=cfg.secret_refresh_seconds,
         ingress_namespace=cfg.ingress_namespace,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_postgresql as postgresql
+from pydantic import SecretStr
 
 from .pg_adoption import AdminConnection, LegacyLogin, OwnershipTransfer
 from .spec import DatabaseSpec
@@ -17,8 +18,8 @@ class DatabasesArgs:
     """Inputs of `Databases`."""
 
     databases: Sequence[DatabaseSpec]
-    #: Bootstrap password of the Vault login roles (a Pulumi secret), sent write-only.
-    vault_login_password: pulumi.Input[str]
+    #: Bootstrap password of the Vault login roles, sent write-only (as a Pulumi secret).
+    vault_login_password: SecretStr
     #: Bump to re-send `vault_login_password`; otherwise a Vault rotate-root is never undone.
     vault_login_password_version: int
     #: Where the adoption's SQL runs (the LB, as the provider's admin).
@@ -70,7 +71,7 @@ class Databases(pulumi.ComponentResource):
                 login=True,
                 create_role=True,
                 roles=[spec.owner_group],
-                password_wo=args.vault_login_password,
+                password_wo=pulumi.Output.secret(args.vault_login_password.get_secret_value()),
                 password_wo_version=str(args.vault_login_password_version),
                 opts=child.merge(
                     pulumi.ResourceOptions(import_=_import(spec.vault_login, args.adopt_roles), depends_on=[owner])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_vault as vault
+from pydantic import SecretStr
 
 from .spec import AppAccess
 
@@ -24,8 +25,8 @@ class AccessArgs:
     token_ttl: int
     #: default_ttl of the database roles whose credentials these logins fetch.
     credential_ttl: int
-    #: KV secrets to write: path inside the KV mount -> JSON object (a Pulumi secret).
-    kv_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    #: KV secrets to write: path inside the KV mount -> JSON object (written as a Pulumi secret).
+    kv_secrets: Mapping[str, SecretStr] = field(default_factory=dict)
 
 
 def policy_document(kv_mount: str, access: AppAccess) -> str:
@@ -89,7 +90,7 @@ class Access(pulumi.ComponentResource):
                 f"{name}-{path.replace('/', '-')}",
                 mount=args.kv_mount,
                 name=path,
-                data_json=pulumi.Output.secret(data),
+                data_json=pulumi.Output.secret(data.get_secret_value()),
                 opts=child,
             )
 

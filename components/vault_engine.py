@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_vault as vault
+from pydantic import SecretStr
 
 from .spec import Endpoint, EngineRole
 
@@ -70,7 +71,7 @@ class DatabaseEngineArgs:
     lb: Endpoint
     ssl_mode: str
     #: Bootstrap password of the connections' login roles (Pulumi secret, sent write-only).
-    login_password: pulumi.Input[str]
+    login_password: SecretStr
     login_password_version: int
     default_ttl: int
     max_ttl: int
@@ -130,7 +131,7 @@ class DatabaseEngine(pulumi.ComponentResource):
                 postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
                     connection_url=connection_url(args.lb, db.name, args.ssl_mode),
                     username=db.login,
-                    password_wo=args.login_password,
+                    password_wo=pulumi.Output.secret(args.login_password.get_secret_value()),
                     password_wo_version=args.login_password_version,
                     max_open_connections=4,
                     max_connection_lifetime=300,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pulumi
+from pydantic import SecretStr
 
 from components.pg_adoption import AdminConnection
 from components.postgres import Databases, DatabasesArgs, DatabaseSpec
@@ -11,7 +11,7 @@ from render import Recorded, run_under_mocks
 PG = "postgresql:index"
 
 
-ADMIN = AdminConnection("10.0.0.10", 5432, "postgres", "fake-test-only-admin", "disable")
+ADMIN = AdminConnection("10.0.0.10", 5432, "postgres", SecretStr("fake-test-only-admin"), "disable")
 
 
 def _render(
@@ -30,7 +30,7 @@ def _render(
                         legacy,
                     )
                 ],
-                vault_login_password=pulumi.Output.secret("fake-test-only"),
+                vault_login_password=SecretStr("fake-test-only"),
                 vault_login_password_version=3,
                 admin=ADMIN,
                 protect=protect,

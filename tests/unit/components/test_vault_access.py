@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pulumi
 import pytest
+from pydantic import SecretStr
 
 from components.vault_access import Access, AccessArgs, AppAccess, policy_document
 from render import Recorded, run_under_mocks
@@ -49,7 +49,7 @@ def _render(token_ttl: int = 3660, credential_ttl: int = 3600) -> list[Recorded]
                 workloads=[API],
                 token_ttl=token_ttl,
                 credential_ttl=credential_ttl,
-                kv_secrets={"keybuzz/prod/api/env": pulumi.Output.secret(json.dumps({"JWT_SECRET": "fake-x"}))},
+                kv_secrets={"keybuzz/prod/api/env": SecretStr(json.dumps({"JWT_SECRET": "fake-x"}))},
             ),
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pulumi
+from pydantic import SecretStr
 
 from components.spec import Endpoint
 from components.vault_engine import (
@@ -36,7 +36,7 @@ def _render(protect: bool = True) -> list[Recorded]:
                 ],
                 lb=LB,
                 ssl_mode="require",
-                login_password=pulumi.Output.secret("fake-test-only"),
+                login_password=SecretStr("fake-test-only"),
                 login_password_version=2,
                 default_ttl=3600,
                 max_ttl=86400,
