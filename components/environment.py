@@ -10,10 +10,10 @@ import pulumi_postgresql as postgresql
 import pulumi_vault as vault
 from pydantic import SecretStr
 
-from .app import Migrations, MigrationsArgs, Service, ServiceArgs
-from .external_secrets import STORE_NAME, AppSecrets, AppSecretsArgs
-from .namespace import AppNamespace, AppNamespaceArgs
-from .plan import AppPlan, EnvironmentPlan, MigrationsPlan
+from .app import Migrations, Service
+from .external_secrets import AppSecrets
+from .namespace import AppNamespace
+from .plan import AppPlan, EnvironmentPlan
 from .postgres import Databases
 from .reloader import Reloader, ReloaderArgs
 from .vault_access import Access
@@ -150,39 +150,15 @@ class Environment(pulumi.ComponentResource):
         Job completed -> backend Deployment rolled. A failed migration fails the `up` and the old backend pods
         keep running (Migrations' docstring: the provider's await semantics).
         """
-        name, the_plan, a = self._prefix, self._env_plan, app.app
-        isolated = AppNamespace(
-            f"{name}-{a}",
-            AppNamespaceArgs(
-                workload=app.workload,
-                env=the_plan.env,
-                namespace=app.namespace,
-                http_port=app.kind.port,
-                http_pods=dict(app.selector),
-                lb_egress=list(app.lb_egress),
-                environment_namespaces=list(the_plan.namespaces),
-                environment_http_ports=list(the_plan.http_ports),
-                ingress_namespace=the_plan.ingress_namespace,
-                skip_await=the_plan.skip_await,
-                adopt=app.adopt_namespace,
-            ),
-            opts=self._with_k8s,
-        )
-        namespace_name = isolated.namespace.metadata["name"]
+        name, a = self._prefix, app.app
+        isolated = AppNamespace(f"{name}-{a}", app.isolation, opts=self._with_k8s)
+        # Everything in the namespace takes its name from the Namespace resource, so it waits for it.
+        namespace = isolated.namespace.metadata["name"]
         self.namespaces[a] = isolated
-
-        secrets_name = f"{name}-{a}-secrets"
-        if app.needs_store:
+        if app.secrets is not None:
             AppSecrets(
-                secrets_name,
-                AppSecretsArgs(
-                    namespace=namespace_name,
-                    store_login=app.login,
-                    kv_mount=the_plan.kv_mount,
-                    database_secrets=list(app.database_secrets),
-                    kv_secrets=list(app.kv_secrets),
-                    refresh_seconds=the_plan.refresh_seconds,
-                ),
+                f"{name}-{a}-secrets",
+                replace(app.secrets, namespace=namespace),
                 opts=self._with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
             )
 
@@ -190,47 +166,17 @@ class Environment(pulumi.ComponentResource):
         if app.rolls_after_migrations and self._migrations_job is not None:
             rollout_after.append(self._migrations_job)
         if app.migrations is not None:
-            self._migrations_job = self._create_migrations(app.migrations, namespace_name, secrets_name)
+            # Vault issues the migrations' credentials once the role, policy and auth role exist: a component's
+            # depends_on does not reach its children, so Migrations hands them to the ExternalSecret.
+            self._migrations_job = Migrations(
+                f"{name}-migrations",
+                replace(app.migrations, namespace=namespace, credentials_after=[self.access]),
+                opts=self._with_k8s,
+            ).job
             rollout_after.append(self._migrations_job)
 
         self.apps[a] = Service(
             f"{name}-{a}",
-            ServiceArgs(
-                kind=app.kind,
-                env=the_plan.env,
-                workload=app.workload,
-                namespace=namespace_name,
-                service_account=app.service_account,
-                image=app.image,
-                replicas=app.replicas,
-                plain_env=app.plain_env,
-                secret_env_from=list(app.env_from),
-                rollout_after=rollout_after,
-                skip_await=the_plan.skip_await,
-                credentials=app.credentials,
-            ),
+            replace(app.service, namespace=namespace, rollout_after=rollout_after),
             opts=self._with_k8s,
         )
-
-    def _create_migrations(
-        self, migrations: MigrationsPlan, namespace: pulumi.Input[str], secrets_name: str
-    ) -> k8s.batch.v1.Job:
-        """The backend's migrations Job (and its credentials); the Deployments that use its database roll after it."""
-        the_plan = self._env_plan
-        return Migrations(
-            f"{self._prefix}-migrations",
-            MigrationsArgs(
-                env=the_plan.env,
-                workload=migrations.workload,
-                namespace=namespace,
-                service_account=migrations.service_account,
-                image=migrations.image,
-                command=migrations.command,
-                secret=migrations.secret,
-                refresh_seconds=the_plan.refresh_seconds,
-                store_name=STORE_NAME,
-                credentials_after=[self.access],
-                skip_await=the_plan.skip_await,
-            ),
-            opts=self._with_k8s,
-        ).job

@@ -16,16 +16,18 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from .app import MigrationsArgs, ServiceArgs
 from .catalog import MIGRATIONS_COMMAND, MIGRATIONS_SECRET, AppKind
 from .config import StackConfig, app_names
+from .external_secrets import STORE_NAME, AppSecretsArgs
 from .k8s import selector_of
+from .namespace import AppNamespaceArgs
 from .naming import Naming
 from .pg_adoption import AdminConnection
 from .postgres import DatabasesArgs
 from .reloader import ReloaderArgs
 from .spec import (
     AppAccess,
-    Credentials,
     DatabaseSecret,
     DatabaseSpec,
     Endpoint,
@@ -43,48 +45,23 @@ MIGRATIONS = "migrations"
 
 
 @dataclass(frozen=True)
-class MigrationsPlan:
-    """The backend's migrations Job: its identity, its image and command, its credentials."""
-
-    workload: str
-    service_account: str
-    image: str
-    command: tuple[str, ...]
-    secret: DatabaseSecret
-
-
-@dataclass(frozen=True)
 class AppPlan:
-    """One app: its namespace and identity, its workload, the Secrets it reads and the ones ESO writes."""
+    """One app: the arguments of its namespace, its ESO objects, its migrations and its workload.
+
+    Arguments that are other resources' outputs (the namespace's name, the migrations Job a Deployment rolls
+    after, the Vault roles ESO logs in with) are left to `Environment`: the namespaces here are names.
+    """
 
     app: str
     kind: AppKind
     namespace: str
-    #: Its Deployment, container, Service and label name (``Naming.workload``).
-    workload: str
-    #: The labels selecting its pods (the Deployment's selector, the HTTP ingress policy's pods).
-    selector: Mapping[str, str]
-    service_account: str
-    image: str
-    replicas: int
-    #: How ESO logs in to Vault for this app (its service account).
-    login: VaultLogin
-    #: Plain environment variables (LB endpoints); never a password.
-    plain_env: dict[str, str]
-    #: Secrets the Deployment reads, in order (database credentials, then the app's KV secrets).
-    env_from: tuple[str, ...]
-    #: Database Secrets ESO writes for it (none while it still reads the estate's, cutover phase kept).
-    database_secrets: tuple[DatabaseSecret, ...]
-    kv_secrets: tuple[KvSecret, ...]
-    #: Whether its namespace has a SecretStore (it has ESO objects, or its migrations do).
-    needs_store: bool
-    #: Where its database credentials come from: "estate", "vault", or None (no database).
-    credentials: Credentials | None
-    #: The LBs its pods connect to (NetworkPolicy egress).
-    lb_egress: tuple[Endpoint, ...]
-    adopt_namespace: bool
+    #: Its namespace and NetworkPolicies.
+    isolation: AppNamespaceArgs
+    #: Its SecretStore and the Secrets ESO writes for it; None when it has none (nor do its migrations).
+    secrets: AppSecretsArgs | None
     #: The backend's migrations, run before its Deployment rolls.
-    migrations: MigrationsPlan | None
+    migrations: MigrationsArgs | None
+    service: ServiceArgs
     #: Whether its Deployment rolls only after the migrations Job (same image and database as the backend).
     rolls_after_migrations: bool
 
@@ -125,13 +102,6 @@ class EnvironmentPlan:
     apps: tuple[AppPlan, ...]
     #: KV paths written from `appSecretEnv`, per app.
     kv_paths: Mapping[str, str]
-    #: The KV mount the SecretStores read and the ESO refreshInterval of every synced Secret, in seconds.
-    kv_mount: str
-    refresh_seconds: int
-    #: Namespace of the ingress controller, the only outside namespace reaching the HTTP apps.
-    ingress_namespace: str
-    #: Lab stacks only (no kubelet): wait for nothing.
-    skip_await: bool
 
     @property
     def databases(self) -> tuple[DatabaseSpec, ...]:
@@ -157,6 +127,11 @@ class EnvironmentPlan:
     @property
     def http_ports(self) -> tuple[int, ...]:
         return tuple(port for a in self.apps if (port := a.kind.port) is not None)
+
+    @property
+    def skip_await(self) -> bool:
+        """Lab stacks only (no kubelet): nothing waits for pods."""
+        return self.reloader.skip_await
 
 
 def _migrates(kind: AppKind) -> bool:
@@ -222,50 +197,69 @@ def _workloads(cfg: StackConfig, naming: Naming, migrating: list[str]) -> list[A
 
 
 def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_apps: set[str]) -> AppPlan:
-    kind = cfg.catalog[a]
+    kind, namespace, workload = cfg.catalog[a], naming.namespace(a), naming.workload(a)
     lb, redis = cfg.postgres_write_endpoint, cfg.redis_endpoint
     login = _login(cfg, naming, a)
     keeps_estate = cfg.keeps_estate_secret(a)
-    database_secrets: tuple[DatabaseSecret, ...] = ()
+    database_secrets: list[DatabaseSecret] = []
     if kind.db_secret_name and not keeps_estate:
-        database_secrets = (_database_secret(cfg, kind.db_secret_name, naming.creds_path(a), login, a,
-                                             kind.wants_database_url),)  # fmt: skip
-    db_env: tuple[str, ...] = (kind.db_secret_name,) if kind.db_secret_name else ()
-    kv_secrets = (KvSecret(naming.kv_secret_name(a), naming.kv_path(a, "env")),) if a in secret_apps else ()
-    migrations = None
-    if _migrates(kind):
-        migrations = MigrationsPlan(
-            naming.workload(MIGRATIONS), naming.service_account(MIGRATIONS), cfg.image(a), tuple(MIGRATIONS_COMMAND),
-            _database_secret(cfg, MIGRATIONS_SECRET, naming.creds_path(MIGRATIONS),
-                             _login(cfg, naming, MIGRATIONS), a, True),
-        )  # fmt: skip
+        database_secrets = [_database_secret(cfg, kind.db_secret_name, naming.creds_path(a), login, a,
+                                             kind.wants_database_url)]  # fmt: skip
+    db_env = [kind.db_secret_name] if kind.db_secret_name else []
+    kv_secrets = [KvSecret(naming.kv_secret_name(a), naming.kv_path(a, "env"))] if a in secret_apps else []
+    migrations = _migrations(cfg, naming, a) if _migrates(kind) else None
     plain_env = {}
     if kind.uses_redis:
         plain_env = {"REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_URL": f"redis://{redis}"}
+    apps = app_names(cfg)
     return AppPlan(
         app=a,
         kind=kind,
-        namespace=naming.namespace(a),
-        workload=naming.workload(a),
-        selector=selector_of(naming.workload(a)),
-        service_account=naming.service_account(a),
-        image=cfg.image(a),
-        replicas=cfg.app(a).replicas,
-        login=login,
-        plain_env=plain_env,
-        env_from=db_env + tuple(k.secret_name for k in kv_secrets),
-        database_secrets=database_secrets,
-        kv_secrets=kv_secrets,
-        needs_store=bool(database_secrets or kv_secrets or migrations),
-        credentials=None if not kind.uses_database else "estate" if keeps_estate else "vault",
-        lb_egress=((lb,) if kind.uses_database else ()) + ((redis,) if kind.uses_redis else ()),
-        adopt_namespace=naming.namespace(a) in cfg.adopt_namespaces,
+        namespace=namespace,
+        isolation=AppNamespaceArgs(
+            workload=workload, env=cfg.environment, namespace=namespace, http_port=kind.port,
+            http_pods=selector_of(workload),
+            lb_egress=((lb,) if kind.uses_database else ()) + ((redis,) if kind.uses_redis else ()),
+            environment_namespaces=[naming.namespace(x) for x in apps],
+            environment_http_ports=[port for x in apps if (port := cfg.catalog[x].port) is not None],
+            ingress_namespace=cfg.ingress_namespace, skip_await=cfg.kubernetes_skip_await,
+            adopt=namespace in cfg.adopt_namespaces,
+        ),
+        secrets=AppSecretsArgs(
+            namespace=namespace, store_login=login, kv_mount=cfg.vault_kv_mount, database_secrets=database_secrets,
+            kv_secrets=kv_secrets, refresh_seconds=cfg.secret_refresh_seconds,
+        ) if database_secrets or kv_secrets or migrations else None,
         migrations=migrations,
+        service=ServiceArgs(
+            kind=kind, env=cfg.environment, workload=workload, namespace=namespace,
+            service_account=naming.service_account(a), image=cfg.image(a), replicas=cfg.app(a).replicas,
+            plain_env=plain_env, secret_env_from=db_env + [k.secret_name for k in kv_secrets],
+            skip_await=cfg.kubernetes_skip_await,
+            credentials=None if not kind.uses_database else "estate" if keeps_estate else "vault",
+        ),
         rolls_after_migrations=(
             not _migrates(kind)
             and kind.uses_database
             and any(_migrates(cfg.catalog[m]) and cfg.database_of(m) == cfg.database_of(a) for m in migrating)
         ),
+    )  # fmt: skip
+
+
+def _migrations(cfg: StackConfig, naming: Naming, a: str) -> MigrationsArgs:
+    """The migrations Job of `a` (the backend): its own service account and Vault role, the app's image."""
+    return MigrationsArgs(
+        env=cfg.environment,
+        workload=naming.workload(MIGRATIONS),
+        namespace=naming.namespace(a),
+        service_account=naming.service_account(MIGRATIONS),
+        image=cfg.image(a),
+        command=tuple(MIGRATIONS_COMMAND),
+        secret=_database_secret(
+            cfg, MIGRATIONS_SECRET, naming.creds_path(MIGRATIONS), _login(cfg, naming, MIGRATIONS), a, True
+        ),
+        refresh_seconds=cfg.secret_refresh_seconds,
+        store_name=STORE_NAME,
+        skip_await=cfg.kubernetes_skip_await,
     )
 
 
@@ -362,8 +356,4 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
         ),
         apps=tuple(_app(cfg, naming, a, migrating, set(secret_env)) for a in apps),
         kv_paths=kv_paths,
-        kv_mount=cfg.vault_kv_mount,
-        refresh_seconds=cfg.secret_refresh_seconds,
-        ingress_namespace=cfg.ingress_namespace,
-        skip_await=cfg.kubernetes_skip_await,
     )

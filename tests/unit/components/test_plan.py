@@ -27,8 +27,11 @@ def test_dev_plans_every_app_with_names_from_naming_only() -> None:
     assert [a.app for a in p.apps] == ["api", "backend", "client", "worker"]
     for a in p.apps:
         assert a.namespace == f"keybuzz-{a.app}-dev"
-        assert a.service_account == f"keybuzz-{a.app}"
-        assert a.login.auth_role == f"keybuzz-dev-{a.app}"
+        assert a.service.service_account == f"keybuzz-{a.app}"
+        assert a.service.workload == a.isolation.workload == f"keybuzz-{a.app}"
+        assert a.isolation.http_pods == {"app.kubernetes.io/name": f"keybuzz-{a.app}"}
+        if a.secrets is not None:
+            assert a.secrets.store_login.auth_role == f"keybuzz-dev-{a.app}"
     assert [(d.name, d.owner_group, d.vault_login) for d in p.databases] == [
         ("keybuzz", "keybuzz_api_dev_owner", "keybuzz_vault_dev_api"),
         ("keybuzz_backend", "keybuzz_backend_dev_owner", "keybuzz_vault_dev_backend"),
@@ -57,28 +60,35 @@ def test_prod_plans_no_migrations_and_no_redis() -> None:
     p = _plan("prod")
     assert [a.app for a in p.apps] == ["api", "client"]
     assert not any(a.migrations or a.rolls_after_migrations for a in p.apps)
-    assert all(a.plain_env == {} for a in p.apps)
-    assert {a.app: a.lb_egress for a in p.apps}["client"] == ()
+    assert all(a.service.plain_env == {} for a in p.apps)
+    assert {a.app: a.isolation.lb_egress for a in p.apps}["client"] == ()
 
 
 def test_the_cutover_phase_decides_which_secret_each_app_reads() -> None:
     kept = {a.app: a for a in _plan("dev").apps}
-    assert (kept["api"].credentials, kept["api"].database_secrets) == ("estate", ())
-    assert kept["api"].env_from == ("keybuzz-api-postgres", "keybuzz-api-env")
-    assert kept["backend"].needs_store  # its migrations read through the store
-    assert kept["worker"].credentials == "vault"
+    api_secrets = kept["api"].secrets
+    assert api_secrets is not None  # its KV secrets
+    assert (kept["api"].service.credentials, list(api_secrets.database_secrets)) == ("estate", [])
+    assert list(kept["api"].service.secret_env_from) == ["keybuzz-api-postgres", "keybuzz-api-env"]
+    backend_secrets = kept["backend"].secrets
+    assert backend_secrets is not None  # its migrations read through the store
+    assert list(backend_secrets.database_secrets) == []
+    assert kept["worker"].service.credentials == "vault"
     dynamic = {a.app: a for a in _plan("dev", legacyLoginPhase="dynamic").apps}
-    assert [s.secret_name for s in dynamic["api"].database_secrets] == ["keybuzz-api-postgres"]
-    assert dynamic["api"].credentials == "vault"
-    assert dynamic["client"].credentials is None
-    assert not dynamic["client"].needs_store
+    api_secrets = dynamic["api"].secrets
+    assert api_secrets is not None
+    assert [s.secret_name for s in api_secrets.database_secrets] == ["keybuzz-api-postgres"]
+    assert dynamic["api"].service.credentials == "vault"
+    assert dynamic["client"].service.credentials is None
+    assert dynamic["client"].secrets is None
 
 
 def test_kv_secrets_follow_app_secret_env_and_their_names_come_from_naming() -> None:
     p = _plan("dev")
     assert p.kv_paths == {"api": "keybuzz/dev/api/env"}
     [api] = [a for a in p.apps if a.app == "api"]
-    assert [(k.secret_name, k.kv_key) for k in api.kv_secrets] == [("keybuzz-api-env", "keybuzz/dev/api/env")]
+    assert api.secrets is not None
+    assert [(k.secret_name, k.kv_key) for k in api.secrets.kv_secrets] == [("keybuzz-api-env", "keybuzz/dev/api/env")]
     assert [w.kv_prefix for w in p.workloads if w.app == "api"] == ["keybuzz/dev/api"]
 
 
@@ -88,6 +98,6 @@ def test_the_plan_is_frozen_data_and_deterministic() -> None:
     first, second = _plan("prod"), _plan("prod")
     assert first == second
     with pytest.raises(dataclasses.FrozenInstanceError):
-        first.apps[0].image = "ghcr.io/keybuzzio/keybuzz-api:latest"  # type: ignore[misc]
+        first.apps[0].service.image = "ghcr.io/keybuzzio/keybuzz-api:latest"  # type: ignore[misc]
     assert first.http_ports == (3001, 3000)
     assert first.namespaces == ("keybuzz-api-prod", "keybuzz-client-prod")
