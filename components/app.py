@@ -120,14 +120,12 @@ class Service(pulumi.ComponentResource):
         labels = labels_of(args.workload, args.env)
         annotations = awaited(args.skip_await, **PATCH_FORCE)
 
+        def metadata(name: str, **annotations: str) -> dict[str, Any]:
+            return {"name": name, "namespace": args.namespace, "labels": labels, "annotations": annotations}
+
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
-            metadata={
-                "name": args.service_account,
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": dict(PATCH_FORCE),
-            },
+            metadata=metadata(args.service_account, **PATCH_FORCE),
             automount_service_account_token=False,
             opts=child,
         )
@@ -149,12 +147,7 @@ class Service(pulumi.ComponentResource):
         reload = {RELOAD_ANNOTATION: ",".join(args.secret_env_from)} if args.secret_env_from else {}
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={
-                "name": args.workload,
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": {**annotations, **reload},
-            },
+            metadata=metadata(args.workload, **annotations, **reload),
             spec={
                 "replicas": args.replicas,
                 "selector": {"matchLabels": selector},
@@ -172,12 +165,7 @@ class Service(pulumi.ComponentResource):
         if kind.port is not None:
             k8s.core.v1.Service(
                 f"{name}-service",
-                metadata={
-                    "name": args.workload,
-                    "namespace": args.namespace,
-                    "labels": labels,
-                    "annotations": annotations,
-                },
+                metadata=metadata(args.workload, **annotations),
                 spec={"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
                 opts=child,
             )
