@@ -138,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             # cluster (scope, etcd) from a node's Patroni config.
             values["PATRONICTL_CONFIG_FILE"] = str(lab.layout.node_cfg(cfg.NODES[0]))
             if lab.kube.kubeconfig_path.exists():
+                from lab.stacks import PASSPHRASE
                 from lab.state import backend_url
 
                 values["KUBECONFIG"] = str(lab.kube.kubeconfig_path)
                 # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
                 values["PULUMI_BACKEND_URL"] = backend_url(lab)
-                values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.state_dir / "pulumi" / "passphrase")
+                values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.pulumi_dir / PASSPHRASE)
             path_dirs = [str(Path(bao_binary()).parent)]
             with contextlib.suppress(LabError):
                 from lab.kube import toolchain_bin

@@ -18,14 +18,13 @@ Idempotent: what exists is left as it is.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from lab.cluster import Lab
-from lab.config import HOST, write_private
+from lab.config import HOST, generated_secret
 from lab.procs import LabError
 from lab.stacks import NAMESPACE, shipped_config
 
@@ -62,10 +61,7 @@ ESTATE_TABLES: dict[str, list[str]] = {
 
 def legacy_password(lab: Lab, role: str) -> str:
     """The lab's password of a legacy login (generated once per lab, 0600 in the lab's state)."""
-    path = lab.layout.state_dir / "pulumi" / f"legacy-{role}"
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return generated_secret(lab.layout, f"legacy-{role}")
 
 
 def estate_databases(env: str) -> dict[str, tuple[str, list[str]]]:

@@ -390,14 +390,14 @@ class TestPlatformOnTheLab:
         assert all(ready_condition(s)[0] for s in prod_secrets)
 
     def test_no_secret_of_the_lab_appears_in_plaintext(self, lab: Lab, prog: Path) -> None:
-        from lab.stacks import _lab_secret
+        from lab.config import generated_secret
+        from lab.stacks import vault_db_secret
         from lab.state import state_rows
 
         secrets = {
             "PostgreSQL admin password": lab.secrets.superuser_password,
             "Vault token": lab.secrets.bao_root_token,
-            "vault login password (dev)": _lab_secret(lab, "vault-db-dev"),
-            "vault login password (prod)": _lab_secret(lab, "vault-db-prod"),
+            **{f"vault login password ({env})": generated_secret(lab.layout, vault_db_secret(env)) for env in ENVS},
         }
         places: dict[str, str] = {f"state row {key}": data for key, data in state_rows(lab)}
         places.update({f"stack file {p.name}": p.read_text() for p in prog.glob("Pulumi.*.yaml")})
