@@ -32,7 +32,7 @@ from lab.kube import toolchain_bin
 from lab.procs import LabError
 from lab.program import lab_overrides
 from lab.state import backend_url, ensure_state_database
-from lab.unseeded import UNSEEDED, unseeded
+from render.unseeded import unseeded, unseeded_keys
 
 NAMESPACE = "keybuzz"
 # Keys a lab stack sets differently from the shipped stack: where things are, and how to log in.
@@ -42,8 +42,8 @@ ADDRESS_KEYS = frozenset(
 )  # fmt: skip
 CREDENTIAL_KEYS = frozenset({"postgresAdminPassword", "vaultToken", "vaultDbPassword", "appSecretEnv", "kubeconfig"})
 LAB_ONLY_KEYS = frozenset({"kubernetesSkipAwait"})  # no kubelet in the lab: nothing ever becomes ready
-#: Keys no seed gives (lab/unseeded.py): unset in the shipped stack, a stand-in in the lab's.
-UNSEEDED_KEYS = frozenset(k for values in UNSEEDED.values() for k in values)
+#: Keys no seed gives (render/unseeded.py): unset in the shipped stack, a stand-in in the lab's.
+UNSEEDED_KEYS = unseeded_keys()
 LAB_KEYS = ADDRESS_KEYS | CREDENTIAL_KEYS | LAB_ONLY_KEYS | UNSEEDED_KEYS
 #: The generated secret (`lab.config.generated_secret`) the stacks' config is encrypted with.
 PASSPHRASE = "passphrase"
