@@ -33,9 +33,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from components.environments import estate_environments  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
 from lab.config import repo_root  # noqa: E402
-from lab.stacks import copy_program, pulumi_env, write_stack  # noqa: E402
+from lab.stacks import copy_program, pulumi_env, stack_name, write_stack  # noqa: E402
 
 IMPORTABLE = {"postgresql:index/database:Database", "kubernetes:core/v1:Namespace"}
 
@@ -155,7 +156,7 @@ def main() -> int:
         print(f"make demo from nothing (toolchain built): {time.monotonic() - t0:.1f} s", flush=True)
 
         env = pulumi_env(lab)
-        for stack in ("lab-dev", "lab-prod"):
+        for stack in map(stack_name, estate_environments()):
             demo_prog = work / "demo-program"
             previews = [timed(["pulumi", "preview", "--stack", stack, "--non-interactive", "--expect-no-changes"],
                               demo_prog, env) for _ in range(args.repeat)]  # fmt: skip

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from components.environments import estate_environments
 from lab.cluster import Lab
 from lab.config import generated_secret, repo_root
 from lab.kube import toolchain_bin
@@ -86,7 +87,14 @@ def vault_db_secret(env: str) -> str:
     return f"vault-db-{env}"
 
 
-PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "policy")
+#: What a copy of the program needs: the project, every shipped stack file, the code and the policy pack.
+PROGRAM_FILES = (
+    "Pulumi.yaml",
+    *(f"Pulumi.{env}.yaml" for env in estate_environments()),
+    "__main__.py",
+    "components",
+    "policy",
+)
 
 
 def copy_program(dest: Path) -> Path:

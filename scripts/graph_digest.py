@@ -20,9 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from components.environments import estate_environments
 from render import Recorded, render_stack
-
-STACKS = ("dev", "prod")
 
 
 def canonical(resource: Recorded) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dump", type=Path, help="write <stack>.json here")
     args = parser.parse_args(argv)
-    for stack in STACKS:
+    for stack in estate_environments():  # the shipped stacks: one per estate environment
         text = json.dumps(graph(stack), sort_keys=True, indent=1)
         if args.dump:
             args.dump.mkdir(parents=True, exist_ok=True)
