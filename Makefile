@@ -39,7 +39,7 @@ lint: $(STAMP) ## ruff + mypy on the program
 	$(VENV)/bin/mypy components
 
 bench: $(STAMP) ## time mocked evaluation of each stack (figures go to the README)
-	$(PY) bench/eval_bench.py
+	$(PY) -m bench.eval_bench
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

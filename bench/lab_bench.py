@@ -1,6 +1,6 @@
 """Benchmark the local HA lab; print the figures and refresh them in docs/lab.md.
 
-    .venv/bin/python bench/lab_bench.py [--switchovers 3] [--kills 3] [--sigterms 2] [--no-docs]
+    .venv/bin/python -m bench.lab_bench [--switchovers 3] [--kills 3] [--sigterms 2] [--no-docs]
 
 Measures, on a lab of its own (fresh state directory, free port range, stopped and deleted at the
 end): bring-up time from nothing, idle memory, credential issuance latency of OpenBao's database
@@ -26,15 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from lab import bao
+from lab import config as cfg
+from lab.binaries import bao_binary, pg_bin_dir
+from lab.cluster import Lab, free_base_port
+from lab.config import NODES
+from lab.procs import postmaster_pid
 
-from lab import bao  # noqa: E402
-from lab import config as cfg  # noqa: E402
-from lab.binaries import bao_binary, pg_bin_dir  # noqa: E402
-from lab.cluster import Lab, free_base_port  # noqa: E402
-from lab.config import NODES  # noqa: E402
-from lab.procs import postmaster_pid  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 DOC = REPO / "docs" / "lab.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"

@@ -1,7 +1,7 @@
 """Digest of the resource graph the program registers for each shipped stack (under mocks).
 
-    python scripts/graph_digest.py                 # one line per stack: resources, sha256 of the graph
-    python scripts/graph_digest.py --dump DIR      # also DIR/<stack>.json, to diff two revisions
+    python -m scripts.graph_digest                 # one line per stack: resources, sha256 of the graph
+    python -m scripts.graph_digest --dump DIR      # also DIR/<stack>.json, to diff two revisions
 
 The graph is every registration as the engine receives it: type, name, parent, provider, protect, import
 id, aliases, dependencies and inputs (secret values unwrapped, their paths listed), sorted by URN. The
@@ -17,8 +17,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.environments import estate_environments
 from render import Recorded, render_stack
