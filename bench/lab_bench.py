@@ -98,29 +98,7 @@ def versions() -> dict[str, str]:
 
 def credential_latency(lab: Lab, count: int) -> dict[str, Any]:
     vault = lab.vault()
-    bao.ensure_mount(vault, "bench-database", "database")
-    vault.write(
-        "bench-database/config/lab",
-        {
-            "plugin_name": bao.PLUGIN,
-            "connection_url": bao.lab_connection_url(lab.ports.lb_write),
-            "username": cfg.SUPERUSER,
-            "password": lab.secrets.superuser_password,
-            "allowed_roles": ["bench"],
-        },
-    )
-    vault.write(
-        "bench-database/roles/bench",
-        {
-            "db_name": "lab",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
-            ],
-            "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}";'],
-            "default_ttl": "5m",
-            "max_ttl": "10m",
-        },
-    )
+    bao.database_engine(lab, "bench-database", "bench")
     issue_ms, first_use_ms, leases = [], [], []
     for _ in range(count):
         t0 = time.perf_counter()
