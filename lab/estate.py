@@ -71,8 +71,8 @@ def estate_databases(env: str) -> dict[str, tuple[str, list[str]]]:
     found = {}
     for app in ("api", "backend"):
         database = config.get(f"{NAMESPACE}:{app}Database")
-        if database in adopted:
-            found[app] = (database, list(config.get(f"{NAMESPACE}:{app}LegacyRoles") or []))
+        if isinstance(database, str) and database in adopted:
+            found[app] = (database, [str(r) for r in config.get(f"{NAMESPACE}:{app}LegacyRoles") or []])
     return found
 
 
@@ -90,7 +90,7 @@ def _seed_data(lab: Lab, database: str, owner: str, statements: list[str]) -> No
         cur.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(owner)))
         cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
         for statement in statements:
-            cur.execute(statement)  # type: ignore[arg-type]  # fixed SQL of this module
+            cur.execute(statement)  # fixed SQL of this module
         conn.commit()
 
 
