@@ -104,7 +104,7 @@ def _print_status(status: dict[str, Any]) -> None:
 
 def _superuser_passfile(lab: Lab) -> Path:
     path = lab.layout.state_dir / "pgpass-superuser"
-    cfg.write_private(path, f"127.0.0.1:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
+    cfg.write_private(path, f"{HOST}:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
     return path
 
 
