@@ -34,12 +34,12 @@ test-unit: $(STAMP) ## unit tier: the real program under Pulumi mocks
 test-policy: $(STAMP) ## policy tier: the CrossGuard pack's rules
 	$(PY) -m pytest -m policy tests/policy
 
-lint: $(STAMP) ## ruff + mypy on the program
+lint: $(STAMP) ## ruff + mypy on the program, the lab, the benchmarks, the scripts and render
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components
+	$(VENV)/bin/mypy components lab bench scripts render
 
 bench: $(STAMP) ## time mocked evaluation of each stack (figures go to the README)
-	$(PY) bench/eval_bench.py
+	$(PY) -m bench.eval_bench
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

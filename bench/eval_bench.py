@@ -22,15 +22,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pulumi
+
+from components.config import load_config
+from components.environment import Environment, EnvironmentArgs
+from components.plan import plan
+from render import render_stack, run_under_mocks, stack_config
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import pulumi  # noqa: E402
-
-from components.config import load_config  # noqa: E402
-from components.environment import Environment, EnvironmentArgs  # noqa: E402
-from components.plan import plan  # noqa: E402
-from render import render_stack, run_under_mocks, stack_config  # noqa: E402
 
 
 def _time(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
@@ -128,7 +127,7 @@ def _cold(case: str, repeat: int) -> float:
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--child", case], cwd=REPO, check=True)
+        subprocess.run([sys.executable, "-m", "bench.eval_bench", "--child", case], cwd=REPO, check=True)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 

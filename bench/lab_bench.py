@@ -1,6 +1,6 @@
 """Benchmark the local HA lab; print the figures and refresh them in docs/lab.md.
 
-    .venv/bin/python bench/lab_bench.py [--switchovers 3] [--kills 3] [--sigterms 2] [--no-docs]
+    .venv/bin/python -m bench.lab_bench [--switchovers 3] [--kills 3] [--sigterms 2] [--no-docs]
 
 Measures, on a lab of its own (fresh state directory, free port range, stopped and deleted at the
 end): bring-up time from nothing, idle memory, credential issuance latency of OpenBao's database
@@ -26,15 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from lab import bao
+from lab import config as cfg
+from lab.binaries import bao_binary, pg_bin_dir
+from lab.cluster import Lab, free_base_port
+from lab.config import NODES
+from lab.procs import postmaster_pid
 
-from lab import bao  # noqa: E402
-from lab import config as cfg  # noqa: E402
-from lab.binaries import bao_binary, pg_bin_dir  # noqa: E402
-from lab.cluster import Lab, free_base_port  # noqa: E402
-from lab.config import NODES  # noqa: E402
-from lab.procs import postmaster_pid  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 DOC = REPO / "docs" / "lab.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -99,29 +98,7 @@ def versions() -> dict[str, str]:
 
 def credential_latency(lab: Lab, count: int) -> dict[str, Any]:
     vault = lab.vault()
-    bao.ensure_mount(vault, "bench-database", "database")
-    vault.write(
-        "bench-database/config/lab",
-        {
-            "plugin_name": bao.PLUGIN,
-            "connection_url": bao.lab_connection_url(lab.ports.lb_write),
-            "username": cfg.SUPERUSER,
-            "password": lab.secrets.superuser_password,
-            "allowed_roles": ["bench"],
-        },
-    )
-    vault.write(
-        "bench-database/roles/bench",
-        {
-            "db_name": "lab",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
-            ],
-            "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}";'],
-            "default_ttl": "5m",
-            "max_ttl": "10m",
-        },
-    )
+    bao.database_engine(lab, "bench-database", "bench")
     issue_ms, first_use_ms, leases = [], [], []
     for _ in range(count):
         t0 = time.perf_counter()

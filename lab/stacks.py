@@ -26,12 +26,14 @@ from typing import Any
 
 import yaml
 
+from components.environments import estate_environments
 from lab.cluster import Lab
-from lab.config import repo_root, write_private
+from lab.config import generated_secret, repo_root
 from lab.kube import toolchain_bin
 from lab.procs import LabError
 from lab.program import lab_overrides
-from lab.unseeded import UNSEEDED, unseeded
+from lab.state import backend_url, ensure_state_database
+from render.unseeded import unseeded, unseeded_keys
 
 NAMESPACE = "keybuzz"
 # Keys a lab stack sets differently from the shipped stack: where things are, and how to log in.
@@ -41,9 +43,11 @@ ADDRESS_KEYS = frozenset(
 )  # fmt: skip
 CREDENTIAL_KEYS = frozenset({"postgresAdminPassword", "vaultToken", "vaultDbPassword", "appSecretEnv", "kubeconfig"})
 LAB_ONLY_KEYS = frozenset({"kubernetesSkipAwait"})  # no kubelet in the lab: nothing ever becomes ready
-#: Keys no seed gives (lab/unseeded.py): unset in the shipped stack, a stand-in in the lab's.
-UNSEEDED_KEYS = frozenset(k for values in UNSEEDED.values() for k in values)
+#: Keys no seed gives (render/unseeded.py): unset in the shipped stack, a stand-in in the lab's.
+UNSEEDED_KEYS = unseeded_keys()
 LAB_KEYS = ADDRESS_KEYS | CREDENTIAL_KEYS | LAB_ONLY_KEYS | UNSEEDED_KEYS
+#: The generated secret (`lab.config.generated_secret`) the stacks' config is encrypted with.
+PASSPHRASE = "passphrase"
 
 
 def stack_name(env: str) -> str:
@@ -72,21 +76,25 @@ def lab_values(lab: Lab, env: str) -> tuple[dict[str, Any], dict[str, str]]:
         "vaultToken": lab.secrets.bao_root_token,
         "kubeconfig": lab.kube.kubeconfig_path.read_text(),
         "appSecretEnv": json.dumps({"api": {"JWT_SECRET": "lab-" + secrets.token_urlsafe(18)}}),
-        "vaultDbPassword": _lab_secret(lab, f"vault-db-{env}"),
+        "vaultDbPassword": generated_secret(lab.layout, vault_db_secret(env)),
     }
     assert set(secret) == CREDENTIAL_KEYS
     return plain, {f"{NAMESPACE}:{key}": value for key, value in secret.items()}
 
 
-def _lab_secret(lab: Lab, name: str) -> str:
-    """A per-lab generated secret, kept in ``<state>/pulumi/<name>`` (mode 0600): stable across runs."""
-    path = lab.layout.state_dir / "pulumi" / name
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(24))
-    return path.read_text().strip()
+def vault_db_secret(env: str) -> str:
+    """Name of the generated secret (`lab.config.generated_secret`) that is lab-<env>'s vaultDbPassword."""
+    return f"vault-db-{env}"
 
 
-PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "policy")
+#: What a copy of the program needs: the project, every shipped stack file, the code and the policy pack.
+PROGRAM_FILES = (
+    "Pulumi.yaml",
+    *(f"Pulumi.{env}.yaml" for env in estate_environments()),
+    "__main__.py",
+    "components",
+    "policy",
+)
 
 
 def copy_program(dest: Path) -> Path:
@@ -106,8 +114,6 @@ def copy_program(dest: Path) -> Path:
 def pulumi_env(lab: Lab) -> dict[str, str]:
     """Environment for the toolchain's pulumi on a lab stack: offline, the lab's passphrase, and the
     lab's state backend (its PostgreSQL through the LB, lab/state.py)."""
-    from lab.state import backend_url, ensure_state_database
-
     bin_dir = toolchain_bin()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYBUZZ_ESTATE")}
     # Always the lab's backend: the caller's PULUMI_BACKEND_URL is for other stacks (`make -s toolchain-env`
@@ -121,7 +127,7 @@ def pulumi_env(lab: Lab) -> dict[str, str]:
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-        PULUMI_CONFIG_PASSPHRASE=_lab_secret(lab, "passphrase"),
+        PULUMI_CONFIG_PASSPHRASE=generated_secret(lab.layout, PASSPHRASE),
     )
     return env
 
@@ -171,7 +177,7 @@ def policy_config(lab: Lab, env: str) -> Path:
     nodes["postgresLb"] = overrides["postgresWriteEndpoint"]
     nodes["redisLb"] = overrides["redisEndpoint"]
     nodes["nodeAddresses"] = [*overrides["postgresNodes"], *overrides["redisNodes"]]
-    path = lab.layout.state_dir / "pulumi" / f"policy-{stack_name(env)}.json"
+    path = lab.layout.pulumi_dir / f"policy-{stack_name(env)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(shipped, indent=2) + "\n")
     return path

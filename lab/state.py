@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from lab.cluster import Lab
-from lab.config import HOST, write_private
+from lab.config import HOST, generated_secret, write_private
 
 DATABASE = "pulumi_state"
 ROLE = "pulumi_state"
@@ -25,18 +25,12 @@ TABLE = "pulumi_state"
 
 
 def _passfile(lab: Lab) -> Path:
-    return lab.layout.state_dir / "pulumi" / "pgpass"
-
-
-def _password(lab: Lab) -> str:
-    from lab.stacks import _lab_secret
-
-    return _lab_secret(lab, "state-password")
+    return lab.layout.pulumi_dir / "pgpass"
 
 
 def ensure_state_database(lab: Lab) -> None:
     """Create (or keep) the state role and database; write the passfile. Idempotent."""
-    password = _password(lab)
+    password = generated_secret(lab.layout, "state-password")
     with psycopg.connect(**lab.conninfo(), autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
         verb = "ALTER" if cur.fetchone() else "CREATE"

@@ -28,6 +28,8 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks, set_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from render.unseeded import unseeded
+
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "keybuzz"
 
@@ -158,8 +160,6 @@ def stack_config(
     stack: str, overrides: Mapping[str, Any] | None = None, remove: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], list[str]]:
     """Raw config of a stack (real stack file + fake secrets + overrides) and its secret keys."""
-    from lab.unseeded import unseeded
-
     data = yaml.safe_load(stack_file(stack).read_text())["config"]
     raw = {k: _config_text(v) for k, v in data.items()}
     env = stack.removeprefix("lab-")

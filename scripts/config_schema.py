@@ -1,7 +1,7 @@
 """Print the config declarations derived from components/config/.
 
-    python scripts/config_schema.py yaml      # the `config:` block of Pulumi.yaml
-    python scripts/config_schema.py markdown  # the README's config table
+    python -m scripts.config_schema yaml      # the `config:` block of Pulumi.yaml
+    python -m scripts.config_schema markdown  # the README's config table
 
 The unit tests fail when Pulumi.yaml or the README table drift from the model.
 """
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.config import NAMESPACE, key_specs, pulumi_config_schema
 

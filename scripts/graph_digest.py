@@ -1,7 +1,7 @@
 """Digest of the resource graph the program registers for each shipped stack (under mocks).
 
-    python scripts/graph_digest.py                 # one line per stack: resources, sha256 of the graph
-    python scripts/graph_digest.py --dump DIR      # also DIR/<stack>.json, to diff two revisions
+    python -m scripts.graph_digest                 # one line per stack: resources, sha256 of the graph
+    python -m scripts.graph_digest --dump DIR      # also DIR/<stack>.json, to diff two revisions
 
 The graph is every registration as the engine receives it: type, name, parent, provider, protect, import
 id, aliases, dependencies and inputs (secret values unwrapped, their paths listed), sorted by URN. The
@@ -18,11 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from components.environments import estate_environments
 from render import Recorded, render_stack
-
-STACKS = ("dev", "prod")
 
 
 def canonical(resource: Recorded) -> dict[str, Any]:
@@ -49,7 +46,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dump", type=Path, help="write <stack>.json here")
     args = parser.parse_args(argv)
-    for stack in STACKS:
+    for stack in estate_environments():  # the shipped stacks: one per estate environment
         text = json.dumps(graph(stack), sort_keys=True, indent=1)
         if args.dump:
             args.dump.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,6 @@ which is what makes real drift observable without plugins).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,12 +15,19 @@ from pathlib import Path
 import pytest
 
 from lab.cluster import Lab
+from tests.toolchain.support import built_bin, loopback_only_prefix, offline_pulumi_env
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLCHAIN = REPO / "toolchain"
 # Protects nothing: throwaway stacks in a temp dir only.
 FAKE_PASSPHRASE = "keybuzz-e2e-test-only-not-a-secret"
 FAKE_TOKEN = "obviously-fake-token-e2e"
+#: Who commits in the tests' throwaway git repositories.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "e2e",
+    "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
+    "GIT_COMMITTER_NAME": "e2e",
+    "GIT_COMMITTER_EMAIL": "e2e@example.invalid",
+}
 
 PROGRAM = '''"""Throwaway program for the ops e2e tests (no provider)."""
 
@@ -57,56 +62,23 @@ if peer:
 '''
 
 
-def toolchain_bin() -> Path | None:
-    out = subprocess.run(["bash", str(TOOLCHAIN / "build.sh"), "bin"], capture_output=True, text=True, check=False)
-    path = Path(out.stdout.strip())
-    return path if out.returncode == 0 and (path / "pulumi").is_file() else None
-
-
 @pytest.fixture(scope="session")
 def engine_bin() -> Path:
-    path = toolchain_bin()
+    path = built_bin()
     if path is None:
         pytest.skip("the toolchain's pulumi engine is not built: run `make toolchain` (make test-e2e does)")
     return path
 
 
-def _offline_prefix() -> list[str]:
-    """Run in a new network namespace with only loopback up, where the machine allows it."""
-    unshare, ip = shutil.which("unshare"), shutil.which("ip")
-    if not unshare or not ip:
-        return []
-    probe = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        return []
-    return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"]
-
-
 @pytest.fixture(scope="session")
 def offline() -> list[str]:
-    return _offline_prefix()
+    """Run in a new network namespace with only loopback up, where the machine allows it."""
+    return loopback_only_prefix()
 
 
 @pytest.fixture
 def env(tmp_path: Path, engine_bin: Path) -> dict[str, str]:
-    home, state = tmp_path / "pulumi-home", tmp_path / "state"
-    home.mkdir()
-    state.mkdir()
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KEYBUZZ_ESTATE"))}
-    out.update(
-        PATH=f"{engine_bin}{os.pathsep}{out.get('PATH', '')}",
-        PYTHONPATH=str(REPO),
-        PULUMI_HOME=str(home),
-        PULUMI_BACKEND_URL=f"file://{state}",
-        PULUMI_CONFIG_PASSPHRASE=FAKE_PASSPHRASE,
-        PULUMI_SKIP_UPDATE_CHECK="true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-        GIT_AUTHOR_NAME="e2e",
-        GIT_AUTHOR_EMAIL="e2e@example.invalid",
-        GIT_COMMITTER_NAME="e2e",
-        GIT_COMMITTER_EMAIL="e2e@example.invalid",
-    )
-    return out
+    return {**offline_pulumi_env(engine_bin, tmp_path, FAKE_PASSPHRASE), "PYTHONPATH": str(REPO), **GIT_ENV}
 
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -192,7 +164,7 @@ def lab() -> Iterator[Lab]:
     """A lab with its Kubernetes API and ESO controller, one per test module."""
     from lab.cluster import temporary_lab
 
-    if toolchain_bin() is None:
+    if built_bin() is None:
         pytest.fail("the toolchain is not built: run `make toolchain` (make test-e2e does)")
     with temporary_lab(16500, kube=True, prefix="keybuzz-e2e-lab-") as instance:
         yield instance

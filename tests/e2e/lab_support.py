@@ -15,14 +15,7 @@ from typing import Any
 import pytest
 
 from lab.cluster import Lab
-from tests.e2e.conftest import REPO
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "e2e",
-    "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
-    "GIT_COMMITTER_NAME": "e2e",
-    "GIT_COMMITTER_EMAIL": "e2e@example.invalid",
-}
+from tests.e2e.conftest import GIT_ENV, REPO
 
 #: stdout+stderr of every command run through `run` (checked for leaked secrets).
 CAPTURED: list[str] = []

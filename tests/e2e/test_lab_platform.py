@@ -1,8 +1,8 @@
 """The platform applied for real: `pulumi up` of lab-dev and lab-prod with the real engine, providers, ESO
 controller and state backend, then checks on the real servers (PostgreSQL through the LB, OpenBao, the
-Kubernetes API). The tests run in file order on one lab: up from nothing, what exists, isolation, no-op
-and one-change previews, locking, rollback, drift, faults during apply, protection, destroy, and last the
-search for a leaked secret."""
+Kubernetes API). The tests run in file order on one lab: up from nothing, what exists, isolation, what
+Vault's database users can do (share, revoke, be read), no-op and one-change previews, locking, rollback,
+drift, faults during apply, protection, destroy, and last the search for a leaked secret."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from lab import bao
 from lab.cluster import Lab
 from lab.http import HttpError, Vault
 from lab.kube import ready_condition
 from lab.procs import wait_for
+from lab.program import database_access
 from render import Rendering
 from tests.e2e.lab_support import (
     CAPTURED,
@@ -39,6 +42,8 @@ ENVS = ("dev", "prod")
 PHASE = {"legacyLoginPhase": "dynamic"}
 ESO = "/apis/external-secrets.io/v1"
 KV = "vault:kv/secretV2:SecretV2"
+DATABASE = "postgresql:index/database:Database"
+DEFAULT_PRIVILEGES = "postgresql:index/defaultPrivileges:DefaultPrivileges"
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +62,11 @@ def lb(lab: Lab) -> str:
 def sql(lab: Lab, query: str, params: tuple[Any, ...] = (), dbname: str = "postgres") -> list[tuple[Any, ...]]:
     with psycopg.connect(**lab.conninfo(dbname=dbname)) as conn:
         return list(conn.execute(query, params).fetchall())
+
+
+def table_owner(lab: Lab, database: str, table: str) -> str | None:
+    rows = sql(lab, "SELECT tableowner FROM pg_tables WHERE tablename = %s", (table,), dbname=database)
+    return str(rows[0][0]) if rows else None
 
 
 def names(rendering: Rendering, type_: str, key: str = "name") -> list[str]:
@@ -188,9 +198,11 @@ class TestPlatformOnTheLab:
                             user=mine["PGUSER"], password=mine["PGPASSWORD"], connect_timeout=5,
                         )  # fmt: skip
 
-    def test_a_service_accounts_vault_login_reads_only_its_own_environment(
+    def test_every_service_accounts_vault_login_reads_only_its_own_environment(
         self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
     ) -> None:
+        """Each Kubernetes auth role, logged in with its service account's token: 403 on every credentials and
+        KV path of the other environment; the api's own credentials are readable (the control)."""
         vault = lab.vault()
 
         def login(role: Any) -> Vault:
@@ -207,16 +219,86 @@ class TestPlatformOnTheLab:
             return creds + kv
 
         for env, other in (("dev", "prod"), ("prod", "dev")):
-            role = next(r for r in rendered[env].of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
-                        if r.inputs["roleName"].endswith("-api"))  # fmt: skip
-            client = login(role)
-            own = [p for p in paths(rendered[env]) if f"-{env}/creds/" in p and p.endswith(f"api-{env}")]
-            assert own, f"no {env} api credentials path in the rendering"
-            client.read(own[0])  # the control: its own credentials are readable
-            for path in paths(rendered[other]):
-                with pytest.raises(HttpError) as denied:
-                    client.read(path)
-                assert denied.value.status == 403, f"{env} api read {path}: {denied.value}"
+            foreign = paths(rendered[other])
+            assert foreign, f"no {other} path in the rendering"
+            roles = rendered[env].of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+            for role in roles:
+                client = login(role)
+                if role.inputs["roleName"].endswith("-api"):
+                    own = [p for p in paths(rendered[env]) if f"-{env}/creds/" in p and p.endswith(f"api-{env}")]
+                    assert own, f"no {env} api credentials path in the rendering"
+                    client.read(own[0])  # the control: its own credentials are readable
+                for path in foreign:
+                    with pytest.raises(HttpError) as denied:
+                        client.read(path)
+                    assert denied.value.status == 403, f"{role.inputs['roleName']} read {path}: {denied.value}"
+            assert any(r.inputs["roleName"].endswith("-api") for r in roles), f"{env} has no api auth role"
+
+    def test_vault_users_share_what_they_create_and_are_revoked_cleanly(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        """Every Vault database role, as the engine applied it: what one user creates belongs to the database's
+        owner group, so a later user of the role writes to it; revoking a user drops it and leaves the objects
+        and the other users working, even a table it created as itself after RESET ROLE (vault#1857)."""
+        vault = lab.vault()
+        for env, rendering in rendered.items():
+            accesses = database_access(rendering)
+            assert accesses, f"the {env} rendering declares no app database access"
+            for access in accesses:
+                owner = rendering.one(DATABASE, name=access.database).inputs["owner"]
+                table = f"shared_{uuid.uuid4().hex[:10]}"
+                first = bao.issue(vault, access.mount, access.role)
+                assert first.lease_duration == access.default_ttl
+                with first.connect(access.port, access.database, autocommit=True) as conn:
+                    conn.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, by_user text)")
+                    conn.execute(f"INSERT INTO {table} (by_user) VALUES (session_user)")
+                    conn.execute("RESET ROLE")
+                    conn.execute(f"CREATE TABLE {table}_own (v int)")  # owned by the user itself
+                later = bao.issue(vault, access.mount, access.role)
+                with later.connect(access.port, access.database, autocommit=True) as conn:
+                    conn.execute(f"INSERT INTO {table} (by_user) VALUES (session_user)")
+                    users = [r[0] for r in conn.execute(f"SELECT by_user FROM {table} ORDER BY id").fetchall()]
+                assert users == [first.username, later.username], access.vault_path
+                assert table_owner(lab, access.database, table) == owner
+
+                bao.revoke(vault, first.lease_id)
+                assert not bao.role_exists(lab.conninfo(), first.username), f"{access.vault_path}: not dropped"
+                assert table_owner(lab, access.database, table) == owner
+                assert table_owner(lab, access.database, f"{table}_own") == owner  # reassigned, not dropped
+                with later.connect(access.port, access.database, autocommit=True) as conn:
+                    conn.execute(f"INSERT INTO {table} (by_user) VALUES ('after the first was revoked')")
+                bao.revoke(vault, later.lease_id)
+                assert not bao.role_exists(lab.conninfo(), later.username)
+                with pytest.raises(psycopg.OperationalError):
+                    later.connect(access.port, access.database).close()
+
+    def test_reader_groups_read_what_the_apps_create_and_cannot_write(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        """The default privileges the program declares, on a table an app's Vault user creates."""
+        vault = lab.vault()
+        checked = 0
+        for rendering in rendered.values():
+            for access in database_access(rendering):
+                readers = [
+                    d.inputs["role"]
+                    for d in rendering.of_type(DEFAULT_PRIVILEGES)
+                    if d.inputs["database"] == access.database and d.inputs["objectType"] == "table"
+                ]
+                cred = bao.issue(vault, access.mount, access.role)
+                table = f"readable_{uuid.uuid4().hex[:10]}"
+                with cred.connect(access.port, access.database, autocommit=True) as conn:
+                    conn.execute(f"CREATE TABLE {table} (v int)")
+                    conn.execute(f"INSERT INTO {table} VALUES (1)")
+                for reader in readers:
+                    with psycopg.connect(**lab.conninfo(dbname=access.database), autocommit=True) as conn:
+                        conn.execute(f'SET ROLE "{reader}"')
+                        assert conn.execute(f"SELECT v FROM {table}").fetchall() == [(1,)]
+                        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                            conn.execute(f"INSERT INTO {table} VALUES (2)")
+                    checked += 1
+                bao.revoke(vault, cred.lease_id)
+        assert checked, "no reader group with default privileges on an app database"
 
     def test_a_second_up_changes_nothing(self, lab: Lab, prog: Path) -> None:
         for env in ENVS:
@@ -390,14 +472,14 @@ class TestPlatformOnTheLab:
         assert all(ready_condition(s)[0] for s in prod_secrets)
 
     def test_no_secret_of_the_lab_appears_in_plaintext(self, lab: Lab, prog: Path) -> None:
-        from lab.stacks import _lab_secret
+        from lab.config import generated_secret
+        from lab.stacks import vault_db_secret
         from lab.state import state_rows
 
         secrets = {
             "PostgreSQL admin password": lab.secrets.superuser_password,
             "Vault token": lab.secrets.bao_root_token,
-            "vault login password (dev)": _lab_secret(lab, "vault-db-dev"),
-            "vault login password (prod)": _lab_secret(lab, "vault-db-prod"),
+            **{f"vault login password ({env})": generated_secret(lab.layout, vault_db_secret(env)) for env in ENVS},
         }
         places: dict[str, str] = {f"state row {key}": data for key, data in state_rows(lab)}
         places.update({f"stack file {p.name}": p.read_text() for p in prog.glob("Pulumi.*.yaml")})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -28,23 +27,3 @@ def lab() -> Iterator[Lab]:
         base_port=int(base) if base else None,
     ) as instance:
         yield instance
-
-
-@pytest.fixture(scope="session")
-def programs(lab: Lab) -> dict[str, Any]:
-    """DEV and PROD rendered under mocks with the lab's endpoints, then applied to the lab.
-
-    Every statement, grant, policy and TTL the tests exercise comes from these renderings.
-    """
-    from lab.apply import Applier
-    from lab.program import lab_overrides
-    from render import render_stack
-
-    # The steady state: apps on Vault credentials (cutover phase `dynamic`; test_lab_adoption.py runs the phases).
-    renderings = {
-        env: render_stack(f"lab-{env}", lab_overrides(lab, legacyLoginPhase="dynamic")) for env in ("dev", "prod")
-    }
-    applier = Applier(lab)
-    for rendering in renderings.values():
-        applier.apply(rendering.resources)
-    return renderings

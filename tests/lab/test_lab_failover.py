@@ -6,8 +6,10 @@ credentials afterwards with no reconfiguration, and a direct write to a replica 
 read-only. Write gaps are measured and reported (`-rP` shows them), never asserted: timings belong to
 `make bench-lab` and docs/lab.md.
 
-Credentials come from the program: DEV's api role, its Vault path and the host/port/database of its
-ExternalSecret template, rendered under mocks with the lab's endpoints and applied to the lab.
+Credentials come from an OpenBao database engine whose connection names the LB write port, as the
+program's does (`lab.bao.database_engine`, plain Vault API calls). That the program's own connections name
+the LB, and that the program converges when a failover happens during `up`, is the e2e tier's
+(tests/e2e/test_lab_platform.py).
 """
 
 from __future__ import annotations
@@ -27,30 +29,33 @@ import pytest
 
 from lab import bao
 from lab.cluster import Lab, free_base_port
-from lab.config import HOST, NODES
+from lab.config import NODES
 from lab.failover import FailoverReport
 from lab.procs import is_running, postmaster_pid
-from lab.program import AppDatabaseAccess, database_access
 from lab.writer import CONN_OPTS
 
 pytestmark = pytest.mark.lab
 
+MOUNT, ROLE = "lab-database", "writer"
+PROBE = "failover_probe"
+
 
 @pytest.fixture(scope="module")
-def api_dev(programs: dict[str, Any]) -> AppDatabaseAccess:
-    """DEV api's database access exactly as the program declares it (ESO template, Vault role)."""
-    return next(a for a in database_access(programs["dev"]) if a.namespace == "keybuzz-api-dev")
+def vault_writer(lab: Lab) -> str:
+    """The lab's database engine and a table its users write to; returns the engine's connection URL."""
+    bao.database_engine(lab, MOUNT, ROLE)
+    with psycopg.connect(**lab.conninfo(), **CONN_OPTS, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE} (v text)")
+    return str(lab.vault().read(f"{MOUNT}/config/lab")["data"]["connection_details"]["connection_url"])
 
 
-def write_with(cred: bao.Credential, access: AppDatabaseAccess) -> None:
-    """Connect with `cred` where the program tells the app to (PGHOST/PGPORT/PGDATABASE), create and write."""
-    table = f"probe_{uuid.uuid4().hex[:8]}"
-    with cred.connect(access.port, access.database, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {table} (v text)")
-        conn.execute(f"INSERT INTO {table} VALUES ('written')")
-        row = conn.execute(f"SELECT v FROM {table}").fetchone()
-        conn.execute(f"DROP TABLE {table}")
-    assert row == ("written",)
+def write_with(lab: Lab, cred: bao.Credential) -> None:
+    """Connect with `cred` through the LB write port, write a row and read it back."""
+    value = uuid.uuid4().hex
+    with cred.connect(lab.ports.lb_write, "postgres", autocommit=True) as conn:
+        conn.execute(f"INSERT INTO {PROBE} VALUES (%s)", (value,))
+        row = conn.execute(f"SELECT v FROM {PROBE} WHERE v = %s", (value,)).fetchone()
+    assert row == (value,)
 
 
 def show(report: FailoverReport, record_property: Any) -> None:
@@ -104,11 +109,9 @@ def test_direct_write_to_a_replica_node_fails_read_only(lab: Lab) -> None:
         conn.execute("CREATE TABLE ph16_direct_to_node (id int)")
 
 
-def test_switchover_under_load_loses_no_acknowledged_commit(
-    lab: Lab, api_dev: AppDatabaseAccess, record_property: Any
-) -> None:
-    assert (api_dev.host, api_dev.port) == (HOST, lab.ports.lb_write)
-    before = bao.issue(lab.vault(), api_dev.mount, api_dev.role)
+def test_switchover_under_load_loses_no_acknowledged_commit(lab: Lab, vault_writer: str, record_property: Any) -> None:
+    assert f"@127.0.0.1:{lab.ports.lb_write}/" in vault_writer  # OpenBao connects through the LB, never a node
+    before = bao.issue(lab.vault(), MOUNT, ROLE)
     report = lab.failover("switchover")
     show(report, record_property)
     assert report.lost == []
@@ -117,13 +120,11 @@ def test_switchover_under_load_loses_no_acknowledged_commit(
     assert report.gap_s > 0  # measured; the figure goes to docs/lab.md via `make bench-lab`
     assert [a["returncode"] for a in report.attempts][-1] == 0
     # Same endpoint, same Vault config: a credential issued before still works, and a new one too.
-    write_with(before, api_dev)
-    write_with(bao.issue(lab.vault(), api_dev.mount, api_dev.role), api_dev)
+    write_with(lab, before)
+    write_with(lab, bao.issue(lab.vault(), MOUNT, ROLE))
 
 
-def test_leader_kill_under_load_loses_no_acknowledged_commit(
-    lab: Lab, api_dev: AppDatabaseAccess, record_property: Any
-) -> None:
+def test_leader_kill_under_load_loses_no_acknowledged_commit(lab: Lab, vault_writer: str, record_property: Any) -> None:
     report = lab.failover("kill")
     show(report, record_property)
     assert report.lost == []
@@ -131,7 +132,7 @@ def test_leader_kill_under_load_loses_no_acknowledged_commit(
     assert report.new_leader != report.old_leader
     assert report.gap_s > 0
     # OpenBao keeps its connection config (the LB) and issues working credentials right away.
-    write_with(bao.issue(lab.vault(), api_dev.mount, api_dev.role), api_dev)
+    write_with(lab, bao.issue(lab.vault(), MOUNT, ROLE))
     # The killed leader came back as a replica: writing to its port directly is the PH16 failure.
     assert report.old_leader in lab.replicas()
     with (

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.toolchain.support import FAKE_PASSPHRASE, TOOLCHAIN, Runner, read_pins
+from tests.toolchain.support import (
+    FAKE_PASSPHRASE,
+    Runner,
+    built_bin,
+    loopback_only_prefix,
+    offline_pulumi_env,
+    read_pins,
+)
 
 
 @pytest.fixture(scope="session")
@@ -21,53 +26,22 @@ def pins() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def toolchain_bin() -> Path:
     """The cache folder holding the binaries; `make test-toolchain` builds it first."""
-    out = subprocess.run(
-        ["bash", str(TOOLCHAIN / "build.sh"), "bin"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    path = Path(out)
-    if not (path / "pulumi").is_file():
-        pytest.fail(f"no pulumi binary in {path}: run `make toolchain` first")
+    path = built_bin()
+    if path is None:
+        pytest.fail("no pulumi binary in the toolchain's bin folder (build.sh bin): run `make toolchain` first")
     return path
-
-
-def _unshare_net() -> list[str]:
-    """A prefix that runs a command in a new network namespace with only loopback up.
-
-    Proves "offline" instead of assuming it: any attempt to reach a registry, the
-    Pulumi Cloud or an estate address fails. Empty where namespaces are not allowed.
-    """
-    unshare, ip = shutil.which("unshare"), shutil.which("ip")
-    if not unshare or not ip:
-        return []
-    probe = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        return []
-    return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"]
 
 
 @pytest.fixture(scope="session")
 def offline_prefix() -> list[str]:
-    return _unshare_net()
+    return loopback_only_prefix()
 
 
 @pytest.fixture
 def pulumi_env(tmp_path: Path, toolchain_bin: Path) -> dict[str, str]:
     """Environment for an offline pulumi: toolchain first on PATH, a private PULUMI_HOME,
     a local file backend, no update check, no plugin download."""
-    home = tmp_path / "pulumi-home"
-    state = tmp_path / "state"
-    home.mkdir()
-    state.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    env.update(
-        PATH=f"{toolchain_bin}{os.pathsep}{env.get('PATH', '')}",
-        PULUMI_HOME=str(home),
-        PULUMI_BACKEND_URL=f"file://{state}",
-        PULUMI_CONFIG_PASSPHRASE=FAKE_PASSPHRASE,
-        PULUMI_SKIP_UPDATE_CHECK="true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-    )
-    return env
+    return offline_pulumi_env(toolchain_bin, tmp_path, FAKE_PASSPHRASE)
 
 
 @pytest.fixture

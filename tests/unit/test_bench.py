@@ -1,4 +1,5 @@
-"""The benchmarks use what the project offers to everyone: nothing from tests/, no private lab helper."""
+"""The benchmarks use what the project offers to everyone: nothing from tests/, no private lab helper; they and
+the scripts run as modules."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def test_bench_imports_neither_tests_nor_private_names(path: Path) -> None:
     imports = imported(path)
     assert [m for m, _ in imports if m == "tests" or m.startswith("tests.")] == []
     assert [f"{m}.{n}" for m, n in imports if n.startswith("_") and not m.startswith("__")] == []
+
+
+@pytest.mark.parametrize(
+    "path", sorted([*(REPO / "bench").glob("*.py"), *(REPO / "scripts").glob("*.py")]), ids=lambda p: p.name
+)
+def test_benchmarks_and_scripts_run_as_modules_without_editing_sys_path(path: Path) -> None:
+    """`python -m bench.<name>` / `python -m scripts.<name>` from the repository root find the project's
+    packages: no file puts the repository on sys.path itself."""
+    assert "sys.path" not in path.read_text()

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.environments import estate_environments
+from render.unseeded import unseeded
+
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO.parent / "shared" / "seeds"
 #: Seed reports by the id the comments cite (their first line names them).
@@ -36,7 +39,7 @@ def _entries(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", estate_environments())
 def test_every_stack_value_cites_a_seed_or_a_decision(env: str) -> None:
     path = REPO / f"Pulumi.{env}.yaml"
     entries = _entries(path)
@@ -52,7 +55,7 @@ def test_the_cited_seeds_exist_and_say_what_the_quotes_say() -> None:
         assert any(title in t for t in texts), f"no seed report {seed_id} ({title})"
     everything = "\n".join(texts).replace("`", "")
     quoted = 0
-    for env in ("dev", "prod"):
+    for env in estate_environments():
         for line in (REPO / f"Pulumi.{env}.yaml").read_text().splitlines():
             if "#" not in line or not re.search(r"\b(PH15|PH16|PH17|PH28\.2|TOPO)\b", line.split("#", 1)[1]):
                 continue
@@ -61,3 +64,18 @@ def test_the_cited_seeds_exist_and_say_what_the_quotes_say() -> None:
                     quoted += 1
                     assert part.replace("`", "") in everything, f"Pulumi.{env}.yaml quotes {part!r}"
     assert quoted >= 10
+
+
+@pytest.mark.parametrize("env", estate_environments())
+def test_the_stand_ins_are_the_keys_the_stack_file_leaves_unset(env: str) -> None:
+    """render/unseeded.py fills exactly what the shipped file's header names as unset, and nothing it sets."""
+    path = REPO / f"Pulumi.{env}.yaml"
+    header = path.read_text().split("\nconfig:", 1)[0]
+    named = set(re.findall(r"^#\s+keybuzz:(\w+)\s", header, re.M))
+    assert named, f"{path.name} names no unset key"
+    assert set(unseeded(env)) == named
+    assert not {f"keybuzz:{key}" for key in named} & set(yaml.safe_load(path.read_text())["config"])
+
+
+def test_an_environment_without_a_shipped_stack_file_has_no_stand_ins() -> None:
+    assert unseeded("staging") == {}
