@@ -49,6 +49,10 @@ class ServiceArgs:
     service_account: str
     image: str
     replicas: int
+    #: The port it serves HTTP on (``keybuzz:<app>Port``); None when it serves nothing.
+    port: int | None
+    #: Its command (``keybuzz:<app>Command``); None keeps the image's entry point.
+    command: Sequence[str] | None
     #: Plain (non-secret) environment variables: LB endpoints. Never a password.
     plain_env: Mapping[str, str] = field(default_factory=dict)
     #: Kubernetes Secrets (maintained by ESO) whose keys become environment variables. The Deployment
@@ -74,10 +78,10 @@ def _container(args: ServiceArgs) -> dict[str, Any]:
         "envFrom": [{"secretRef": {"name": s}} for s in args.secret_env_from],
         "resources": DEFAULT_RESOURCES,
     }
-    if kind.command is not None:
-        container["command"] = list(kind.command)
-    if kind.port is not None:
-        container["ports"] = [{"name": "http", "containerPort": kind.port, "protocol": "TCP"}]
+    if args.command is not None:
+        container["command"] = list(args.command)
+    if args.port is not None:
+        container["ports"] = [{"name": "http", "containerPort": args.port, "protocol": "TCP"}]
         check: dict[str, Any] = (
             {"httpGet": {"path": kind.health_path, "port": "http"}}
             if kind.health_path is not None
@@ -162,7 +166,7 @@ class Service(pulumi.ComponentResource):
             opts=child.merge(pulumi.ResourceOptions(depends_on=list(args.rollout_after))),
         )
 
-        if kind.port is not None:
+        if args.port is not None:
             k8s.core.v1.Service(
                 f"{name}-service",
                 metadata=metadata(args.workload, **annotations),

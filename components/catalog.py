@@ -53,6 +53,9 @@ class AppKind:
     default_database_app: AppName | None = None
     #: Whether the app runs Prisma migrations (a Job, with its own Vault role) before its Deployment rolls.
     runs_migrations: bool = False
+    #: Default of ``keybuzz:<app>Egress``: where its pods connect besides DNS, the LBs and this environment's
+    #: HTTP apps (``public:<port>`` or ``<cidr>:<port>``; components/spec.py `Egress`).
+    egress: tuple[str, ...] = ()
 
     @property
     def wants_database_url(self) -> bool:
@@ -73,7 +76,11 @@ CATALOG: Final[dict[str, AppKind]] = {
         owns_database=True,
         db_secret_name="keybuzz-api-postgres",  # PH16/PH17/PH28.2
         drivers=("node-postgres",),  # a Node app reading PG* (PH16: PGHOST in its Secret)
-        uses_redis=False,
+        # TOPO §Redis "Usage confirmé": cache applicatif, rate limiting: the request-serving app (the backend
+        # "n'utilise pas encore Redis").
+        uses_redis=True,
+        # PH28.2 §6.1 "Email OTP envoyé": the api sends mail; SMTP submission (587) to a relay no seed names.
+        egress=("public:587",),
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-api",
     ),
@@ -87,6 +94,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         # tenant): probed with a tcpSocket on its port.
         drivers=("prisma",),  # PH15: Prisma schema and migrations
         uses_redis=False,
+        egress=("public:443",),  # PH15: Amazon SP-API and OAuth (marketplaces/amazon/oauth) over HTTPS
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-backend",
         runs_migrations=True,  # Prisma (PH15: "Prisma migrate"; the topology report's db_migrate_leader.sh)
@@ -99,6 +107,8 @@ CATALOG: Final[dict[str, AppKind]] = {
         db_secret_name=None,
         drivers=(),
         uses_redis=False,
+        # PH28.2 §5.1: NEXT_PUBLIC_API_URL=https://api.keybuzz.io: server-side rendering calls the public API.
+        egress=("public:443",),
         is_public_client=True,
         image_repository="ghcr.io/keybuzzio/keybuzz-client",
         # No health path in the seeds (PH28.2 §7.2: `/` redirects to /login, which renders a page): probed with a
@@ -116,6 +126,7 @@ CATALOG: Final[dict[str, AppKind]] = {
         db_secret_name="keybuzz-worker-db",
         drivers=("prisma",),  # the backend image, on the backend's Prisma schema
         uses_redis=True,
+        egress=("public:443",),  # TOPO: "Workers Amazon Polling", "Rate limiting SP-API": Amazon over HTTPS
         is_public_client=False,
         image_repository="ghcr.io/keybuzzio/keybuzz-backend",
         # The worker is the backend image running its queue worker (topology report: Redis queues, Amazon

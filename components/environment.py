@@ -15,7 +15,7 @@ from .external_secrets import AppSecrets
 from .namespace import AppNamespace
 from .plan import AppPlan, EnvironmentPlan
 from .postgres import Databases
-from .reloader import Reloader, ReloaderArgs
+from .reloader import Reloader
 from .vault_access import Access
 from .vault_engine import DatabaseEngine
 from .vault_rotation import RootRotation
@@ -58,18 +58,10 @@ class Environment(pulumi.ComponentResource):
         self._migrations_job: k8s.batch.v1.Job | None = None
         for app in args.plan.apps:
             self._create_app(app)
+        # Each Role waits for its namespace: Reloader gets the namespaces' resources, not their names.
+        created = {app.namespace: self.namespaces[app.app].namespace.metadata["name"] for app in args.plan.apps}
         self.reloader = Reloader(
-            f"{name}-reloader",
-            ReloaderArgs(
-                env=self._env_plan.env,
-                namespace=self._env_plan.reloader.namespace,
-                service_account=self._env_plan.reloader.service_account,
-                app_namespaces={
-                    app.namespace: self.namespaces[app.app].namespace.metadata["name"] for app in args.plan.apps
-                },
-                skip_await=self._env_plan.skip_await,
-            ),
-            opts=self._with_k8s,
+            f"{name}-reloader", replace(args.plan.reloader, app_namespaces=created), opts=self._with_k8s
         )
         self.outputs = {
             "environment": self._env_plan.env,

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .k8s import awaited, labels_of
-from .spec import Endpoint
+from .spec import PRIVATE_RANGES, Egress, Endpoint
 
 #: Name of the NetworkPolicy that denies all ingress and egress in an app namespace (the policy pack's
 #: `namespaces-default-deny` rule looks for a policy of this shape, whatever its name).
@@ -92,6 +92,27 @@ def platform_namespace(
     return created, in_ns
 
 
+def egress_rules(egress: Sequence[Egress], nodes: Sequence[str]) -> list[dict[str, Any]]:
+    """One NetworkPolicy egress rule per destination of `egress`, its ports together. The public internet is
+    ``0.0.0.0/0`` except `PRIVATE_RANGES` and every node address outside them (`nodes`): a node is never
+    reachable, whatever the stack allows (PH16); a CIDR entry never contains one (a config rule)."""
+    ports: dict[str | None, list[int]] = {}
+    for entry in egress:
+        ports.setdefault(entry.cidr, []).append(entry.port)
+    rules = []
+    for cidr, to_ports in sorted(ports.items(), key=lambda item: item[0] or ""):
+        if cidr is None:
+            private = [ipaddress.ip_network(r) for r in PRIVATE_RANGES]
+            public = [f"{n}/32" for n in sorted(set(nodes)) if not any(ipaddress.ip_address(n) in r for r in private)]
+            block = {"cidr": "0.0.0.0/0", "except": [*PRIVATE_RANGES, *public]}
+        else:
+            block = {"cidr": cidr}
+        rules.append(
+            {"to": [{"ipBlock": block}], "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(to_ports))]}
+        )
+    return rules
+
+
 def host_cidr(endpoint: Endpoint) -> str:
     """The ``/32`` (or ``/128``) ipBlock of an LB; a NetworkPolicy cannot name a DNS host."""
     address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (the network rule)
@@ -118,6 +139,12 @@ class AppNamespaceArgs:
     environment_http_ports: Sequence[int]
     #: Namespace of the ingress controller that routes the public hosts to the HTTP apps.
     ingress_namespace: str
+    #: Where its pods connect besides DNS, the LBs and the environment (`egress_rules`).
+    egress: Sequence[Egress] = ()
+    #: The Patroni and Redis node addresses: never reachable, whatever `egress` allows.
+    node_addresses: Sequence[str] = ()
+    #: Namespace of the monitoring whose pods scrape the HTTP port; empty: none.
+    scrape_namespace: str = ""
     skip_await: bool = False
     adopt: bool = False
 
@@ -135,6 +162,10 @@ class AppNamespace(pulumi.ComponentResource):
       never to a node, never to the LB's other port;
     - ``allow-environment`` (when the environment runs HTTP apps): egress to this environment's app
       namespaces on the HTTP apps' ports;
+    - ``allow-egress`` (apps with a ``keybuzz:<app>Egress``): egress to those CIDRs, or to the public internet
+      minus the private ranges and the nodes, on those ports only (SMTP for the api, HTTPS for the others);
+    - ``allow-monitoring`` (HTTP apps, when ``keybuzz:monitoringNamespace`` is set): ingress on the app's
+      port from the monitoring namespace (Prometheus' scrape);
     - ``allow-http`` (HTTP apps): ingress on the app's port from the ingress controller's namespace and from
       this environment's app namespaces.
 
@@ -185,6 +216,23 @@ class AppNamespace(pulumi.ComponentResource):
                     {
                         "to": [namespaces_named(args.environment_namespaces)],
                         "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(args.environment_http_ports))],
+                    }
+                ],
+            }
+        if args.egress:
+            policies["allow-egress"] = {
+                "podSelector": every_pod,
+                "policyTypes": ["Egress"],
+                "egress": egress_rules(args.egress, args.node_addresses),
+            }
+        if args.http_port is not None and args.scrape_namespace:
+            policies["allow-monitoring"] = {
+                "podSelector": {"matchLabels": dict(args.http_pods)},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [namespaces_named([args.scrape_namespace])],
+                        "ports": [{"protocol": "TCP", "port": args.http_port}],
                     }
                 ],
             }

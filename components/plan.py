@@ -126,7 +126,7 @@ class EnvironmentPlan:
 
     @property
     def http_ports(self) -> tuple[int, ...]:
-        return tuple(port for a in self.apps if (port := a.kind.port) is not None)
+        return tuple(port for a in self.apps if (port := a.service.port) is not None)
 
     @property
     def skip_await(self) -> bool:
@@ -197,7 +197,7 @@ def _workloads(cfg: StackConfig, naming: Naming, migrating: list[str]) -> list[A
 
 
 def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_apps: set[str]) -> AppPlan:
-    kind, namespace, workload = cfg.catalog[a], naming.namespace(a), naming.workload(a)
+    kind, namespace, workload, settings = cfg.catalog[a], naming.namespace(a), naming.workload(a), cfg.app(a)
     lb, redis = cfg.postgres_write_endpoint, cfg.redis_endpoint
     login = _login(cfg, naming, a)
     keeps_estate = cfg.keeps_estate_secret(a)
@@ -217,13 +217,14 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
         kind=kind,
         namespace=namespace,
         isolation=AppNamespaceArgs(
-            workload=workload, env=cfg.environment, namespace=namespace, http_port=kind.port,
+            workload=workload, env=cfg.environment, namespace=namespace, http_port=settings.port,
             http_pods=selector_of(workload),
             lb_egress=((lb,) if kind.uses_database else ()) + ((redis,) if kind.uses_redis else ()),
             environment_namespaces=[naming.namespace(x) for x in apps],
-            environment_http_ports=[port for x in apps if (port := cfg.catalog[x].port) is not None],
+            environment_http_ports=[port for x in apps if (port := cfg.app(x).port) is not None],
             ingress_namespace=cfg.ingress_namespace, skip_await=cfg.kubernetes_skip_await,
-            adopt=namespace in cfg.adopt_namespaces,
+            adopt=namespace in cfg.adopt_namespaces, egress=settings.egress,
+            node_addresses=[*cfg.postgres_nodes, *cfg.redis_nodes], scrape_namespace=cfg.monitoring_namespace,
         ),
         secrets=AppSecretsArgs(
             namespace=namespace, store_login=login, kv_mount=cfg.vault_kv_mount, database_secrets=database_secrets,
@@ -232,7 +233,8 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
         migrations=migrations,
         service=ServiceArgs(
             kind=kind, env=cfg.environment, workload=workload, namespace=namespace,
-            service_account=naming.service_account(a), image=cfg.image(a), replicas=cfg.app(a).replicas,
+            service_account=naming.service_account(a), image=settings.image, replicas=settings.replicas,
+            port=settings.port, command=settings.command,
             plain_env=plain_env, secret_env_from=db_env + [k.secret_name for k in kv_secrets],
             skip_await=cfg.kubernetes_skip_await,
             credentials=None if not kind.uses_database else "estate" if keeps_estate else "vault",
@@ -308,6 +310,7 @@ def _rotation(cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, .
         mount=naming.database_mount(),
         connections=[naming.connection(d.name) for d in databases],
         schedule=cfg.vault_root_rotation_schedule,
+        vault_cidrs=cfg.vault_cidrs,
         adopt_namespace=naming.ops_namespace() in cfg.adopt_namespaces,
         skip_await=cfg.kubernetes_skip_await,
     )
@@ -352,6 +355,7 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
             namespace=naming.reloader_namespace(),
             service_account=naming.reloader_service_account(),
             app_namespaces={naming.namespace(a): naming.namespace(a) for a in apps},
+            api_server=cfg.kubernetes_api_egress,
             skip_await=cfg.kubernetes_skip_await,
         ),
         apps=tuple(_app(cfg, naming, a, migrating, set(secret_env)) for a in apps),

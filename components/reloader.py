@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .k8s import PATCH_FORCE, awaited, hardened, labels_of, selector_of
-from .namespace import platform_namespace
+from .namespace import egress_rules, platform_namespace
 from .pickup import RELOADER_HTTP_PORT, RELOADER_IMAGE, reloader_args
+from .spec import Egress
 
 #: Its Deployment, the Roles and RoleBindings in the watched namespaces, and its pods' name label.
 ROLE_NAME = "keybuzz-reloader"
@@ -27,6 +28,8 @@ class ReloaderArgs:
     #: The environment's app namespaces, the only ones Reloader watches and may touch: name -> the
     #: namespace resource's name output (so each Role waits for its namespace).
     app_namespaces: Mapping[str, pulumi.Input[str]]
+    #: The API server's endpoints (``keybuzz:kubernetesApiEgress``): the only thing Reloader talks to.
+    api_server: Sequence[Egress]
     image: str = RELOADER_IMAGE
     #: Lab stacks only: do not wait for the pod (there is no kubelet).
     skip_await: bool = False
@@ -69,14 +72,12 @@ class Reloader(pulumi.ComponentResource):
         watched = sorted(set(args.app_namespaces))
 
         # Like every namespace of the stack: deny by default (policy `namespaces-default-deny`), then DNS and
-        # the Kubernetes API (the only thing Reloader talks to). The API server's address is not in the
-        # stack's plain config (it is in the secret kubeconfig, and differs from inside the cluster), so the
-        # rule allows the API server's ports, 443 and 6443, to any address; no ingress at all.
+        # the Kubernetes API server's endpoints (the only thing Reloader talks to); no ingress at all.
         self.namespace, in_ns = platform_namespace(
             name,
             args.namespace,
             labels,
-            [{"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}],
+            egress_rules(args.api_server, ()),
             child,
             skip_await=args.skip_await,
         )

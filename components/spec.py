@@ -48,6 +48,34 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+#: The address ranges no app's "public" egress reaches: the private ranges of RFC 1918 (the estate's
+#: 10.0.0.x, the nodes among them), shared address space (RFC 6598), link-local (cloud metadata) and loopback.
+PRIVATE_RANGES: tuple[str, ...] = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+)
+#: How a stack spells "the public internet" in an egress entry (``public:443``).
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Egress:
+    """One destination an app's pods may open connections to, beyond DNS and the LBs: a CIDR, or the public
+    internet (every IPv4 address but `PRIVATE_RANGES` and the nodes), on one TCP port. Written
+    ``<cidr>:<port>`` or ``public:<port>`` in the stack file."""
+
+    #: The destination; None is the public internet.
+    cidr: str | None
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.cidr or PUBLIC}:{self.port}"
+
+
 # --- Vault and ESO ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VaultLogin:

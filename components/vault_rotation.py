@@ -40,6 +40,8 @@ class RootRotationArgs:
     mount: pulumi.Input[str]
     connections: Sequence[str]
     schedule: str
+    #: Vault's addresses when `vault_address` names a host (a NetworkPolicy cannot name a DNS host).
+    vault_cidrs: Sequence[str] = ()
     adopt_namespace: bool = False
     skip_await: bool = False
 
@@ -51,17 +53,16 @@ def rotation_policy(mount: str, connections: Sequence[str]) -> str:
     return header + "\n".join(rules) + "\n"
 
 
-def vault_egress(address: str) -> dict[str, Any]:
-    """The egress rule to Vault: its address as an ipBlock ``/32`` when it is an IP; a NetworkPolicy cannot
-    name a DNS host, so for a host name (the estate's ``vault.keybuzz.io``) any address, on Vault's port only."""
+def vault_egress(address: str, cidrs: Sequence[str] = ()) -> dict[str, Any]:
+    """The egress rule to Vault, on Vault's port only: to `cidrs` when given (Vault named by a host name, such
+    as the estate's ``vault.keybuzz.io``: a NetworkPolicy cannot name a DNS host), else to its address as a
+    ``/32``. A host name without `cidrs` is refused by the config (rule `egress`), never widened to any address."""
     url = urlparse(address)
     port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        host = ipaddress.ip_address(url.hostname or "")
-        cidr = f"{host}/{host.max_prefixlen}"
-    except ValueError:
-        cidr = "0.0.0.0/0"
-    return {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}
+    if not cidrs:
+        host = ipaddress.ip_address(url.hostname or "")  # ValueError for a host name: the config refuses it first
+        cidrs = [f"{host}/{host.max_prefixlen}"]
+    return {"to": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": [{"protocol": "TCP", "port": port}]}
 
 
 def rotation_script(args: RootRotationArgs, mount: str) -> str:
@@ -111,7 +112,7 @@ class RootRotation(pulumi.ComponentResource):
             name,
             args.namespace,
             labels,
-            [vault_egress(args.vault_address)],
+            [vault_egress(args.vault_address, args.vault_cidrs)],
             in_k8s,
             skip_await=args.skip_await,
             adopt=args.adopt_namespace,

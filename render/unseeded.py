@@ -15,8 +15,14 @@ from typing import Any, Final
 
 from components.environments import estate_environments
 
-#: Unset in every shipped stack file: no seed gives the estate's Vault address.
-EVERY_STACK: Final[dict[str, Any]] = {"vaultAddress": "https://vault.keybuzz.io:8200"}
+#: Unset in every shipped stack file: no seed gives the estate's Vault address, its addresses, the ingress
+#: controller's namespace or the API server's endpoints. Documentation addresses (RFC 5737): never the estate's.
+EVERY_STACK: Final[dict[str, Any]] = {
+    "vaultAddress": "https://vault.keybuzz.io:8200",
+    "vaultCidrs": ["203.0.113.10/32"],
+    "ingressNamespace": "ingress-nginx",
+    "kubernetesApiEgress": ["192.0.2.10/32:6443"],
+}
 #: Unset in one environment's stack file only.
 ONE_STACK: Final[dict[str, dict[str, Any]]] = {
     # PH17 §7 shows a keybuzz-worker app in DEV, no seed gives its tag: the backend's (it runs that image).

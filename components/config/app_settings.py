@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..catalog import AppKind
 from ..naming import Naming
+from ..spec import Egress
 from .keys import SETTINGS, Setting, field_name, key
 
 T = TypeVar("T")
@@ -41,6 +42,9 @@ class AppInput:
     image_repository: str | None
     replicas: int | None
     host: str | None
+    port: int | None
+    command: tuple[str, ...] | None
+    egress: tuple[Egress, ...] | None
     #: The configured database name as written: "" means the derived one.
     database: str | None
     database_app: str | None
@@ -65,6 +69,12 @@ class AppSettings:
     replicas: int
     #: None when the app has no host key (it serves nothing: the worker).
     host: str | None
+    #: The port it serves HTTP on; None when it serves nothing.
+    port: int | None
+    #: Its container's command; None keeps the image's entry point.
+    command: tuple[str, ...] | None
+    #: Where its pods may connect besides DNS, its LBs and this environment's HTTP apps.
+    egress: tuple[Egress, ...]
     #: The physical database it owns or uses (derived name or legacy); None without one.
     database: str | None
     #: Whose database it uses (itself for an owner); None without one.
@@ -87,8 +97,9 @@ def app_inputs(
     for app, kind in catalog.items():
         settings = frozenset(s for s in SETTINGS if field_name(app, s) in declared)
         parsed: dict[str, Any] = {s: values.get(field_name(app, s)) for s in SETTINGS}
-        if parsed["legacy_roles"] is not None:
-            parsed["legacy_roles"] = tuple(parsed["legacy_roles"])
+        for listed in ("legacy_roles", "command", "egress"):
+            if parsed[listed] is not None:
+                parsed[listed] = tuple(parsed[listed])
         inputs[app] = AppInput(app, kind, settings, **parsed)
     return inputs
 
@@ -114,6 +125,9 @@ def settle(inputs: Mapping[str, AppInput], enabled: Iterable[str], env: str) -> 
             image_repository=_given(given.image_repository, given, "image_repository"),
             replicas=_given(given.replicas, given, "replicas"),
             host=given.host,
+            port=given.port,
+            command=given.command,
+            egress=given.egress or (),
             database=None if owner is None else database_name(env, owner, inputs[owner].database or ""),
             database_app=owner,
             legacy_roles=given.legacy_roles or (),

@@ -11,7 +11,18 @@ from __future__ import annotations
 from typing import Final, Literal, get_args
 
 #: The settings an app may have a key for (per_app.APP_SETTINGS declares each one: type, default, which apps).
-Setting = Literal["image_tag", "image_repository", "replicas", "host", "database", "database_app", "legacy_roles"]
+Setting = Literal[
+    "image_tag",
+    "image_repository",
+    "replicas",
+    "host",
+    "port",
+    "command",
+    "egress",
+    "database",
+    "database_app",
+    "legacy_roles",
+]
 SETTINGS: Final[tuple[Setting, ...]] = get_args(Setting)
 
 

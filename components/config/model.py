@@ -23,7 +23,9 @@ from .keys import key_name
 from .types import (
     LEGACY_PHASES,
     BoolT,
+    CidrListT,
     CronT,
+    EgressListT,
     EndpointT,
     EnvironmentT,
     IdentListT,
@@ -35,6 +37,7 @@ from .types import (
     NamespaceT,
     NonEmptyStr,
     OptionalEndpointT,
+    OptionalNamespaceT,
     OptionalUrlT,
     PositiveIntT,
     SecretT,
@@ -132,11 +135,15 @@ class StackConfig(BaseModel):
         "Cron schedule (UTC) of the CronJob that rotates each Vault connection's root password (rotate-root).",
         "17 3 * * 1",
     )
-    credential_ttl_seconds: PositiveIntT = _key("default_ttl of the Vault database roles, in seconds.", "3600")
+    credential_ttl_seconds: PositiveIntT = _key(
+        "default_ttl of the Vault database roles, in seconds. With secretRefreshSeconds it sets how often ESO issues "
+        "new users and Reloader restarts each database app (TTL 24 h, refresh 8 h: 3 times a day).",
+        "86400",
+    )
     credential_max_ttl_seconds: PositiveIntT = _key("max_ttl of the Vault database roles, in seconds.", "86400")
     secret_refresh_seconds: PositiveIntT = _key(
         "ESO refreshInterval for database credentials, in seconds; must stay below half of credentialTtlSeconds.",
-        "1200",
+        "28800",
     )
     vault_login_ttl_seconds: IntT = _key(
         "TTL of the Vault tokens the apps' Kubernetes auth roles issue (ESO's logins), in seconds; 0 means "
@@ -161,9 +168,23 @@ class StackConfig(BaseModel):
     )
     ingress_namespace: NamespaceT = _key(
         "Namespace of the cluster's ingress controller: the only namespace outside this environment whose pods "
-        "may reach the HTTP apps' ports (NetworkPolicy). The default is the namespace the ingress-nginx "
-        "project installs into; the seeds do not name the controller.",
-        "ingress-nginx",
+        "may reach the HTTP apps' ports (NetworkPolicy). No default: the seeds do not name the controller, and a "
+        "wrong guess cuts every public request on the first up."
+    )
+    monitoring_namespace: OptionalNamespaceT = _key(
+        "Namespace of the monitoring (Prometheus) whose pods may scrape the HTTP apps on their port. Empty: no "
+        "scrape ingress.",
+        "",
+    )
+    kubernetes_api_egress: EgressListT = _key(
+        "Where the Kubernetes API server is, as the platform pods reach it (Reloader): a JSON list of <cidr>:<port> "
+        "of the API server's endpoints (`kubectl get endpoints kubernetes -n default`), the only egress Reloader "
+        "gets besides DNS."
+    )
+    vault_cidrs: CidrListT = _key(
+        "Addresses of Vault as the rotate-root job reaches it (a JSON list of CIDRs), for a vaultInClusterAddress "
+        "that is a host name (a NetworkPolicy cannot name a DNS host). Empty: its IP.",
+        "[]",
     )
     # Apps -------------------------------------------------------------------------------------
     # Typed here for the views and the components; declared (key, validation, description) with every

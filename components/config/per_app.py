@@ -15,6 +15,7 @@ keys, their validation and the cross-key rules follow.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,7 +26,7 @@ from pydantic import Field, create_model
 from ..catalog import CATALOG, AppKind
 from .keys import Setting, field_name, key
 from .model import StackConfig
-from .types import HostT, IdentListT, IdentT, PositiveIntT, RepoT, TagT, apps_type
+from .types import CommandT, EgressListT, HostT, IdentListT, IdentT, PositiveIntT, RepoT, TagT, apps_type
 
 Catalog = Mapping[str, AppKind]
 
@@ -106,6 +107,31 @@ APP_SETTINGS: Final[tuple[AppSetting, ...]] = (
             "api": "Public host of the api. The client image is built with NEXT_PUBLIC_API_URL=https://<apiHost> "
             "(not set at runtime: Next.js bakes it in).",
         },
+    ),
+    AppSetting(
+        "port",
+        PositiveIntT,
+        "Port the {app}'s container serves HTTP on (its probes, Service and NetworkPolicies follow).",
+        lambda kind: str(kind.port),
+        lambda kind: kind.port is not None,
+        after="apps",
+    ),
+    AppSetting(
+        "command",
+        CommandT,
+        "Command the {app}'s container runs (JSON list), instead of its image's entry point.",
+        lambda kind: json.dumps(list(kind.command or ())),
+        lambda kind: kind.command is not None,
+        after="apps",
+    ),
+    AppSetting(
+        "egress",
+        EgressListT,
+        "Where the {app}'s pods may connect besides DNS, its LBs and this environment's HTTP apps: a JSON list of "
+        "<cidr>:<port> or public:<port> (every IPv4 address but the private ranges and the nodes).",
+        lambda kind: json.dumps(list(kind.egress)),
+        _every_app,
+        after="apps",
     ),
     AppSetting(
         "database",

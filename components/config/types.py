@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 from ..environments import environments
-from ..spec import Endpoint
+from ..spec import PUBLIC, Egress, Endpoint
 
 # --------------------------------------------------------------------------------------------------
 # Value types
@@ -57,6 +57,56 @@ def _parse_optional_endpoint(value: Any) -> Any:
     if value in ("", None):
         return None
     return parse_endpoint(value)
+
+
+def _parse_egress(value: Any) -> Egress:
+    """``<cidr>:<port>`` or ``public:<port>`` (a TCP port to a CIDR, or to the public internet)."""
+    if isinstance(value, Egress):
+        return value
+    target, sep, port_text = str(value).rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"'{value}' is not <cidr>:<port> or {PUBLIC}:<port> (e.g. 203.0.113.25/32:587, {PUBLIC}:443)")
+    if target == PUBLIC:
+        return Egress(None, int(port_text))
+    try:
+        network = ipaddress.ip_network(target, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"'{target}' in '{value}' is not a CIDR ({exc}); e.g. 203.0.113.25/32") from None
+    if network.version != 4:
+        raise ValueError(f"'{target}' is IPv6; the NetworkPolicies of this program are IPv4")
+    return Egress(str(network), int(port_text))
+
+
+def _parse_egress_list(value: Any) -> list[Egress]:
+    entries = (
+        value if isinstance(value, list) and all(isinstance(e, Egress) for e in value) else _parse_json_list(value)
+    )
+    if not isinstance(entries, list):
+        raise ValueError("must be a list of <cidr>:<port> or public:<port>")
+    parsed = [_parse_egress(e) for e in entries]
+    seen = set()
+    for entry in parsed:
+        if entry in seen:
+            raise ValueError(f"'{entry}' is listed twice")
+        seen.add(entry)
+    return parsed
+
+
+def _parse_cidrs(value: Any) -> list[str]:
+    entries = _parse_json_list(value)
+    cidrs = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        try:
+            cidrs.append(str(ipaddress.ip_network(str(entry), strict=True)))
+        except ValueError as exc:
+            raise ValueError(f"'{entry}' is not a CIDR ({exc}); e.g. 203.0.113.10/32") from None
+    return _unique(cidrs)
+
+
+def _check_command(values: list[str]) -> list[str]:
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise ValueError('must be a non-empty list of non-empty strings, e.g. ["node", "dist/worker.js"]')
+    return values
 
 
 def _parse_json_list(value: Any) -> Any:
@@ -196,6 +246,10 @@ def _check_environment(value: str) -> str:
 EnvironmentT = Annotated[str, AfterValidator(_check_environment)]
 EndpointT = Annotated[Endpoint, BeforeValidator(parse_endpoint)]
 OptionalEndpointT = Annotated[Endpoint | None, BeforeValidator(_parse_optional_endpoint)]
+EgressListT = Annotated[list[Egress], BeforeValidator(_parse_egress_list)]
+CidrListT = Annotated[list[str], BeforeValidator(_parse_cidrs)]
+CommandT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_command)]
+OptionalNamespaceT = Annotated[str, AfterValidator(lambda v: _check_namespaces([v])[0] if v else v)]
 IpListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_ip_list)]
 IdentListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_identifiers)]
 NamespaceT = Annotated[str, AfterValidator(lambda v: _check_namespaces([v])[0])]

@@ -358,8 +358,10 @@ def test_refresh_is_below_half_of_every_credential_ttl(rendering: Rendering) -> 
     ttls = {r.inputs["name"]: int(r.inputs["defaultTtl"]) for r in rendering.of_type(DB_ROLE)}
     refresh = {es.inputs["spec"]["refreshInterval"] for es in rendering.of_type(EXTERNAL_SECRET)}
     assert ttls
-    assert refresh == {"20m0s"}
-    assert all(ttl / 2 > 20 * 60 for ttl in ttls.values())
+    # The stacks' figures (TTL 24 h, refresh 8 h: three new users and rollouts a day per app).
+    assert refresh == {"8h0m0s"}
+    assert set(ttls.values()) == {86400}
+    assert all(ttl / 2 > 8 * 3600 for ttl in ttls.values())
 
 
 def test_outputs_name_the_environment(rendering: Rendering) -> None:
@@ -436,10 +438,22 @@ def test_apps_reach_only_the_lb_ports_they_use(dev: Rendering) -> None:
             for port in rule["ports"]
         }
 
-    assert lb_ports("keybuzz-api-dev") == {("10.0.0.10/32", 5432)}
-    assert lb_ports("keybuzz-backend-dev") == {("10.0.0.10/32", 5432)}  # backend and its migrations
-    assert lb_ports("keybuzz-worker-dev") == {("10.0.0.10/32", 5432), ("10.0.0.10/32", 6379)}
-    assert lb_ports("keybuzz-client-dev") == set()
+    pg, redis = ("10.0.0.10/32", 5432), ("10.0.0.10/32", 6379)
+    # The LBs each app uses, and the stack's egress list (keybuzz:<app>Egress): public addresses only.
+    assert lb_ports("keybuzz-api-dev") == {pg, redis, ("0.0.0.0/0", 587)}  # SMTP (PH28.2 OTP mail)
+    assert lb_ports("keybuzz-backend-dev") == {pg, ("0.0.0.0/0", 443)}  # backend and its migrations; Amazon
+    assert lb_ports("keybuzz-worker-dev") == {pg, redis, ("0.0.0.0/0", 443)}
+    assert lb_ports("keybuzz-client-dev") == {("0.0.0.0/0", 443)}
+    public = [
+        peer["ipBlock"]
+        for p in dev.of_type(NETWORK_POLICY)
+        for rule in p.inputs["spec"].get("egress", [])
+        for peer in rule["to"]
+        if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+    ]
+    assert public
+    # The nodes (10.0.0.120-125) and every private range stay out of "public", whatever the stack allows.
+    assert all({"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(block["except"]) for block in public)
 
 
 def test_prod_replicated_apps_have_budgets_and_dev_singletons_none(dev: Rendering, prod: Rendering) -> None:

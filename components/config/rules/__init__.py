@@ -10,7 +10,7 @@ from typing import Final
 
 from .apps import MOVING_TAGS, client_build, images_and_databases, secret_env
 from .common import ParsedConfig, Rule
-from .estate import credential_ttls, network, no_node_addresses, node_pattern, stack_name
+from .estate import credential_ttls, egress, network, no_node_addresses, node_pattern, stack_name
 from .names import adoption, declared_names, isolation, legacy_roles
 
 RULES: Final[tuple[Rule, ...]] = (
@@ -24,6 +24,7 @@ RULES: Final[tuple[Rule, ...]] = (
     adoption,
     legacy_roles,
     network,
+    egress,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "client_build",
     "credential_ttls",
     "declared_names",
+    "egress",
     "images_and_databases",
     "isolation",
     "legacy_roles",

@@ -18,7 +18,7 @@ from ...catalog import AppKind
 from ..app_settings import AppInput, app_inputs
 from ..errors import Problem, problem
 from ..model import StackConfig
-from ..types import Endpoint
+from ..types import Egress, Endpoint
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class ParsedConfig:
     vault_login_ttl_seconds: int | None = None
     app_secret_env: SecretStr | None = None
     ingress_namespace: str | None = None
+    monitoring_namespace: str | None = None
+    kubernetes_api_egress: list[Egress] | None = None
+    vault_cidrs: list[str] | None = None
+    vault_address: str | None = None
+    vault_in_cluster_address: str | None = None
     adopt_databases: list[str] | None = None
     adopt_roles: list[str] | None = None
     adopt_namespaces: list[str] | None = None

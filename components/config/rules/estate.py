@@ -6,13 +6,14 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from typing import Final
+from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
 from ...naming import Naming
 from ..errors import Problem
 from ..model import LOGIN_MARGIN_SECONDS
-from ..types import Endpoint
+from ..types import Egress, Endpoint
 from .common import ParsedConfig
 
 
@@ -173,12 +174,58 @@ def network(parsed: ParsedConfig) -> Iterator[Problem]:
                 f"(a NetworkPolicy cannot name a DNS host)",
                 "use the LB's IP address, e.g. 10.0.0.10",
             )
-    if parsed.environment is not None and parsed.ingress_namespace is not None:
-        own = {Naming(parsed.environment).namespace(a) for a in apps}
-        if parsed.ingress_namespace in own:
+    if parsed.environment is None:
+        return
+    own = {Naming(parsed.environment).namespace(a) for a in apps}
+    outside = (
+        ("ingressNamespace", parsed.ingress_namespace, "an ingress controller's", "the ingress controller"),
+        ("monitoringNamespace", parsed.monitoring_namespace, "a monitoring namespace", "Prometheus"),
+    )
+    for key, namespace, what, runs in outside:
+        if namespace and namespace in own:
             yield parsed.problem(
-                "ingressNamespace",
-                parsed.ingress_namespace,
-                "is one of this stack's app namespaces, not an ingress controller's",
-                "set it to the namespace the ingress controller runs in (e.g. ingress-nginx)",
+                key,
+                namespace,
+                f"is one of this stack's app namespaces, not {what}",
+                f"set it to the namespace {runs} runs in",
             )
+
+
+def egress(parsed: ParsedConfig) -> Iterator[Problem]:
+    """No egress the stack allows reaches a node, whatever its CIDR (PH16 made impossible at the network level
+    too); the platform's egress names addresses, never the public internet; Vault has an address a
+    NetworkPolicy can name."""
+    nodes = [ipaddress.ip_address(a) for a in (parsed.postgres_nodes or []) + (parsed.redis_nodes or [])]
+    listed: list[tuple[str, list[Egress] | list[str]]] = [
+        (a.key("egress"), list(a.egress)) for a in parsed.per_app.values() if a.egress is not None
+    ]
+    listed += [("kubernetesApiEgress", parsed.kubernetes_api_egress or []), ("vaultCidrs", parsed.vault_cidrs or [])]
+    for key, entries in listed:
+        for entry in entries:
+            cidr = entry.cidr if isinstance(entry, Egress) else entry
+            if cidr is None:
+                if key == "kubernetesApiEgress":
+                    yield parsed.problem(
+                        key, str(entry), "the platform's egress names the API server, never the public internet",
+                        "list the API server's endpoints: `kubectl get endpoints kubernetes -n default`",
+                    )  # fmt: skip
+                continue
+            network = ipaddress.ip_network(cidr)
+            inside = [str(n) for n in nodes if n in network]
+            if inside:
+                yield parsed.problem(
+                    key, str(entry), f"{cidr} contains the node address(es) {', '.join(inside)}: connections never "
+                    "target a node (PH16), so no egress may reach one",
+                    "narrow the CIDR to the destination's own addresses",
+                )  # fmt: skip
+    address = parsed.vault_in_cluster_address or parsed.vault_address
+    if address and not parsed.vault_cidrs:
+        host = urlparse(address).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            yield parsed.problem(
+                "vaultCidrs", "", f"Vault is '{host}', a host name: the rotate-root job's NetworkPolicy needs "
+                "its addresses (a NetworkPolicy cannot name a DNS host)",
+                f"set keybuzz:vaultCidrs to the addresses {host} resolves to, e.g. [\"203.0.113.10/32\"]",
+            )  # fmt: skip

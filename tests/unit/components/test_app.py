@@ -33,6 +33,8 @@ def _render(app: str, replicas: int = 2, **kw: Any) -> list[Recorded]:
                 service_account=f"keybuzz-{app}",
                 image=f"repo/{app}:v1",
                 replicas=replicas,
+                port=CATALOG[app].port,
+                command=CATALOG[app].command,
                 **kw,
             ),
         )
@@ -180,6 +182,8 @@ def test_the_deployment_rolls_after_what_it_is_told_to() -> None:
                 service_account="keybuzz-backend",
                 image="repo/backend:v1",
                 replicas=1,
+                port=4000,
+                command=None,
                 rollout_after=[gate],
             ),
         )

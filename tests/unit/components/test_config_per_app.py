@@ -61,6 +61,8 @@ def test_its_keys_are_declared_from_the_catalog_entry() -> None:
         "reportsImageRepository",
         "reportsReplicas",
         "reportsHost",  # it serves a port
+        "reportsPort",  # its port is the stack's (the catalog's by default)
+        "reportsEgress",  # every app's egress allow-list
         "reportsDatabase",  # it owns a database
         "reportsLegacyRoles",
     }

@@ -28,6 +28,7 @@ from components.config import (
 )
 from components.config.rules import credential_ttls, images_and_databases, isolation
 from components.config.types import Endpoint
+from components.spec import Egress
 from render import stack_config
 
 
@@ -51,6 +52,9 @@ def test_each_enabled_app_has_its_typed_settings_in_catalog_order() -> None:
         image_repository="ghcr.io/keybuzzio/keybuzz-api",
         replicas=1,
         host="api-dev.keybuzz.io",
+        port=3001,
+        command=None,
+        egress=(Egress(None, 587),),
         database="keybuzz",  # DEV's legacy name
         database_app="api",
         legacy_roles=("keybuzz_api_dev",),

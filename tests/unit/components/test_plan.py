@@ -56,12 +56,17 @@ def test_only_the_backend_migrates_and_the_worker_rolls_after_it() -> None:
     assert not any(a.rolls_after_migrations for a in on_api.apps)
 
 
-def test_prod_plans_no_migrations_and_no_redis() -> None:
+def test_prod_plans_no_migrations_and_redis_for_the_api_only() -> None:
     p = _plan("prod")
     assert [a.app for a in p.apps] == ["api", "client"]
     assert not any(a.migrations or a.rolls_after_migrations for a in p.apps)
-    assert all(a.service.plain_env == {} for a in p.apps)
-    assert {a.app: a.isolation.lb_egress for a in p.apps}["client"] == ()
+    # TOPO: Redis serves the application cache and rate limiting: the api, through the LB.
+    assert {a.app: set(a.service.plain_env) for a in p.apps} == {"api": {"REDIS_HOST", "REDIS_PORT", "REDIS_URL"},
+                                                                 "client": set()}  # fmt: skip
+    assert {a.app: [str(e) for e in a.isolation.lb_egress] for a in p.apps} == {
+        "api": ["10.0.0.10:5432", "10.0.0.10:6379"],
+        "client": [],
+    }
 
 
 def test_the_cutover_phase_decides_which_secret_each_app_reads() -> None:

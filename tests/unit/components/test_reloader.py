@@ -17,6 +17,7 @@ from components.pickup import (
     reloader_args,
 )
 from components.reloader import Reloader, ReloaderArgs
+from components.spec import Egress
 from render import Recorded, Rendering, run_under_mocks
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,6 +30,10 @@ CLUSTER_WIDE = (
 )
 
 
+#: The API server as the stack lists it (keybuzz:kubernetesApiEgress).
+API_SERVER = Egress("192.0.2.10/32", 6443)
+
+
 def _render(**kw: Any) -> list[Recorded]:
     def program() -> None:
         Reloader(
@@ -38,6 +43,7 @@ def _render(**kw: Any) -> list[Recorded]:
                 namespace="keybuzz-reloader-prod",
                 service_account="keybuzz-reloader",
                 app_namespaces={"keybuzz-api-prod": "keybuzz-api-prod", "keybuzz-worker-prod": "keybuzz-worker-prod"},
+                api_server=[API_SERVER],
                 **kw,
             ),
         )
@@ -125,7 +131,7 @@ def test_its_own_namespace_service_account_and_a_single_recreated_replica() -> N
 )
 def test_bad_arguments_are_refused_before_anything_is_created(namespaces: dict[str, str], message: str) -> None:
     def program() -> None:
-        Reloader("r", ReloaderArgs("prod", "keybuzz-reloader-prod", "keybuzz-reloader", namespaces))
+        Reloader("r", ReloaderArgs("prod", "keybuzz-reloader-prod", "keybuzz-reloader", namespaces, [API_SERVER]))
 
     with pytest.raises(ValueError, match=message):
         run_under_mocks(program, stack="prod")
