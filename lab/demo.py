@@ -6,7 +6,9 @@
    PostgreSQL through the LB;
 4. a short summary read back from the real servers: databases and their owner groups, Vault mounts, roles
    and policies, namespaces, Deployments, ExternalSecrets and their sync status;
-5. the proof: the credentials ESO synced into lab-prod's api Secret connect through the LB and write; DEV's
+5. the proof: the credentials ESO synced into lab-prod's api Secret connect through the LB over TLS (the
+   lab's PostgreSQL serves it; the stacks keep the shipped ``postgresSslMode``) and write, with psycopg
+   and with node-postgres, the api's own driver, given exactly the Secret's keys as its environment; DEV's
    synced credentials cannot connect to the PROD database.
 """
 
@@ -23,7 +25,9 @@ import psycopg
 from lab.cluster import Lab
 from lab.config import repo_root
 from lab.kube import ready_condition
+from lab.node_pg import probe
 from lab.procs import LabError
+from lab.tls import session_tls
 
 
 def _say(text: str) -> None:
@@ -35,10 +39,13 @@ def _step(n: int, text: str) -> float:
     return time.monotonic()
 
 
-def _connect(creds: dict[str, str], dbname: str | None = None) -> psycopg.Connection[Any]:
+def _connect(creds: dict[str, str], sslmode: str, dbname: str | None = None) -> psycopg.Connection[Any]:
+    """libpq with the Secret's address and login and the stack's (libpq) `sslmode`. Not the Secret's
+    PGSSLMODE: that one is written for the app's driver, which need not be libpq (node-postgres is probed
+    with it below)."""
     return psycopg.connect(
         host=creds["PGHOST"], port=creds["PGPORT"], dbname=dbname or creds["PGDATABASE"],
-        user=creds["PGUSER"], password=creds["PGPASSWORD"], connect_timeout=5, autocommit=True,
+        user=creds["PGUSER"], password=creds["PGPASSWORD"], sslmode=sslmode, connect_timeout=5, autocommit=True,
     )  # fmt: skip
 
 
@@ -73,22 +80,36 @@ def summary(lab: Lab) -> list[str]:
 
 
 def proof(lab: Lab) -> list[str]:
-    """PROD's api credentials work through the LB; DEV's are refused by the PROD database."""
+    """PROD's api credentials work through the LB over TLS, with libpq and with node-postgres; DEV's are
+    refused by the PROD database."""
+    from lab.stacks import NAMESPACE, shipped_config
+
     lb = f"127.0.0.1:{lab.ports.lb_write}"
+    sslmode = str(shipped_config("prod")[f"{NAMESPACE}:postgresSslMode"])  # the lab stacks keep it
     prod = lab.kube.secret_data("keybuzz-api-prod", "keybuzz-api-postgres")
     if f"{prod['PGHOST']}:{prod['PGPORT']}" != lb:
         raise LabError(f"lab-prod's api Secret points at {prod['PGHOST']}:{prod['PGPORT']}, not the LB {lb}")
-    with _connect(prod) as conn:
+    with _connect(prod, sslmode) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS demo_probe (at timestamptz DEFAULT now())")
         conn.execute("INSERT INTO demo_probe DEFAULT VALUES")
         (count,) = conn.execute("SELECT count(*) FROM demo_probe").fetchone() or (0,)
+        tls = session_tls(conn)
     lines = [
-        f"PROD api credentials ({prod['PGUSER']}) via the LB {lb}: connected to {prod['PGDATABASE']}, "
-        f"wrote a row ({count} so far)"
+        f"PROD api credentials ({prod['PGUSER']}) via the LB {lb}, libpq sslmode={sslmode}: connected "
+        f"to {prod['PGDATABASE']} ({'TLS' if tls else 'NOT TLS'}), wrote a row ({count} so far)"
     ]
+    # The api is a Node app: its driver, node-postgres, with exactly the Secret's keys as its environment.
+    node = probe(prod)
+    if not (node.ok and node.ssl and node.session_user == prod["PGUSER"]):
+        _say("\n".join(f"    {line}" for line in lines))
+        raise LabError(
+            f"node-postgres, the api's driver, with exactly the variables ESO synced (PGSSLMODE="
+            f"{prod.get('PGSSLMODE')}): {node.describe()}. The api could not reach its database (issue 18)."
+        )
+    lines.append(f"the same Secret as the api's environment, node-postgres: {node.describe()}")
     dev = lab.kube.secret_data("keybuzz-api-dev", "keybuzz-api-postgres")
     try:
-        _connect(dev, prod["PGDATABASE"]).close()
+        _connect(dev, sslmode, prod["PGDATABASE"]).close()
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1]
         lines.append(f"DEV api credentials ({dev['PGUSER']}) on {prod['PGDATABASE']}: refused ({reason})")
