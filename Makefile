@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-demo: $(STAMP) lab-setup toolchain ## the platform for real on the lab: lab up, pulumi up of lab-dev and lab-prod, summary, proof
+demo: $(STAMP) lab-setup node-setup toolchain ## the platform for real on the lab: lab up, pulumi up of lab-dev and lab-prod, summary, proof
 	$(PY) -m lab demo $(LAB_ARGS)
 
 test: ## run every test tier that exists (lint, unit, policy, lab, toolchain, e2e)

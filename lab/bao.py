@@ -35,8 +35,9 @@ def ensure_mount(vault: Vault, path: str, type_: str, options: dict[str, Any] | 
 
 
 def lab_connection_url(port: int, database: str = "postgres") -> str:
-    """A Vault database connection URL (templated credentials) to the lab's LB write port."""
-    return f"postgresql://{{{{username}}}}:{{{{password}}}}@{HOST}:{port}/{database}?sslmode=disable"
+    """A Vault database connection URL (templated credentials) to the lab's LB write port, with the
+    shipped stacks' sslmode (OpenBao's plugin encrypts without verifying, as the program's connections do)."""
+    return f"postgresql://{{{{username}}}}:{{{{password}}}}@{HOST}:{port}/{database}?sslmode=require"
 
 
 def database_engine(lab: LabBase, mount: str, role: str) -> None:

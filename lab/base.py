@@ -39,6 +39,11 @@ class LabBase:
     def secrets(self) -> Secrets:
         return cfg.read_secrets(self.layout)
 
+    @property
+    def ca_certificate(self) -> Path:
+        """The lab CA (lab/tls.py) that signed every node's PostgreSQL server certificate."""
+        return self.layout.ca_certificate
+
     def running(self) -> list[ProcRecord]:
         return [r for r in ProcTable(self.layout.run_dir).all() if r.alive()]
 

@@ -166,7 +166,10 @@ def cmd_env(lab: Lab, args: argparse.Namespace) -> int:
         # state backend as pulumi_state) would otherwise send the superuser's password.
         "PGPASSFILE": str(_superuser_passfile(lab)),
         "PGDATABASE": "postgres",
-        "PGSSLMODE": "disable",
+        # TLS verified against the lab's CA (the server certificate names 127.0.0.1): psql and every libpq
+        # client of this shell check they talk to this lab's PostgreSQL.
+        "PGSSLMODE": "verify-full",
+        "PGSSLROOTCERT": str(lab.ca_certificate),
         "BAO_ADDR": f"http://{HOST}:{lab.ports.bao}",
         "BAO_TOKEN": secrets.bao_root_token,
         "VAULT_ADDR": f"http://{HOST}:{lab.ports.bao}",

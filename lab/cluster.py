@@ -11,9 +11,10 @@ Processes (each recorded by PID in ``<state>/run``):
 - ``etcd``: the DCS, one member, client port base+5.
 - ``patroni-pg1..3``: three Patroni daemons (each starts its own postmaster), run as the ``postgres``
   OS user through ``setpriv`` so the recorded PID is Patroni's own. PostgreSQL ports base+11..13,
-  Patroni REST ports base+21..23.
+  Patroni REST ports base+21..23. Each PostgreSQL serves TLS with the server certificate of the lab's
+  own CA (``lab/tls.py``, ``<state>/tls``); logins other than the superuser's and replication must use it.
 - ``haproxy``: write port base+0 routed to the node whose Patroni answers ``OPTIONS /primary`` with 200,
-  read port base+1 to the nodes answering ``/replica``; stats on base+2.
+  read port base+1 to the nodes answering ``/replica``; stats on base+2. TCP passthrough: TLS is end to end.
 - ``bao``: an OpenBao server (Vault API) on base+8 with persistent integrated (raft) storage in
   ``<state>/bao/data`` and a static auto-unseal key (``<state>/bao/unseal.key``, mode 0600): like the
   estate's Vault it keeps its mounts, roles and leases across a restart (the lab's PostgreSQL keeps its
@@ -185,6 +186,8 @@ class Lab(Failover, Daemons, ConfigFiles, Probes, LabBase):
             "members": members,
             "haproxy": self.haproxy_backends(),
             "secrets_file": str(self.layout.secrets_file),
+            # What a verifying client trusts (PGSSLROOTCERT, NODE_EXTRA_CA_CERTS): lab/tls.py.
+            "ca_certificate": str(self.ca_certificate),
         }
 
 

@@ -157,8 +157,35 @@ class Layout:
     def haproxy_cfg(self) -> Path:
         return self.state_dir / "haproxy.cfg"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
+
+    @property
+    def ca_certificate(self) -> Path:
+        """The lab CA's certificate: what a client that verifies the server trusts (PGSSLROOTCERT,
+        NODE_EXTRA_CA_CERTS)."""
+        return self.tls_dir / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.tls_dir / "ca.key"
+
+    @property
+    def server_certificate(self) -> Path:
+        return self.tls_dir / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.tls_dir / "server.key"
+
     def node_dir(self, node: str) -> Path:
         return self.state_dir / node
+
+    def node_tls(self, node: str) -> tuple[Path, Path]:
+        """(certificate, key) of `node`'s PostgreSQL: copies of the server's, in the node's own directory
+        (owned by the postgres user: PostgreSQL refuses a key file another user owns or can read)."""
+        return self.node_dir(node) / "server.crt", self.node_dir(node) / "server.key"
 
     def node_cfg(self, node: str) -> Path:
         return self.node_dir(node) / "patroni.yml"

@@ -7,8 +7,10 @@
    PostgreSQL through the LB;
 4. a short summary read back from the real servers: databases and their owner groups, Vault mounts, roles
    and policies, namespaces, Deployments, ExternalSecrets and their sync status;
-5. the proof: the credentials ESO synced into each environment's api Secret connect through the LB and
-   write; none connects to another environment's database.
+5. the proof: the credentials ESO synced into each environment's api Secret connect through the LB over
+   TLS (the lab's PostgreSQL serves it; the stacks keep the shipped ``postgresSslMode``) and write, with
+   psycopg and with node-postgres, the api's own driver, given exactly the Secret's keys as its
+   environment; none connects to another environment's database.
 
 The environments are the estate's (`components.environments`), in table order.
 """
@@ -30,8 +32,10 @@ from lab.cluster import Lab
 from lab.config import HOST, repo_root
 from lab.estate import seed
 from lab.kube import ready_condition
+from lab.node_pg import probe
 from lab.procs import LabError
 from lab.stacks import pulumi_env, stack_name, write_stack
+from lab.tls import session_tls
 
 
 def _say(text: str) -> None:
@@ -43,10 +47,13 @@ def _step(n: int, text: str) -> float:
     return time.monotonic()
 
 
-def _connect(creds: dict[str, str], dbname: str | None = None) -> psycopg.Connection[Any]:
+def _connect(creds: dict[str, str], sslmode: str, dbname: str | None = None) -> psycopg.Connection[Any]:
+    """libpq with the Secret's address and login and the stack's (libpq) `sslmode`. Not the Secret's
+    PGSSLMODE: that one is written for the app's driver, which need not be libpq (node-postgres is probed
+    with it below)."""
     return psycopg.connect(
         host=creds["PGHOST"], port=creds["PGPORT"], dbname=dbname or creds["PGDATABASE"],
-        user=creds["PGUSER"], password=creds["PGPASSWORD"], connect_timeout=5, autocommit=True,
+        user=creds["PGUSER"], password=creds["PGPASSWORD"], sslmode=sslmode, connect_timeout=5, autocommit=True,
     )  # fmt: skip
 
 
@@ -81,31 +88,45 @@ def summary(lab: Lab) -> list[str]:
 
 
 def proof(lab: Lab) -> list[str]:
-    """Each environment's api credentials work through the LB; every other environment's database refuses them."""
+    """Each environment's api credentials work through the LB over TLS, with libpq and with node-postgres (the
+    api's own driver, given exactly the Secret's keys); every other environment's database refuses them."""
+    from lab.stacks import NAMESPACE, shipped_config
+
     lb = f"{HOST}:{lab.ports.lb_write}"
     secret_name = CATALOG["api"].db_secret_name
     assert secret_name is not None  # the api owns a database
     creds = {env: lab.kube.secret_data(Naming(env).namespace("api"), secret_name) for env in estate_environments()}
     lines = []
     for env, mine in creds.items():
+        sslmode = str(shipped_config(env)[f"{NAMESPACE}:postgresSslMode"])  # the lab stacks keep it
         if f"{mine['PGHOST']}:{mine['PGPORT']}" != lb:
             raise LabError(
                 f"{stack_name(env)}'s api Secret points at {mine['PGHOST']}:{mine['PGPORT']}, not the LB {lb}"
             )
-        with _connect(mine) as conn:
+        with _connect(mine, sslmode) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS demo_probe (at timestamptz DEFAULT now())")
             conn.execute("INSERT INTO demo_probe DEFAULT VALUES")
             (count,) = conn.execute("SELECT count(*) FROM demo_probe").fetchone() or (0,)
+            tls = session_tls(conn)
         lines.append(
-            f"{env.upper()} api credentials ({mine['PGUSER']}) via the LB {lb}: connected to {mine['PGDATABASE']}, "
-            f"wrote a row ({count} so far)"
+            f"{env.upper()} api credentials ({mine['PGUSER']}) via the LB {lb}, libpq sslmode={sslmode}: connected "
+            f"to {mine['PGDATABASE']} ({'TLS' if tls else 'NOT TLS'}), wrote a row ({count} so far)"
         )
+        node = probe(mine)
+        if not (node.ok and node.ssl and node.session_user == mine["PGUSER"]):
+            _say("\n".join(f"    {line}" for line in lines))
+            raise LabError(
+                f"node-postgres, the api's driver, with exactly the variables ESO synced into {stack_name(env)} "
+                f"(PGSSLMODE={mine.get('PGSSLMODE')}): {node.describe()}. The api could not reach its database."
+            )
+        lines.append(f"the same Secret as the api's environment, node-postgres: {node.describe()}")
     for env, mine in creds.items():
+        sslmode = str(shipped_config(env)[f"{NAMESPACE}:postgresSslMode"])
         for other, theirs in creds.items():
             if other == env:
                 continue
             try:
-                _connect(mine, theirs["PGDATABASE"]).close()
+                _connect(mine, sslmode, theirs["PGDATABASE"]).close()
             except psycopg.OperationalError as exc:
                 reason = str(exc).strip().splitlines()[-1]
                 lines.append(

@@ -1,4 +1,4 @@
-"""The lab's server configuration, rendered to files: Patroni per node, HAProxy, OpenBao."""
+"""The lab's server configuration, rendered to files: Patroni per node (PostgreSQL with TLS), HAProxy, OpenBao."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from lab import config as cfg
 from lab.base import LabBase
 from lab.config import HOST, NODES, Secrets
+from lab.tls import ensure_certificates
 
 
 class ConfigFiles(LabBase):
@@ -19,10 +20,21 @@ class ConfigFiles(LabBase):
 
     def _patroni_config(self, node: str, secrets: Secrets, pg_bin: str) -> dict[str, Any]:
         node_dir = self.layout.node_dir(node)
+        cert, key = self.layout.node_tls(node)
+        # First match wins. Every login that is not the lab's own plumbing (the apps' roles and Vault's
+        # dynamic users, Vault's login role, the legacy logins, the state backend's role) must come over
+        # TLS: behind a TCP-passthrough LB the server cannot tell the LB's connections from any other, so
+        # only `hostssl` makes "the app path is encrypted" something the lab checks rather than assumes: a
+        # client that would send an app's password in clear (sslmode=disable, or a driver that does not
+        # ask for TLS) is refused here as it would be by a production server that requires TLS. The
+        # superuser (Patroni's own connections, the lab's probes, writer and seeding) and replication may
+        # still connect without it: lab plumbing, not what the tests prove.
         hba = [
             "local all all scram-sha-256",
-            f"host all all {HOST}/32 scram-sha-256",
             f"host replication {cfg.REPLICATION_USER} {HOST}/32 scram-sha-256",
+            f"host all {cfg.SUPERUSER} {HOST}/32 scram-sha-256",
+            f"hostssl all all {HOST}/32 scram-sha-256",
+            f"hostnossl all all {HOST}/32 reject",
         ]
         return {
             "scope": cfg.SCOPE,
@@ -74,8 +86,14 @@ class ConfigFiles(LabBase):
                     "superuser": {"username": cfg.SUPERUSER, "password": secrets.superuser_password},
                     "replication": {"username": cfg.REPLICATION_USER, "password": secrets.replication_password},
                 },
-                # The Debian default socket directory belongs to the packaged cluster: keep ours apart.
-                "parameters": {"unix_socket_directories": str(node_dir)},
+                "parameters": {
+                    # The Debian default socket directory belongs to the packaged cluster: keep ours apart.
+                    "unix_socket_directories": str(node_dir),
+                    # TLS on every node (lab/tls.py): whichever node leads, the LB's clients meet TLS.
+                    "ssl": "on",
+                    "ssl_cert_file": str(cert),
+                    "ssl_key_file": str(key),
+                },
                 "pg_hba": hba,
                 # Replicas clone the leader without waiting for a spread checkpoint.
                 "basebackup": [{"checkpoint": "fast"}],
@@ -104,6 +122,7 @@ class ConfigFiles(LabBase):
             "global\n"
             "    maxconn 400\n"
             "defaults\n"
+            # TCP passthrough: TLS runs end to end between the client and PostgreSQL, as in production.
             "    mode tcp\n"
             "    timeout connect 2s\n"
             "    timeout client 30m\n"
@@ -134,10 +153,17 @@ class ConfigFiles(LabBase):
             path.mkdir(parents=True, exist_ok=True)
         os.chmod(layout.etcd_dir, 0o700)
         owner = pwd.getpwnam(cfg.OS_USER) if self.as_root else None
+        ensure_certificates(layout)
         for node in NODES:
             node_dir = layout.node_dir(node)
             node_dir.mkdir(exist_ok=True)
             os.chmod(node_dir, 0o700)
+            cert, key = layout.node_tls(node)
+            cert.write_bytes(layout.server_certificate.read_bytes())
+            cfg.write_private(key, layout.server_key.read_bytes())
+            if owner:
+                for path in (cert, key):
+                    os.chown(path, owner.pw_uid, owner.pw_gid)
             config_path = layout.node_cfg(node)
             fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:  # JSON is YAML: no YAML library needed

@@ -37,7 +37,7 @@ def lab_overrides(lab: Lab, **extra: Any) -> dict[str, Any]:
         "postgresNodes": PLACEHOLDER_PG_NODES,
         "redisNodes": PLACEHOLDER_REDIS_NODES,
         "vaultAddress": f"http://{HOST}:{lab.ports.bao}",
-        "postgresSslMode": "disable",
+        # No postgresSslMode: the lab serves TLS (lab/tls.py), so the stacks keep the shipped mode.
         "postgresAdminPassword": lab.secrets.superuser_password,
         # The program sends this one value both to PostgreSQL (the Vault login role) and to Vault (the
         # connection): verify_connection proves the wiring.

@@ -37,9 +37,10 @@ from render.unseeded import unseeded, unseeded_keys
 
 NAMESPACE = "keybuzz"
 # Keys a lab stack sets differently from the shipped stack: where things are, and how to log in.
+# postgresSslMode is not one: the lab's PostgreSQL serves TLS like production's (lab/tls.py).
 ADDRESS_KEYS = frozenset(
     {"postgresWriteEndpoint", "postgresReadEndpoint", "redisEndpoint", "postgresNodes", "redisNodes",
-     "vaultAddress", "postgresSslMode"}
+     "vaultAddress"}
 )  # fmt: skip
 CREDENTIAL_KEYS = frozenset({"postgresAdminPassword", "vaultToken", "vaultDbPassword", "appSecretEnv", "kubeconfig"})
 LAB_ONLY_KEYS = frozenset({"kubernetesSkipAwait"})  # no kubelet in the lab: nothing ever becomes ready

@@ -43,10 +43,15 @@ def ensure_state_database(lab: Lab) -> None:
 
 
 def backend_url(lab: Lab) -> str:
-    """The engine's backend URL for the lab (no secret in it: the password is in the passfile)."""
+    """The engine's backend URL for the lab (no secret in it: the password is in the passfile).
+
+    TLS verified against the lab CA (lib/pq's verify-full: the certificate names 127.0.0.1): the state
+    holds the stacks' encrypted secrets and their layout, and ``pulumi_state`` is not the superuser, so
+    the lab's PostgreSQL accepts it over TLS only (lab/files.py)."""
     return (
         f"postgres://{ROLE}@{HOST}:{lab.ports.lb_write}/{DATABASE}"
-        f"?sslmode=disable&table={TABLE}&passfile={_passfile(lab)}&connect_timeout=5"
+        f"?sslmode=verify-full&sslrootcert={lab.ca_certificate}"
+        f"&table={TABLE}&passfile={_passfile(lab)}&connect_timeout=5"
     )
 
 

@@ -20,7 +20,9 @@ import psycopg
 TABLE = "lab_writes"
 
 # Keepalives and a TCP user timeout so a connection to a node that vanished fails in seconds instead
-# of hanging on a dead socket.
+# of hanging on a dead socket. sslmode=require (the shipped stacks' mode: encrypted, not verified): the
+# lab's PostgreSQL serves TLS and refuses plaintext logins other than the superuser's (lab/files.py), and
+# these options also serve the apps' dynamic users in the tests (lab/bao.py).
 CONN_OPTS: dict[str, Any] = {
     "connect_timeout": 2,
     "keepalives": 1,
@@ -28,7 +30,7 @@ CONN_OPTS: dict[str, Any] = {
     "keepalives_interval": 1,
     "keepalives_count": 2,
     "tcp_user_timeout": 3000,
-    "sslmode": "disable",
+    "sslmode": "require",
 }
 
 

@@ -8,7 +8,7 @@ OPS_ENV = eval "$$(bash toolchain/build.sh env)" &&
 
 .PHONY: test-e2e preview drift rollback history
 
-test-e2e: $(STAMP) lab-setup toolchain ## e2e tier: the real program on the lab (real engine, providers, ESO), ops, workflows linted
+test-e2e: $(STAMP) lab-setup node-setup toolchain ## e2e tier: the real program on the lab (real engine, providers, ESO), ops, workflows linted
 	$(OPS_ENV) $(PY) -m pytest -m e2e tests/e2e
 
 preview: $(STAMP) toolchain ## pulumi preview --diff of STACK (make preview STACK=lab-dev)

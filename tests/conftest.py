@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,15 @@ from render import Rendering, render_stack
 from tests.table import with_environment
 
 TIERS = ("unit", "policy", "lab", "toolchain", "e2e")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No PG* variable of the caller's shell reaches the tests. After `eval "$(python -m lab env)"` they name
+    a developer's lab (its port, passfile, and its CA as PGSSLROOTCERT, against which libpq's `require`
+    would then verify the test lab's certificate and fail); the tests run labs of their own and give every
+    connection its settings."""
+    for name in [n for n in os.environ if n.startswith("PG")]:
+        del os.environ[name]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

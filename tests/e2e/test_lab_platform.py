@@ -22,6 +22,7 @@ from lab import bao
 from lab.cluster import Lab
 from lab.http import HttpError, Vault
 from lab.kube import ready_condition
+from lab.node_pg import probe
 from lab.procs import wait_for
 from lab.program import database_access
 from render import Rendering
@@ -183,6 +184,20 @@ class TestPlatformOnTheLab:
                 if "DATABASE_URL" in data:
                     with psycopg.connect(data["DATABASE_URL"], connect_timeout=5) as conn:
                         conn.execute("SELECT 1")
+
+    def test_the_apis_own_driver_connects_with_exactly_the_variables_eso_synced(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        """lab-prod's api is a Node app. node-postgres, its driver, given exactly the keys of the Secret ESO
+        synced as its environment (`new pg.Client()` with no arguments: lab/node/probe.js), reaches the
+        database through the LB over TLS. Issue 18: the lab serves TLS and the stack keeps the shipped
+        `postgresSslMode`, so this holds only if the program writes the mode as this driver understands it."""
+        [(ns, name)] = [(ns, name) for ns, name in pg_secrets(rendered["prod"]) if ns == "keybuzz-api-prod"]
+        data = lab.kube.secret_data(ns, name)
+        result = probe(data)
+        where = f"{ns}/{name} as the api's environment (PGSSLMODE={data.get('PGSSLMODE')})"
+        assert result.ok, f"{where}: {result.describe()}"
+        assert (result.session_user, result.database, result.ssl) == (data["PGUSER"], data["PGDATABASE"], True)
 
     def test_dev_and_prod_credentials_cannot_cross(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
         creds = {

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.lab
 def _props(lab: Lab) -> dict[str, object]:
     info = lab.conninfo()
     return {"host": info["host"], "port": info["port"], "user": info["user"], "password": info["password"],
-            "sslmode": "disable"}  # fmt: skip
+            "sslmode": "require"}  # fmt: skip
 
 
 @pytest.fixture

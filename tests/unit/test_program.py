@@ -105,7 +105,9 @@ def test_every_postgres_connection_uses_the_stacks_one_ssl_mode(rendering: Rende
     assert {mode for _, mode in modes} == {"require"}, sorted(modes)
 
 
-def test_the_lab_overrides_postgres_ssl_mode_everywhere() -> None:
+def test_a_stacks_other_ssl_mode_reaches_every_connection() -> None:
+    """The one choice is the stack's: another value (here `disable`) replaces `require` everywhere. (The lab
+    stacks no longer set it: the lab serves TLS and keeps the shipped mode, tests/unit/test_lab_tls.py.)"""
     lab = render_stack("lab-dev", overrides={"postgresSslMode": "disable"})
     assert lab.one("pulumi:providers:postgresql").inputs["sslmode"] == "disable"
     templates = [es.inputs["spec"]["target"].get("template", {}).get("data", {}) for es in lab.of_type(EXTERNAL_SECRET)]
