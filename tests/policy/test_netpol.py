@@ -47,7 +47,9 @@ STACKS = ("dev", "prod")
 #:   "reloader", "rotate-root": the platform namespaces (Reloader; the rotate-root CronJob);
 #:   "dns": kube-system's pods; "ingress": the ingress controller namespace's pods;
 #:   "postgres LB", "redis LB": the stack's LB address (``/32``);
-#:   "any IPv4 address": 0.0.0.0/0; "anywhere": every address, v4 and v6, and every pod under no policy.
+#:   "any IPv4 address": 0.0.0.0/0; "anywhere": every address, v4 and v6, and every pod under no policy;
+#:   "namespace <name>": the pods of a namespace the program does not create (a monitoring namespace);
+#:   "cidr <CIDR>[,<CIDR>...]": those addresses (a mail relay, Vault's address).
 #: A row naming an app the environment does not run declares nothing there.
 DECLARED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("every namespace", "dns", ("UDP 53", "TCP 53")),
@@ -121,8 +123,12 @@ class Environment:
             roles = self.apps
         elif role == "ingress":
             return [Workload(self.ingress, ANY_POD, "Deployment")]
-        else:
+        elif role.startswith("namespace "):
+            return [Workload(role.removeprefix("namespace "), ANY_POD, "Deployment")]
+        elif role in (*APPS, *PLATFORM):
             roles = [role] if role in self.namespaces else []
+        else:
+            raise AssertionError(f"DECLARED names an unknown source role {role!r}")
         return [w for r in roles for w in self.workloads[self.namespaces[r]]]
 
     def destinations(self, role: str) -> list[Endpoint]:
@@ -137,6 +143,10 @@ class Environment:
             return [Addresses.of(["0.0.0.0/0"])]
         if role == "anywhere":
             return [Addresses.of(["0.0.0.0/0", "::/0"]), *self.outside]
+        if role.startswith("namespace "):
+            return [Workload(role.removeprefix("namespace "), ANY_POD, "Deployment")]
+        if role.startswith("cidr "):
+            return [Addresses.of(role.removeprefix("cidr ").split(","))]
         raise AssertionError(f"DECLARED names an unknown destination role {role!r}")
 
     def declared(self) -> list[Connection]:
