@@ -35,7 +35,8 @@
 #   KEYBUZZ_TOOLCHAIN_ONLY   space-separated groups or artifact names to build (default: all):
 #                            engine (pulumi + language host), providers (kubernetes, vault,
 #                            postgresql plugins), lab (etcd, kube-apiserver, kube-controller-manager,
-#                            external-secrets, reloader), crds, ci (actionlint, the workflow linter)
+#                            external-secrets, reloader), crds, ci (actionlint, the workflow linter;
+#                            kube-score, the manifest checker)
 #   KEYBUZZ_UPSTREAM_DIR     the upstream trees (default ../shared/upstream; toolchain/upstream.sh)
 set -euo pipefail
 
@@ -88,6 +89,7 @@ ARTIFACTS=(
 	"external-secrets|$EXTERNAL_SECRETS_VERSION|lab|external-secrets|github.com/external-secrets/external-secrets||vault|external-secrets-v$EXTERNAL_SECRETS_VERSION|"
 	"reloader|$RELOADER_VERSION|lab|reloader|github.com/stakater/Reloader|-X github.com/stakater/Reloader/pkg/common.Version=v$RELOADER_VERSION||reloader-v$RELOADER_VERSION,$OPENSHIFT_API_TREE|hook_reloader"
 	"actionlint|$ACTIONLINT_VERSION|ci|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION|||"
+	"kube-score|$KUBE_SCORE_VERSION|ci|kube-score|github.com/zegl/kube-score/cmd/kube-score|-X main.version=$KUBE_SCORE_VERSION|||"
 )
 
 # --- hooks: stage preparation (before go build) and extra files (after) ----------------------
@@ -247,6 +249,7 @@ check_pins() {
 	etcd) check_pin etcd go.etcd.io/etcd/server/v3 "v$ETCD_VERSION" ;;
 	kube-apiserver | kube-controller-manager) check_pin kube-apiserver k8s.io/kubernetes "v$KUBERNETES_VERSION" ;;
 	actionlint) check_pin actionlint github.com/rhysd/actionlint "v$ACTIONLINT_VERSION" ;;
+	kube-score) check_pin kube-score github.com/zegl/kube-score "v$KUBE_SCORE_VERSION" ;;
 	esac
 	# Artifacts built from upstream trees are pinned by the trees' versions (their
 	# folder names carry the pins) and digests (upstream.lock), checked in build_artifact.

@@ -39,6 +39,7 @@ WRAPPER_REQUIRES = {
     "etcd": [("go.etcd.io/etcd/server/v3", "ETCD_VERSION")],
     "kube-apiserver": [("k8s.io/kubernetes", "KUBERNETES_VERSION")],
     "actionlint": [("github.com/rhysd/actionlint", "ACTIONLINT_VERSION")],
+    "kube-score": [("github.com/zegl/kube-score", "KUBE_SCORE_VERSION")],
 }
 
 PROVIDERS = {
@@ -341,6 +342,11 @@ def test_lab_binaries_tell_their_pinned_versions(toolchain_bin: Path, pins: dict
 def test_actionlint_tells_its_pinned_version(toolchain_bin: Path, pins: dict[str, str]) -> None:
     out = subprocess.run([toolchain_bin / "actionlint", "-version"], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == f"v{pins['ACTIONLINT_VERSION']}"
+
+
+def test_kube_score_tells_its_pinned_version(toolchain_bin: Path, pins: dict[str, str]) -> None:
+    out = subprocess.run([toolchain_bin / "kube-score", "version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith(f"kube-score version: {pins['KUBE_SCORE_VERSION']},")
 
 
 def test_external_secrets_crds_serve_v1(toolchain_bin: Path) -> None:
