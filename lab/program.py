@@ -16,6 +16,7 @@ from typing import Any
 
 from lab.cluster import Lab
 from lab.config import HOST
+from lab.kube import kube_ports
 
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 GENERATOR = "kubernetes:generators.external-secrets.io/v1alpha1:VaultDynamicSecret"
@@ -37,6 +38,9 @@ def lab_overrides(lab: Lab, **extra: Any) -> dict[str, Any]:
         "postgresNodes": PLACEHOLDER_PG_NODES,
         "redisNodes": PLACEHOLDER_REDIS_NODES,
         "vaultAddress": f"http://{HOST}:{lab.ports.bao}",
+        # The platform namespaces' egress: the lab's OpenBao and API server (no CNI enforces it in the lab).
+        "vaultCidrs": [f"{HOST}/32"],
+        "kubernetesApiEgress": [f"{HOST}/32:{kube_ports(lab.ports)['kube_api']}"],
         # No postgresSslMode: the lab serves TLS (lab/tls.py), so the stacks keep the shipped mode.
         "postgresAdminPassword": lab.secrets.superuser_password,
         # The program sends this one value both to PostgreSQL (the Vault login role) and to Vault (the

@@ -9,6 +9,7 @@ monitoring ingress) is a row here, and the tests say which row is missing or whi
 from __future__ import annotations
 
 import copy
+import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,6 +37,7 @@ from render.netpol_matrix import (
     node_addresses,
     reaching,
 )
+from render.unseeded import unseeded
 
 STACKS = ("dev", "prod")
 
@@ -48,12 +50,21 @@ STACKS = ("dev", "prod")
 #:   "dns": kube-system's pods; "ingress": the ingress controller namespace's pods;
 #:   "postgres LB", "redis LB": the stack's LB address (``/32``);
 #:   "any IPv4 address": 0.0.0.0/0; "anywhere": every address, v4 and v6, and every pod under no policy;
+#:   "public": every IPv4 address but the private ranges (RFC 1918, 100.64/10, 169.254/16, 127/8), the
+#:       test's own list, not the program's;
+#:   "vault", "api server": the addresses the stack gives them (keybuzz:vaultCidrs, keybuzz:kubernetesApiEgress:
+#:       the stand-ins of render/unseeded.py, since the shipped files leave them unset);
 #:   "namespace <name>": the pods of a namespace the program does not create (a monitoring namespace);
 #:   "cidr <CIDR>[,<CIDR>...]": those addresses (a mail relay, Vault's address).
 #: A row naming an app the environment does not run declares nothing there.
 DECLARED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("every namespace", "dns", ("UDP 53", "TCP 53")),
     ("api", "postgres LB", ("TCP 5432",)),
+    ("api", "redis LB", ("TCP 6379",)),  # TOPO: cache applicatif, rate limiting
+    ("api", "public", ("TCP 587",)),  # PH28.2 §6.1: the OTP mail, SMTP submission to a relay
+    ("backend", "public", ("TCP 443",)),  # PH15: Amazon SP-API and OAuth
+    ("client", "public", ("TCP 443",)),  # PH28.2 §5.1: server-side rendering calls the public API
+    ("worker", "public", ("TCP 443",)),  # TOPO: Amazon polling
     ("backend", "postgres LB", ("TCP 5432",)),
     ("worker", "postgres LB", ("TCP 5432",)),
     ("worker", "redis LB", ("TCP 6379",)),
@@ -63,10 +74,10 @@ DECLARED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("ingress", "api pods", ("TCP 3001",)),
     ("ingress", "backend pods", ("TCP 4000",)),
     ("ingress", "client pods", ("TCP 3000",)),
-    # Vault, addressed by host name (VAULT_ADDR): a NetworkPolicy cannot name a host.
-    ("rotate-root", "any IPv4 address", ("TCP 8200",)),
-    # The API server (Reloader watches Secrets and patches Deployments); its addresses are not known here.
-    ("reloader", "anywhere", ("TCP 443", "TCP 6443")),
+    # Vault's addresses (keybuzz:vaultCidrs: Vault is addressed by host name) on its port only.
+    ("rotate-root", "vault", ("TCP 8200",)),
+    # The API server's endpoints (Reloader watches Secrets and patches Deployments), and nothing else.
+    ("reloader", "api server", ("TCP 6443",)),
 )
 
 #: Where each role lives: the naming module's names, repeated here so that a renamed namespace is a
@@ -81,6 +92,22 @@ NAMESPACES = {
 }
 APPS = ("api", "backend", "client", "worker")
 PLATFORM = ("reloader", "rotate-root")
+
+
+#: The address ranges the test holds outside "public" (written here, not imported from the program).
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8")
+
+
+def _public() -> list[ipaddress.IPv4Network]:
+    remaining = [ipaddress.IPv4Network("0.0.0.0/0")]
+    for private in map(ipaddress.IPv4Network, PRIVATE):
+        remaining = [
+            piece
+            for network in remaining
+            for piece in (network.address_exclude(private) if private.subnet_of(network) else [network])
+            if not piece.subnet_of(private)
+        ]
+    return remaining
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -110,10 +137,16 @@ class Environment:
             for o in surroundings(everything)
             if o["kind"] != "Namespace"
         ]
-        self.ingress = config.get("keybuzz:ingressNamespace", "ingress-nginx")  # the config key's default
+        stand_ins = unseeded(stack)
+        self.ingress = config.get("keybuzz:ingressNamespace", stand_ins.get("ingressNamespace"))
+        vault = config.get("keybuzz:vaultCidrs", stand_ins.get("vaultCidrs"))
+        api_server = config.get("keybuzz:kubernetesApiEgress", stand_ins.get("kubernetesApiEgress"))
         self.lbs = {
             "postgres LB": Addresses.of([f"{_host(config['keybuzz:postgresWriteEndpoint'])}/32"]),
             "redis LB": Addresses.of([f"{_host(config['keybuzz:redisEndpoint'])}/32"]),
+            "vault": Addresses.of(vault),
+            "api server": Addresses.of([_host(e) for e in api_server]),
+            "public": Addresses.of(_public()),
         }
 
     def sources(self, role: str) -> list[Endpoint]:
@@ -210,13 +243,6 @@ def test_no_program_pod_reaches_a_node_on_its_service_ports(
     assert reaching(connections, set().union(*by_env.values()), nodes, NODE_PORTS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the platform namespaces' egress is wider than their peers: rotate-root may open TCP 8200 to any "
-    "IPv4 address (Vault is addressed by host name), Reloader TCP 443/6443 anywhere (the API server's "
-    "addresses are not known), so both may reach a node on those ports. Pending the per-namespace "
-    "allow-lists (platform namespaces reaching only Vault and the API server); remove this mark then.",
-)
 def test_no_program_pod_reaches_a_node_at_all(connections: list[Connection], by_env: dict[str, set[str]]) -> None:
     nodes = sorted({a for stack in STACKS for a in node_addresses(stack)})
     found = reaching(connections, set().union(*by_env.values()), nodes)
@@ -274,10 +300,9 @@ def test_a_missing_default_deny_opens_the_namespace_to_prod_and_to_everyone(
     into_worker = {(str(c.source), c.ports) for c in new if c.destination == worker}
     assert ("elsewhere/any-pod", (ANY,)) in into_worker
     assert ("0.0.0.0/0, ::/0", (ANY,)) in into_worker
-    # PROD's Reloader may open TCP 443/6443 anywhere: with DEV's worker open, that is a PROD -> DEV edge.
-    assert [(str(c.source), str(c.destination), c.ports) for c in cross_environment(broken, by_env)] == [
-        ("keybuzz-reloader-prod/keybuzz-reloader", "keybuzz-worker-dev/keybuzz-worker", ("TCP 443", "TCP 6443"))
-    ]
+    # Every PROD egress names its peers (own namespaces, LBs, public addresses, Vault, the API server): even
+    # with DEV's worker open to all, no PROD pod may reach it.
+    assert cross_environment(broken, by_env) == []
     assert all(c.destination == worker for c in new)
 
 

@@ -70,7 +70,7 @@ def test_real_refresh_above_half_the_ttl_is_caught(prod_on_vault: Rendering) -> 
     prod = prod_on_vault
 
     def slow(r: Any) -> Any:
-        return dataclasses.replace(r, props={**r.props, "spec": {**r.props["spec"], "refreshInterval": "45m0s"}})
+        return dataclasses.replace(r, props={**r.props, "spec": {**r.props["spec"], "refreshInterval": "13h0m0s"}})
 
     resources = [from_recorded(r) for r in prod.resources]
     resources = [
@@ -83,7 +83,7 @@ def test_real_refresh_above_half_the_ttl_is_caught(prod_on_vault: Rendering) -> 
     ]
     found = _pack_run(prod, resources)
     assert _policies(found) == {"credentials-renew-before-expiry"}
-    assert "refreshes every 45m0s (2700s)" in found[0].message
+    assert "refreshes every 13h0m0s (46800s)" in found[0].message
 
 
 def test_real_prod_client_from_a_dev_build_is_caught(prod: Rendering) -> None:
