@@ -100,6 +100,19 @@ class Addresses:
     def __str__(self) -> str:
         return ", ".join(self.cidrs)
 
+    @classmethod
+    def outside(cls, excluded: Iterable[str]) -> Addresses:
+        """Every IPv4 address but `excluded` (CIDRs): how NCA answers ``0.0.0.0/0`` with ``except`` blocks."""
+        remaining = [ipaddress.IPv4Network("0.0.0.0/0")]
+        for hole in map(ipaddress.IPv4Network, excluded):
+            remaining = [
+                piece
+                for network in remaining
+                for piece in (network.address_exclude(hole) if hole.subnet_of(network) else [network])
+                if not piece.subnet_of(hole)
+            ]
+        return cls.of(remaining)
+
 
 Endpoint = Workload | Addresses
 

@@ -7,7 +7,6 @@ tests/policy/test_netpol.py fails when the committed file differs from what this
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -77,23 +76,14 @@ def reaching(
     return found
 
 
-def _public() -> Addresses:
-    """Every IPv4 address but the private ranges: what a stack's ``public:<port>`` egress allows."""
-    remaining = [ipaddress.IPv4Network("0.0.0.0/0")]
-    for private in map(ipaddress.IPv4Network, PRIVATE_RANGES):
-        remaining = [
-            piece
-            for network in remaining
-            for piece in (network.address_exclude(private) if private.subnet_of(network) else [network])
-            if not piece.subnet_of(private)
-        ]
-    return Addresses.of(remaining)
-
-
 def _label(endpoint: Endpoint, own: set[str]) -> str:
     if isinstance(endpoint, Addresses):
         # NCA answers the public internet as its ~40 CIDRs: named, so the grid stays readable.
-        return f"public IPv4 (all but {', '.join(PRIVATE_RANGES)})" if endpoint == _public() else str(endpoint)
+        return (
+            f"public IPv4 (all but {', '.join(PRIVATE_RANGES)})"
+            if endpoint == Addresses.outside(PRIVATE_RANGES)
+            else str(endpoint)
+        )
     if endpoint.name == ANY_POD and endpoint.namespace not in own:
         return f"{endpoint.namespace} (any pod)"
     return f"{endpoint.namespace}/{endpoint.name}"

@@ -9,7 +9,6 @@ monitoring ingress) is a row here, and the tests say which row is missing or whi
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -98,18 +97,6 @@ PLATFORM = ("reloader", "rotate-root")
 PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8")
 
 
-def _public() -> list[ipaddress.IPv4Network]:
-    remaining = [ipaddress.IPv4Network("0.0.0.0/0")]
-    for private in map(ipaddress.IPv4Network, PRIVATE):
-        remaining = [
-            piece
-            for network in remaining
-            for piece in (network.address_exclude(private) if private.subnet_of(network) else [network])
-            if not piece.subnet_of(private)
-        ]
-    return remaining
-
-
 def stack_config(stack: str) -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load(stack_file(stack).read_text())["config"]
     return config
@@ -146,7 +133,7 @@ class Environment:
             "redis LB": Addresses.of([f"{_host(config['keybuzz:redisEndpoint'])}/32"]),
             "vault": Addresses.of(vault),
             "api server": Addresses.of([_host(e) for e in api_server]),
-            "public": Addresses.of(_public()),
+            "public": Addresses.outside(PRIVATE),
         }
 
     def sources(self, role: str) -> list[Endpoint]:
