@@ -117,7 +117,13 @@ class Databases(pulumi.ComponentResource):
         ]
 
     def _groups(self, name: str, spec: DatabaseSpec, args: DatabasesArgs) -> tuple[postgresql.Role, postgresql.Role]:
-        """The database's owner and reader groups (NOLOGIN)."""
+        """The database's owner and reader groups (NOLOGIN).
+
+        Both are retained when the stack deletes them (a destroy, an app removed): they own and read the data,
+        which is kept (the databases are protected), and the provider's DROP ROLE cleans only its own database,
+        so a group holding privileges on tables or sequences in the kept database cannot be dropped anyway
+        (`2BP01 ... some objects depend on it`, seen in the e2e tier). A retained group is re-adopted with
+        ``keybuzz:adoptRoles``."""
         child = pulumi.ResourceOptions(parent=self)
 
         def role(suffix: str, role_name: str) -> postgresql.Role:
@@ -125,7 +131,9 @@ class Databases(pulumi.ComponentResource):
                 f"{name}-{spec.name}-{suffix}",
                 name=role_name,
                 login=False,
-                opts=child.merge(pulumi.ResourceOptions(import_=_import(role_name, args.adopt_roles))),
+                opts=child.merge(
+                    pulumi.ResourceOptions(import_=_import(role_name, args.adopt_roles), retain_on_delete=True)
+                ),
             )
 
         return role("owner", spec.owner_group), role("reader", spec.reader_group)

@@ -71,6 +71,9 @@ class StandIn:
         with psycopg.connect(
             host=creds["PGHOST"], port=creds["PGPORT"], dbname=creds["PGDATABASE"],
             user=creds["PGUSER"], password=creds["PGPASSWORD"], connect_timeout=5,
+            # The stacks' libpq mode: without it libpq's `prefer` retries in clear after a refused TLS login,
+            # and reports pg_hba's refusal of the clear attempt instead of the real reason (the lab serves TLS).
+            sslmode="require",
         ) as conn:  # fmt: skip
             conn.execute("CREATE TABLE IF NOT EXISTS pickup_probe (id bigserial PRIMARY KEY, client text)")
             row = conn.execute("INSERT INTO pickup_probe (client) VALUES (%s) RETURNING id", (self.env,)).fetchone()

@@ -106,14 +106,18 @@ def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(lab
                               timeout=600, check=False)  # fmt: skip
 
     bad = {"keybuzz:postgresReadEndpoint": "127.0.0.12:5432", "keybuzz:credentialTtlSeconds": "600"}
+    before = {key: run("pulumi", "config", "get", key, "--stack", "lab-dev") for key in bad}
     for key, value in bad.items():
         assert run("pulumi", "config", "set", key, value, "--stack", "lab-dev").returncode == 0
     try:
         engine = run("pulumi", "preview", "--stack", "lab-dev", "--non-interactive")
         via_ops = run(sys.executable, "-m", "ops", "preview", "--stack", "lab-dev", "--cwd", str(prog))
-    finally:
-        for key in bad:
-            run("pulumi", "config", "rm", key, "--stack", "lab-dev")
+    finally:  # each key back as it was: set to its value, or unset if it was
+        for key, got in before.items():
+            if got.returncode == 0:
+                run("pulumi", "config", "set", key, got.stdout.strip(), "--stack", "lab-dev")
+            else:
+                run("pulumi", "config", "rm", key, "--stack", "lab-dev")
     for proc in (engine, via_ops):
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0
