@@ -7,8 +7,8 @@
    PostgreSQL through the LB;
 4. a short summary read back from the real servers: databases and their owner groups, Vault mounts, roles
    and policies, namespaces, Deployments, ExternalSecrets and their sync status;
-5. the proof: the credentials ESO synced into each environment's api Secret connect through the LB and
-   write; none connects to another environment's database.
+5. the proof: the credentials in each environment's api Secret (the estate's own login until the cutover,
+   then ESO's) connect through the LB and write; none connects to another environment's database.
 
 The environments are the estate's (`components.environments`), in table order.
 """
