@@ -7,7 +7,8 @@
    PostgreSQL through the LB;
 4. a short summary read back from the real servers: databases and their owner groups, Vault mounts, roles
    and policies, namespaces, Deployments, ExternalSecrets and their sync status;
-5. the proof: the credentials ESO synced into each environment's api Secret connect through the LB over
+5. the proof: the credentials in each environment's api Secret (the estate's own login until the
+   cutover, then ESO's) connect through the LB over
    TLS (the lab's PostgreSQL serves it; the stacks keep the shipped ``postgresSslMode``) and write, with
    psycopg and with node-postgres, the api's own driver, given exactly the Secret's keys as its
    environment; none connects to another environment's database.

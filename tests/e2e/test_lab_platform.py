@@ -265,14 +265,16 @@ class TestPlatformOnTheLab:
                 first = bao.issue(vault, access.mount, access.role)
                 assert first.lease_duration == access.default_ttl
                 with first.connect(access.port, access.database, autocommit=True) as conn:
-                    conn.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, by_user text)")
-                    conn.execute(f"INSERT INTO {table} (by_user) VALUES (session_user)")
+                    # No serial column: a sequence an app creates gets the reader group's SELECT (default
+                    # privileges) and nothing revokes it, so the destroy test below could not drop the group.
+                    conn.execute(f"CREATE TABLE {table} (n int PRIMARY KEY, by_user text)")
+                    conn.execute(f"INSERT INTO {table} VALUES (1, session_user)")
                     conn.execute("RESET ROLE")
                     conn.execute(f"CREATE TABLE {table}_own (v int)")  # owned by the user itself
                 later = bao.issue(vault, access.mount, access.role)
                 with later.connect(access.port, access.database, autocommit=True) as conn:
-                    conn.execute(f"INSERT INTO {table} (by_user) VALUES (session_user)")
-                    users = [r[0] for r in conn.execute(f"SELECT by_user FROM {table} ORDER BY id").fetchall()]
+                    conn.execute(f"INSERT INTO {table} VALUES (2, session_user)")
+                    users = [r[0] for r in conn.execute(f"SELECT by_user FROM {table} ORDER BY n").fetchall()]
                 assert users == [first.username, later.username], access.vault_path
                 assert table_owner(lab, access.database, table) == owner
 
@@ -281,7 +283,7 @@ class TestPlatformOnTheLab:
                 assert table_owner(lab, access.database, table) == owner
                 assert table_owner(lab, access.database, f"{table}_own") == owner  # reassigned, not dropped
                 with later.connect(access.port, access.database, autocommit=True) as conn:
-                    conn.execute(f"INSERT INTO {table} (by_user) VALUES ('after the first was revoked')")
+                    conn.execute(f"INSERT INTO {table} VALUES (3, 'after the first was revoked')")
                 bao.revoke(vault, later.lease_id)
                 assert not bao.role_exists(lab.conninfo(), later.username)
                 with pytest.raises(psycopg.OperationalError):
