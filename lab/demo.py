@@ -79,14 +79,28 @@ def summary(lab: Lab) -> list[str]:
     return lines
 
 
+def _written_by_eso(lab: Lab, namespace: str, name: str) -> bool:
+    return any(
+        es["metadata"]["namespace"] == namespace and es["spec"]["target"]["name"] == name
+        for es in lab.kube.external_secrets()
+    )
+
+
 def proof(lab: Lab) -> list[str]:
-    """PROD's api credentials work through the LB over TLS, with libpq and with node-postgres; DEV's are
-    refused by the PROD database."""
+    """PROD's api credentials work through the LB over TLS with libpq, and with node-postgres, the api's own
+    driver; DEV's are refused by the PROD database.
+
+    Which Secret the api reads depends on the stack's ``legacyLoginPhase``: the shipped phase (``kept``)
+    keeps the estate's hand-written Secret (the legacy login, no PGSSLMODE: node-postgres then does not ask
+    for TLS, as on the estate today); from ``dynamic`` on it is ESO's, with the mode the program wrote, and
+    node-postgres must then get TLS."""
     from lab.stacks import NAMESPACE, shipped_config
 
     lb = f"127.0.0.1:{lab.ports.lb_write}"
     sslmode = str(shipped_config("prod")[f"{NAMESPACE}:postgresSslMode"])  # the lab stacks keep it
-    prod = lab.kube.secret_data("keybuzz-api-prod", "keybuzz-api-postgres")
+    namespace, name = "keybuzz-api-prod", "keybuzz-api-postgres"
+    prod = lab.kube.secret_data(namespace, name)
+    source = "synced by ESO" if _written_by_eso(lab, namespace, name) else "the estate's, kept in the shipped phase"
     if f"{prod['PGHOST']}:{prod['PGPORT']}" != lb:
         raise LabError(f"lab-prod's api Secret points at {prod['PGHOST']}:{prod['PGPORT']}, not the LB {lb}")
     with _connect(prod, sslmode) as conn:
@@ -95,18 +109,20 @@ def proof(lab: Lab) -> list[str]:
         (count,) = conn.execute("SELECT count(*) FROM demo_probe").fetchone() or (0,)
         tls = session_tls(conn)
     lines = [
-        f"PROD api credentials ({prod['PGUSER']}) via the LB {lb}, libpq sslmode={sslmode}: connected "
-        f"to {prod['PGDATABASE']} ({'TLS' if tls else 'NOT TLS'}), wrote a row ({count} so far)"
+        f"PROD api credentials ({prod['PGUSER']}; Secret {namespace}/{name}, {source}) via the LB {lb}, libpq "
+        f"sslmode={sslmode}: connected to {prod['PGDATABASE']} ({'TLS' if tls else 'NOT TLS'}), wrote a row "
+        f"({count} so far)"
     ]
     # The api is a Node app: its driver, node-postgres, with exactly the Secret's keys as its environment.
     node = probe(prod)
-    if not (node.ok and node.ssl and node.session_user == prod["PGUSER"]):
+    mode = f"PGSSLMODE={prod['PGSSLMODE']}" if "PGSSLMODE" in prod else "no PGSSLMODE"
+    if not (node.ok and node.session_user == prod["PGUSER"]) or (source.startswith("synced") and not node.ssl):
         _say("\n".join(f"    {line}" for line in lines))
         raise LabError(
-            f"node-postgres, the api's driver, with exactly the variables ESO synced (PGSSLMODE="
-            f"{prod.get('PGSSLMODE')}): {node.describe()}. The api could not reach its database (issue 18)."
+            f"node-postgres, the api's driver, with exactly the keys of {namespace}/{name} ({source}, {mode}): "
+            f"{node.describe()}. The api could not reach its database over TLS (issue 18)."
         )
-    lines.append(f"the same Secret as the api's environment, node-postgres: {node.describe()}")
+    lines.append(f"the same Secret as the api's environment ({mode}), node-postgres: {node.describe()}")
     dev = lab.kube.secret_data("keybuzz-api-dev", "keybuzz-api-postgres")
     try:
         _connect(dev, sslmode, prod["PGDATABASE"]).close()
@@ -144,6 +160,9 @@ def run(lab: Lab, program_dir: Path | None = None) -> int:
         tail = [line for line in proc.stdout.splitlines() if line.strip()][-6:]
         _say("\n".join(f"    {line}" for line in tail))
         if proc.returncode != 0:
+            # The engine prints each resource's error in its output's Diagnostics, not on stderr.
+            diagnostics = proc.stdout.partition("Diagnostics:")[2].partition("Outputs:")[0]
+            _say((diagnostics.strip() or proc.stdout)[-6000:])
             _say(proc.stderr[-3000:])
             raise LabError(f"pulumi up of {stack_name(env)} failed (exit {proc.returncode})")
         _say(f"    done in {time.monotonic() - t:.1f} s")
