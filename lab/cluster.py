@@ -12,7 +12,8 @@ Processes (each recorded by PID in ``<state>/run``):
 - ``patroni-pg1..3``: three Patroni daemons (each starts its own postmaster), run as the ``postgres``
   OS user through ``setpriv`` so the recorded PID is Patroni's own. PostgreSQL ports base+11..13,
   Patroni REST ports base+21..23. Each PostgreSQL serves TLS with the server certificate of the lab's
-  own CA (``lab/tls.py``, ``<state>/tls``); logins other than the superuser's and replication must use it.
+  own CA (``lab/tls.py``, ``<state>/tls``); logins other than the superuser's, replication and the estate's
+  legacy logins must use it (``lab/files.py``).
 - ``haproxy``: write port base+0 routed to the node whose Patroni answers ``OPTIONS /primary`` with 200,
   read port base+1 to the nodes answering ``/replica``; stats on base+2. TCP passthrough: TLS is end to end.
 - ``bao``: an OpenBao server (Vault API) on base+8 with persistent integrated (raft) storage in

@@ -88,9 +88,21 @@ def summary(lab: Lab) -> list[str]:
     return lines
 
 
+def _written_by_eso(lab: Lab, namespace: str, name: str) -> bool:
+    return any(
+        es["metadata"]["namespace"] == namespace and es["spec"]["target"]["name"] == name
+        for es in lab.kube.external_secrets()
+    )
+
+
 def proof(lab: Lab) -> list[str]:
-    """Each environment's api credentials work through the LB over TLS, with libpq and with node-postgres (the
-    api's own driver, given exactly the Secret's keys); every other environment's database refuses them."""
+    """Each environment's api credentials work through the LB over TLS with libpq, and with node-postgres, the
+    api's own driver, given exactly the Secret's keys; every other environment's database refuses them.
+
+    Which Secret the api reads depends on the stack's ``legacyLoginPhase``: the shipped phase (``kept``)
+    keeps the estate's hand-written Secret (the legacy login, no PGSSLMODE: node-postgres then does not ask
+    for TLS, as on the estate today); from ``dynamic`` on it is ESO's, with the mode the program wrote, and
+    node-postgres must then get TLS."""
     from lab.stacks import NAMESPACE, shipped_config
 
     lb = f"{HOST}:{lab.ports.lb_write}"
@@ -99,7 +111,10 @@ def proof(lab: Lab) -> list[str]:
     creds = {env: lab.kube.secret_data(Naming(env).namespace("api"), secret_name) for env in estate_environments()}
     lines = []
     for env, mine in creds.items():
+        namespace = Naming(env).namespace("api")
         sslmode = str(shipped_config(env)[f"{NAMESPACE}:postgresSslMode"])  # the lab stacks keep it
+        synced = _written_by_eso(lab, namespace, secret_name)
+        source = "synced by ESO" if synced else "the estate's, kept in the shipped phase"
         if f"{mine['PGHOST']}:{mine['PGPORT']}" != lb:
             raise LabError(
                 f"{stack_name(env)}'s api Secret points at {mine['PGHOST']}:{mine['PGPORT']}, not the LB {lb}"
@@ -110,17 +125,20 @@ def proof(lab: Lab) -> list[str]:
             (count,) = conn.execute("SELECT count(*) FROM demo_probe").fetchone() or (0,)
             tls = session_tls(conn)
         lines.append(
-            f"{env.upper()} api credentials ({mine['PGUSER']}) via the LB {lb}, libpq sslmode={sslmode}: connected "
-            f"to {mine['PGDATABASE']} ({'TLS' if tls else 'NOT TLS'}), wrote a row ({count} so far)"
+            f"{env.upper()} api credentials ({mine['PGUSER']}; Secret {namespace}/{secret_name}, {source}) via the "
+            f"LB {lb}, libpq sslmode={sslmode}: connected to {mine['PGDATABASE']} ({'TLS' if tls else 'NOT TLS'}), "
+            f"wrote a row ({count} so far)"
         )
+        # The api is a Node app: its driver, node-postgres, with exactly the Secret's keys as its environment.
         node = probe(mine)
-        if not (node.ok and node.ssl and node.session_user == mine["PGUSER"]):
+        mode = f"PGSSLMODE={mine['PGSSLMODE']}" if "PGSSLMODE" in mine else "no PGSSLMODE"
+        if not (node.ok and node.session_user == mine["PGUSER"]) or (synced and not node.ssl):
             _say("\n".join(f"    {line}" for line in lines))
             raise LabError(
-                f"node-postgres, the api's driver, with exactly the variables ESO synced into {stack_name(env)} "
-                f"(PGSSLMODE={mine.get('PGSSLMODE')}): {node.describe()}. The api could not reach its database."
+                f"node-postgres, the api's driver, with exactly the keys of {namespace}/{secret_name} ({source}, "
+                f"{mode}): {node.describe()}. The api could not reach its database over TLS (issue 18)."
             )
-        lines.append(f"the same Secret as the api's environment, node-postgres: {node.describe()}")
+        lines.append(f"the same Secret as the api's environment ({mode}), node-postgres: {node.describe()}")
     for env, mine in creds.items():
         sslmode = str(shipped_config(env)[f"{NAMESPACE}:postgresSslMode"])
         for other, theirs in creds.items():
@@ -163,6 +181,9 @@ def run(lab: Lab, program_dir: Path | None = None) -> int:
         tail = [line for line in proc.stdout.splitlines() if line.strip()][-6:]
         _say("\n".join(f"    {line}" for line in tail))
         if proc.returncode != 0:
+            # The engine prints each resource's error in its output's Diagnostics, not on stderr.
+            diagnostics = proc.stdout.partition("Diagnostics:")[2].partition("Outputs:")[0]
+            _say((diagnostics.strip() or proc.stdout)[-6000:])
             _say(proc.stderr[-3000:])
             raise LabError(f"pulumi up of {stack_name(env)} failed (exit {proc.returncode})")
         _say(f"    done in {time.monotonic() - t:.1f} s")

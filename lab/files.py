@@ -8,10 +8,25 @@ import pwd
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from components.environments import environments
 from lab import config as cfg
 from lab.base import LabBase
 from lab.config import HOST, NODES, Secrets
 from lab.tls import ensure_certificates
+
+
+def estate_logins() -> list[str]:
+    """The estate's legacy logins: every ``<app>LegacyRoles`` of the shipped stack files (the roles
+    lab/estate.py creates as the estate has them), sorted."""
+    logins: set[str] = set()
+    for env in environments():
+        config = yaml.safe_load((cfg.repo_root() / f"Pulumi.{env}.yaml").read_text())["config"]
+        for key, value in config.items():
+            if key.endswith("LegacyRoles"):
+                logins.update(value or [])
+    return sorted(logins)
 
 
 class ConfigFiles(LabBase):
@@ -21,18 +36,22 @@ class ConfigFiles(LabBase):
     def _patroni_config(self, node: str, secrets: Secrets, pg_bin: str) -> dict[str, Any]:
         node_dir = self.layout.node_dir(node)
         cert, key = self.layout.node_tls(node)
-        # First match wins. Every login that is not the lab's own plumbing (the apps' roles and Vault's
-        # dynamic users, Vault's login role, the legacy logins, the state backend's role) must come over
-        # TLS: behind a TCP-passthrough LB the server cannot tell the LB's connections from any other, so
-        # only `hostssl` makes "the app path is encrypted" something the lab checks rather than assumes: a
-        # client that would send an app's password in clear (sslmode=disable, or a driver that does not
-        # ask for TLS) is refused here as it would be by a production server that requires TLS. The
-        # superuser (Patroni's own connections, the lab's probes, writer and seeding) and replication may
-        # still connect without it: lab plumbing, not what the tests prove.
+        # First match wins. Behind a TCP-passthrough LB the server cannot tell the LB's connections from any
+        # other, so what pg_hba can single out is who logs in:
+        # - the superuser (Patroni's own connections, the lab's probes, writer and seeding) and replication:
+        #   lab plumbing, TLS or not;
+        # - the estate's legacy logins, as the estate runs them today: their hand-written Secrets name no
+        #   sslmode, so a Node app (node-postgres: no PGSSLMODE, no TLS) logs in in clear, and the estate
+        #   evidently accepts that (its api runs);
+        # - everyone else, i.e. what the program creates (Vault's login role and dynamic users, the apps'
+        #   roles) and the lab's state backend: TLS only. That makes "the program's app path is encrypted"
+        #   something the lab checks rather than assumes: a client that would send such a password in
+        #   clear is refused (`hostnossl ... reject`: "no encryption").
         hba = [
             "local all all scram-sha-256",
             f"host replication {cfg.REPLICATION_USER} {HOST}/32 scram-sha-256",
             f"host all {cfg.SUPERUSER} {HOST}/32 scram-sha-256",
+            *([f"host all {','.join(estate_logins())} {HOST}/32 scram-sha-256"] if estate_logins() else []),
             f"hostssl all all {HOST}/32 scram-sha-256",
             f"hostnossl all all {HOST}/32 reject",
         ]

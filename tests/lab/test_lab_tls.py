@@ -2,7 +2,8 @@
 emits (issue 18).
 
 The lab's PostgreSQL serves TLS with a certificate of the lab's own CA (lab/tls.py) behind the TCP
-passthrough LB, and refuses plaintext logins other than the superuser's and replication (lab/files.py).
+passthrough LB, and refuses plaintext logins other than the superuser's, replication and the estate's
+legacy logins (lab/files.py).
 The environment an app gets is the program's ExternalSecret template for lab-prod's api (rendered, not
 applied: the e2e tier applies it with the real engine and runs node-postgres on the Secret ESO really
 synced) filled in, as ESO fills it, with a credential from a plain OpenBao database engine on the LB.
@@ -19,10 +20,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from lab import bao
 from lab.cluster import Lab
-from lab.config import NODES, SUPERUSER, Layout
+from lab.config import HOST, NODES, SUPERUSER, Layout
+from lab.files import estate_logins
 from lab.node_pg import UNVERIFIED_CERTIFICATE_CODES, probe
 from lab.program import lab_overrides
 from lab.tls import ensure_certificates, session_tls
@@ -142,7 +145,7 @@ def test_libpq_verify_full_accepts_the_lab_certificate_for_the_lb_address(lab: L
 
 
 def test_an_app_login_without_tls_is_refused(synced: dict[str, str]) -> None:
-    """pg_hba's `hostssl` for every login but the lab's plumbing: an app's password never crosses in clear,
+    """pg_hba's `hostssl` for what the program creates: an app's Vault credential never crosses in clear,
     whichever driver and mode (libpq `disable`, node-postgres `disable`)."""
     with pytest.raises(psycopg.OperationalError, match="no encryption"):
         psycopg.connect(
@@ -152,6 +155,27 @@ def test_an_app_login_without_tls_is_refused(synced: dict[str, str]) -> None:
     result = probe({**synced, "PGSSLMODE": "disable"})
     assert not result.ok
     assert "no encryption" in (result.error or ""), result.describe()
+
+
+def test_an_estate_legacy_login_may_still_log_in_in_clear(lab: Lab) -> None:
+    """The estate's path today (phase `kept`): an app's hand-written Secret names no sslmode, so node-postgres
+    does not ask for TLS, and the estate accepts it (its api runs). The lab accepts it for the legacy logins
+    of the shipped stacks only."""
+    role, password = estate_logins()[0], "obviously-fake-legacy-password"
+    with psycopg.connect(**lab.conninfo(), **CONN_OPTS, autocommit=True) as admin:
+        created = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
+        verb = "CREATE" if created else "ALTER"
+        admin.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+    try:
+        estate_secret = {"PGHOST": HOST, "PGPORT": str(lab.ports.lb_write), "PGDATABASE": "postgres",
+                         "PGUSER": role, "PGPASSWORD": password}  # fmt: skip
+        result = probe(estate_secret)
+        assert result.ok, result.describe()
+        assert (result.session_user, result.ssl) == (role, False)
+    finally:
+        if created:
+            with psycopg.connect(**lab.conninfo(), **CONN_OPTS, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_the_superuser_plumbing_may_still_connect_in_clear(lab: Lab) -> None:

@@ -15,6 +15,7 @@ from lab import config as cfg
 from lab.cli import main
 from lab.cluster import Lab
 from lab.config import Layout
+from lab.files import estate_logins
 from lab.program import lab_overrides
 from lab.stacks import LAB_KEYS
 from lab.tls import ensure_certificates
@@ -78,7 +79,18 @@ def test_the_lab_stacks_keep_the_shipped_ssl_mode(tmp_path: Path) -> None:
         )
 
 
-def test_every_node_serves_tls_and_only_plumbing_may_log_in_without_it(tmp_path: Path) -> None:
+def test_the_estates_legacy_logins_are_those_of_the_shipped_stacks() -> None:
+    expected = set()
+    for env in ("dev", "prod"):
+        config = yaml.safe_load((REPO / f"Pulumi.{env}.yaml").read_text())["config"]
+        expected |= {
+            role for key in ("keybuzz:apiLegacyRoles", "keybuzz:backendLegacyRoles") for role in config.get(key, [])
+        }
+    assert estate_logins() == sorted(expected)
+    assert {"keybuzz_api_prod", "kb_backend"} <= expected  # what the seed reports name
+
+
+def test_every_node_serves_tls_and_only_plumbing_and_the_estate_may_log_in_without_it(tmp_path: Path) -> None:
     lab = Lab(tmp_path, 15400)
     secrets = cfg.load_or_create_secrets(lab.layout)
     for node in cfg.NODES:
@@ -92,7 +104,11 @@ def test_every_node_serves_tls_and_only_plumbing_may_log_in_without_it(tmp_path:
         # pg_hba is first-match: the TCP lines a login can meet, in order, as (type, database, user).
         tcp = [tuple(line.split()[:3]) for line in pg["pg_hba"] if not line.startswith("local")]
         plaintext_ok = [entry for entry in tcp if entry[0] == "host"]
-        assert plaintext_ok == [("host", "replication", cfg.REPLICATION_USER), ("host", "all", cfg.SUPERUSER)]
+        assert plaintext_ok == [
+            ("host", "replication", cfg.REPLICATION_USER),
+            ("host", "all", cfg.SUPERUSER),
+            ("host", "all", ",".join(estate_logins())),
+        ]
         assert tcp[len(plaintext_ok) :] == [("hostssl", "all", "all"), ("hostnossl", "all", "all")]
         assert pg["pg_hba"][-1].endswith(" reject")
 
