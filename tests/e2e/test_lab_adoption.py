@@ -215,7 +215,8 @@ class TestAdoptingTheEstate:
     def test_rotating_one_connections_root_leaves_every_connection_working(self, lab: Lab) -> None:
         """The scheduled job's login (its service account, its Vault role) rotates one DEV connection; both
         DEV connections still issue and revoke, and that login cannot touch PROD's."""
-        token = lab.kube.service_account_token("keybuzz-ops-dev", "keybuzz-vault-rotate-root")
+        # What the job's projected volume holds: a token for Vault's audience (components/vault_rotation.py).
+        token = lab.kube.service_account_token("keybuzz-ops-dev", "keybuzz-vault-rotate-root", audiences=["vault"])
         vault = lab.vault()
         login = vault.write("auth/kubernetes/login", {"role": "keybuzz-dev-rotate-root", "jwt": token})
         job = vault.with_token(login["auth"]["client_token"])
