@@ -196,11 +196,13 @@ def _serialized(props: Mapping[str, Any]) -> Iterator[None]:
 
 def _grant_to_admin(props: Mapping[str, Any], roles: Sequence[str]) -> None:
     """A non-superuser admin needs membership in an object's old and new owner to ``ALTER ... OWNER`` it, and
-    in a role to ``DROP OWNED`` it: granted where and as the provider grants itself a role."""
+    in a role to ``DROP OWNED`` it: granted where and as the provider grants itself a role (`roles` in lock
+    order: the owner group first)."""
     with _connect(props, PROVIDER_DATABASE) as conn, conn.cursor() as cur:
         if _is_superuser(cur):
             return
-        present = _existing(cur, roles)
+        existing = set(_existing(cur, roles))
+        present = [r for r in roles if r in existing]
         cur.execute("SELECT current_user")
         lock_roles(cur, [*present, cur.fetchone()[0]])
         for role in present:
@@ -395,7 +397,7 @@ def _transfer_ownership(props: Mapping[str, Any], retry: Retry, sleep: Callable[
         conn.rollback()
         if foreign:
             raise _foreign_error(database, group, props["user"], foreign)
-    _grant_to_admin(props, [*present, group])
+    _grant_to_admin(props, [group, *present])
     with _connect(props, database) as conn:
         conn.autocommit = True  # each object its own transaction (conn.transaction())
         with conn.cursor() as cur:
@@ -588,7 +590,7 @@ def _refuse_login(props: Mapping[str, Any], role: str, grants: Sequence[Mapping[
 
 def _drop(props: Mapping[str, Any], role: str, grants: Sequence[Mapping[str, str]]) -> None:
     """Each object it still owns, by name, to its database's group; its privileges dropped; the role dropped."""
-    _grant_to_admin(props, [role, *{g["group"] for g in grants}])
+    _grant_to_admin(props, [*sorted({g["group"] for g in grants}), role])
     for grant in grants:
         database, group = grant["database"], grant["group"]
         with _connect(props, database) as conn:
