@@ -147,10 +147,13 @@ class Environment(pulumi.ComponentResource):
         # Everything in the namespace takes its name from the Namespace resource, so it waits for it.
         namespace = isolated.namespace.metadata["name"]
         self.namespaces[a] = isolated
+        # Vault issues credentials once the role, policy and Kubernetes auth role exist: a component's depends_on
+        # does not reach its children, so AppSecrets and Migrations hand these to their ESO objects.
+        vault_ready: list[pulumi.Resource] = [self.access, self.engine]
         if app.secrets is not None:
             AppSecrets(
                 f"{name}-{a}-secrets",
-                replace(app.secrets, namespace=namespace),
+                replace(app.secrets, namespace=namespace, credentials_after=vault_ready),
                 opts=self._with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
             )
 
@@ -158,11 +161,9 @@ class Environment(pulumi.ComponentResource):
         if app.rolls_after_migrations and self._migrations_job is not None:
             rollout_after.append(self._migrations_job)
         if app.migrations is not None:
-            # Vault issues the migrations' credentials once the role, policy and auth role exist: a component's
-            # depends_on does not reach its children, so Migrations hands them to the ExternalSecret.
             self._migrations_job = Migrations(
                 f"{name}-migrations",
-                replace(app.migrations, namespace=namespace, credentials_after=[self.access]),
+                replace(app.migrations, namespace=namespace, credentials_after=vault_ready),
                 opts=self._with_k8s,
             ).job
             rollout_after.append(self._migrations_job)

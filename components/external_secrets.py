@@ -38,6 +38,11 @@ class AppSecretsArgs:
     kv_secrets: Sequence[KvSecret]
     #: refreshInterval in seconds; validated below half the credentials' default_ttl.
     refresh_seconds: int
+    #: The Vault objects ESO needs before it can log in and read (the Kubernetes auth roles, policies, KV
+    #: secrets, database roles). A component's own depends_on does not reach its children, so every child
+    #: here depends on them (as `MigrationsArgs.credentials_after`); without, ESO's first syncs fail and wait
+    #: for its backoff.
+    credentials_after: Sequence[pulumi.Resource] = ()
 
 
 def database_template(secret: DatabaseSecret) -> dict[str, str]:
@@ -170,7 +175,7 @@ class AppSecrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:eso:AppSecrets", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.credentials_after))
         refresh = go_duration(args.refresh_seconds)
 
         store = k8s.apiextensions.CustomResource(

@@ -51,12 +51,26 @@ class Databases(pulumi.ComponentResource):
     a `LegacyLogin` in the stack's cutover phase; PUBLIC loses CONNECT only after the legacy logins
     got theirs, so no running app is cut.
 
+    Order against the provider (its locks do not cover these, docs/runbook-adopting-the-estate.md): a
+    `LegacyLogin` changes its databases' ACL after the `Database` (whose owner change rewrites the same
+    catalog row); the transfer runs after the database's legacy logins (members of the group first, so a
+    legacy session never meets "permission denied") and before the reader's grant on every table (both
+    rewrite the tables' catalog rows).
+
     Outputs: ``databases`` (name -> owner group) and ``vault_logins`` (database -> login role).
     """
 
     def __init__(self, name: str, args: DatabasesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:postgres:Databases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        listed = sorted({r for spec in args.databases for r in spec.legacy_roles if r == args.admin.user})
+        if listed:
+            raise ValueError(
+                f"{name}: {listed[0]} is the admin role the program connects as (keybuzz:postgresAdminUsername) and "
+                "is listed in a keybuzz:<app>LegacyRoles: its login would be refused, then the role dropped. Fix: "
+                "remove it from the list; give the objects it owns to the owner group by hand "
+                "(docs/runbook-adopting-the-estate.md)"
+            )
 
         groups = {spec.name: self._groups(name, spec, args) for spec in args.databases}
         self.vault_logins: dict[str, postgresql.Role] = {}
@@ -78,10 +92,10 @@ class Databases(pulumi.ComponentResource):
                 ),
             )
 
+        self.databases = {spec.name: self._database(name, spec, args, groups[spec.name][0]) for spec in args.databases}
         legacy = self._legacy_logins(name, args, groups)
-        self.databases: dict[str, postgresql.Database] = {}
         for spec in args.databases:
-            self.databases[spec.name] = self._database(name, spec, args, *groups[spec.name], legacy)
+            self._access(name, spec, args, *groups[spec.name], legacy)
 
         self.register_outputs(
             {
@@ -95,14 +109,14 @@ class Databases(pulumi.ComponentResource):
         name: str,
         args: DatabasesArgs,
         groups: Mapping[str, tuple[postgresql.Role, postgresql.Role]],
-    ) -> list[LegacyLogin]:
+    ) -> dict[str, LegacyLogin]:
         """One `LegacyLogin` per legacy role, with every database (and its owner group) it uses."""
         uses: dict[str, list[DatabaseSpec]] = {}
         for spec in args.databases:
             for role in spec.legacy_roles:
                 uses.setdefault(role, []).append(spec)
-        return [
-            LegacyLogin(
+        return {
+            role: LegacyLogin(
                 f"{name}-legacy-{role}",
                 admin=args.admin,
                 role=role,
@@ -110,11 +124,13 @@ class Databases(pulumi.ComponentResource):
                 grants=[{"database": s.name, "group": s.owner_group} for s in specs],
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[groups[s.name][0] for s in specs] + [self.vault_logins[s.name] for s in specs],
+                    depends_on=[groups[s.name][0] for s in specs]
+                    + [self.vault_logins[s.name] for s in specs]
+                    + [self.databases[s.name] for s in specs],
                 ),
             )
             for role, specs in sorted(uses.items())
-        ]
+        }
 
     def _groups(self, name: str, spec: DatabaseSpec, args: DatabasesArgs) -> tuple[postgresql.Role, postgresql.Role]:
         """The database's owner and reader groups (NOLOGIN).
@@ -139,36 +155,46 @@ class Databases(pulumi.ComponentResource):
         return role("owner", spec.owner_group), role("reader", spec.reader_group)
 
     def _database(
+        self, name: str, spec: DatabaseSpec, args: DatabasesArgs, owner: postgresql.Role
+    ) -> postgresql.Database:
+        """The database, owned by its owner group (imported when it exists, protected)."""
+        return postgresql.Database(
+            f"{name}-{spec.name}",
+            name=spec.name,
+            owner=owner.name,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, import_=_import(spec.name, args.adopt_databases)
+            ),
+        )
+
+    def _access(
         self,
         name: str,
         spec: DatabaseSpec,
         args: DatabasesArgs,
         owner: postgresql.Role,
         reader: postgresql.Role,
-        legacy: Sequence[LegacyLogin],
-    ) -> postgresql.Database:
+        legacy: Mapping[str, LegacyLogin],
+    ) -> None:
+        """Who may connect to the database and use its objects; the legacy roles' objects given to the group."""
         prefix = f"{name}-{spec.name}"
         child = pulumi.ResourceOptions(parent=self)
-
-        database = postgresql.Database(
-            prefix,
-            name=spec.name,
-            owner=owner.name,
-            opts=child.merge(
-                pulumi.ResourceOptions(protect=args.protect, import_=_import(spec.name, args.adopt_databases))
-            ),
-        )
+        database = self.databases[spec.name]
         after_db = child.merge(pulumi.ResourceOptions(depends_on=[database]))
+        after_objects = after_db
         if spec.legacy_roles:
             # Before the legacy logins' last day, the group must own what they own (Vault's users act as it).
-            OwnershipTransfer(
+            transfer = OwnershipTransfer(
                 f"{prefix}-ownership",
                 admin=args.admin,
                 database=database.name,
                 group=owner.name,
                 roles=spec.legacy_roles,
-                opts=child.merge(pulumi.ResourceOptions(depends_on=[database, owner])),
+                opts=child.merge(
+                    pulumi.ResourceOptions(depends_on=[database, owner, *(legacy[r] for r in spec.legacy_roles)])
+                ),
             )
+            after_objects = child.merge(pulumi.ResourceOptions(depends_on=[database, transfer]))
 
         # CONNECT only for this environment's groups: a role of another environment cannot even connect.
         # Revoked from PUBLIC only once the legacy logins hold CONNECT of their own (phase kept/dynamic).
@@ -178,15 +204,15 @@ class Databases(pulumi.ComponentResource):
             role="public",
             object_type="database",
             privileges=[],
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[database, *legacy])),
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[database, *legacy.values()])),
         )
         # The groups' own privileges: the owner connects and creates, the reader connects and reads.
-        grants: list[tuple[str, postgresql.Role, str, list[str], str | None]] = [
-            ("owner-connect", owner, "database", ["CONNECT", "CREATE", "TEMPORARY"], None),
-            ("reader-connect", reader, "database", ["CONNECT"], None),
-            ("reader-tables", reader, "table", ["SELECT"], "public"),
+        grants: list[tuple[str, postgresql.Role, str, list[str], str | None, pulumi.ResourceOptions]] = [
+            ("owner-connect", owner, "database", ["CONNECT", "CREATE", "TEMPORARY"], None, after_db),
+            ("reader-connect", reader, "database", ["CONNECT"], None, after_db),
+            ("reader-tables", reader, "table", ["SELECT"], "public", after_objects),
         ]
-        for suffix, role, object_type, privileges, schema in grants:
+        for suffix, role, object_type, privileges, schema, opts in grants:
             postgresql.Grant(
                 f"{prefix}-{suffix}",
                 database=database.name,
@@ -194,7 +220,7 @@ class Databases(pulumi.ComponentResource):
                 schema=schema,
                 object_type=object_type,
                 privileges=privileges,
-                opts=after_db,
+                opts=opts,
             )
         for object_type in ("table", "sequence"):
             postgresql.DefaultPrivileges(
@@ -214,4 +240,3 @@ class Databases(pulumi.ComponentResource):
             with_admin_option=True,
             opts=child,
         )
-        return database

@@ -77,6 +77,14 @@ class Egress:
 
 
 # --- Vault and ESO ----------------------------------------------------------------------------------
+#: The audience of every service-account token that logs in to Vault, and the `audience` every Kubernetes
+#: auth role checks. Asked for explicitly (ESO's ``serviceAccountRef.audiences``, the rotation job's projected
+#: token), so it does not depend on the cluster's default (``--api-audiences``, i.e. its issuer: the lab's
+#: is its own URL, the estate's unknown); a token issued for the Kubernetes API is refused by Vault, and ours
+#: is refused by the API server. "vault" is also what ESO's own JWT auth asks for by default.
+VAULT_AUDIENCE = "vault"
+
+
 @dataclass(frozen=True)
 class VaultLogin:
     """How ESO logs in to Vault for one workload: Kubernetes auth with that workload's service account."""
@@ -95,7 +103,9 @@ class VaultLogin:
                 "kubernetes": {
                     "mountPath": self.auth_mount,
                     "role": self.auth_role,
-                    "serviceAccountRef": {"name": self.service_account},
+                    # ESO 1.3.2 asks the TokenRequest API for exactly these audiences (providers/v1/vault/auth.go
+                    # createServiceAccountToken); without them, the cluster's default.
+                    "serviceAccountRef": {"name": self.service_account, "audiences": [VAULT_AUDIENCE]},
                 }
             },
         }

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_vault as vault
 from pydantic import SecretStr
 
-from .spec import AppAccess
+from .spec import VAULT_AUDIENCE, AppAccess
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ class Access(pulumi.ComponentResource):
                 bound_service_account_names=[access.service_account],
                 bound_service_account_namespaces=[access.namespace],
                 token_policies=[policy.name],
+                # Only tokens issued for Vault (ESO asks for this audience), never one for the Kubernetes API.
+                audience=VAULT_AUDIENCE,
                 token_ttl=args.token_ttl,
                 # Nobody renews these tokens (ESO logs in anew each time); the max only has to admit the TTL.
                 token_max_ttl=args.token_ttl * 2,

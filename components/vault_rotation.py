@@ -20,11 +20,14 @@ import pulumi_vault as vault
 
 from .k8s import TMP, hardened, labels_of
 from .namespace import platform_namespace
+from .spec import VAULT_AUDIENCE
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
 VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
 SERVICE_ACCOUNT = "keybuzz-vault-rotate-root"
-TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+#: The job's service-account token for Vault (a projected token with Vault's audience, not the API token).
+TOKEN_DIR = "/var/run/secrets/vault"
+TOKEN_PATH = f"{TOKEN_DIR}/token"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,33 @@ def rotation_script(args: RootRotationArgs, mount: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def job_pod(script: pulumi.Input[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(container, pod spec fields) of the job: the Vault CLI, hardened, running `script`.
+
+    It logs in to Vault with a token of its service account issued for Vault's audience (a projected token: the
+    Kubernetes auth role checks the audience); it never calls the Kubernetes API, so no API token is mounted."""
+    container, pod = hardened(
+        {
+            "name": "rotate-root",
+            "image": VAULT_CLI_IMAGE,
+            "command": ["/bin/sh", "-c", script],
+            "env": [{"name": "HOME", "value": TMP}],
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
+                "limits": {"memory": "64Mi", "ephemeral-storage": "64Mi"},
+            },
+        }
+    )
+    container["volumeMounts"] = [*container["volumeMounts"], {"name": "vault-token", "mountPath": TOKEN_DIR,
+                                                               "readOnly": True}]  # fmt: skip
+    token = {"audience": VAULT_AUDIENCE, "expirationSeconds": 600, "path": TOKEN_PATH.rsplit("/", 1)[1]}
+    pod["volumes"] = [
+        *pod["volumes"],
+        {"name": "vault-token", "projected": {"sources": [{"serviceAccountToken": token}]}},
+    ]
+    return container, pod
+
+
 class RootRotation(pulumi.ComponentResource):
     """Rotates the root password of each of the environment's Vault database connections on a schedule.
 
@@ -123,18 +153,7 @@ class RootRotation(pulumi.ComponentResource):
             opts=in_ns,
         )
         script = pulumi.Output.from_input(args.mount).apply(lambda m: rotation_script(args, m))
-        container, pod = hardened(
-            {
-                "name": "rotate-root",
-                "image": VAULT_CLI_IMAGE,
-                "command": ["/bin/sh", "-c", script],
-                "env": [{"name": "HOME", "value": TMP}],
-                "resources": {
-                    "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
-                    "limits": {"memory": "64Mi", "ephemeral-storage": "64Mi"},
-                },
-            }
-        )
+        container, pod = job_pod(script)
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
@@ -156,8 +175,6 @@ class RootRotation(pulumi.ComponentResource):
                                 "restartPolicy": "Never",
                                 "serviceAccountName": SERVICE_ACCOUNT,
                                 **pod,
-                                # The job logs in to Vault with its service account's token.
-                                "automountServiceAccountToken": True,
                                 "containers": [container],
                             },
                         },
@@ -183,6 +200,7 @@ class RootRotation(pulumi.ComponentResource):
             bound_service_account_names=[SERVICE_ACCOUNT],
             bound_service_account_namespaces=[args.namespace],
             token_policies=[policy.name],
+            audience=VAULT_AUDIENCE,
             token_ttl=300,
             token_max_ttl=600,
             opts=in_vault,

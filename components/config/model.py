@@ -199,7 +199,8 @@ class StackConfig(BaseModel):
     adopt_vault_mounts: MountListT = _key("Vault mounts that already exist: imported by path.", "[]")
     legacy_login_phase: LegacyPhaseT = _key(
         "Cutover of the legacy roles: kept (they log in as before; apps keep the estate's Secret), dynamic "
-        "(apps on Vault credentials; legacy logins still work), refused (NOLOGIN, sessions ended), dropped.",
+        "(apps on Vault credentials; legacy logins still work), refused (NOLOGIN; refused while one is connected), "
+        "dropped.",
         "kept",
     )
 

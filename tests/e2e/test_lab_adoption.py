@@ -6,7 +6,8 @@ the ``keybuzz-<app>`` Deployments. A legacy session stays connected through the 
 app's would. The tests run in file order: without upsert the first preview stops at AlreadyExists; with
 it, the first `up` adopts everything with no delete and no replace, the legacy logins keep working and
 Vault's users read and write every existing table; then the cutover phases (dynamic, refused, dropped)
-each previewed and applied; last, one connection's rotate-root leaves every connection working.
+each previewed and applied, `refused` only once the operator ended the legacy sessions it names; last, one
+connection's rotate-root leaves every connection working.
 """
 
 from __future__ import annotations
@@ -186,10 +187,33 @@ class TestAdoptingTheEstate:
         with connect(lab, "keybuzz_api_prod", legacy_password(lab, "keybuzz_api_prod"), "keybuzz_prod"):
             pass  # still allowed: the rollback path of this phase
 
-    def test_phase_refused_ends_the_legacy_logins(self, lab: Lab, prog: Path) -> None:
+    def test_phase_refused_waits_for_the_operator_to_end_the_legacy_sessions(
+        self, lab: Lab, prog: Path, held: dict[str, psycopg.Connection[Any]]
+    ) -> None:
+        """Issue 17 item 6: a legacy session is still connected (held since before phase 1), so `refused` is
+        refused, names it and cuts nothing; the operator ends what it names (the statement it gives), re-runs
+        `up`, and only then are the logins refused. Before, the up ended every session of the roles itself."""
+        fix = re.compile(r"SELECT pg_terminate_backend\(pid\) FROM pg_stat_activity WHERE usename = '\w+';")
         for env in ENVS:
             set_phase(lab, prog, env, "refused")
-            pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", stack(env))
+            roles, refusals = legacy_logins(env), 0
+            while (
+                proc := pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", stack(env), expect=None)
+            ).returncode:
+                refusals += 1  # each refusal names at least one role with sessions, which the operator ends
+                assert refusals <= len(roles), f"{env}: still refused after ending every session it named"
+                out = proc.stdout + proc.stderr
+                assert "phase refused refused, nothing was changed" in out, out[-3000:]
+                named = [r for r in roles if f"pid {held[r].info.backend_pid}, " in out]
+                assert named, out[-3000:]
+                for role in named:
+                    assert held[role].execute("SELECT 1").fetchone() == (1,)  # not cut by the program
+                    with connect(lab, role, legacy_password(lab, role), roles[role][0]):
+                        pass  # and still logs in
+                with psycopg.connect(**lab.conninfo(), autocommit=True) as admin:
+                    for statement in set(fix.findall(out)):  # the operator's decision, as the message spells it
+                        admin.execute(statement)  # type: ignore[arg-type]
+            assert refusals > 0  # the held sessions were there: the first up was refused
         for env in ENVS:
             for role, databases in legacy_logins(env).items():
                 with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
@@ -215,7 +239,8 @@ class TestAdoptingTheEstate:
     def test_rotating_one_connections_root_leaves_every_connection_working(self, lab: Lab) -> None:
         """The scheduled job's login (its service account, its Vault role) rotates one DEV connection; both
         DEV connections still issue and revoke, and that login cannot touch PROD's."""
-        token = lab.kube.service_account_token("keybuzz-ops-dev", "keybuzz-vault-rotate-root")
+        # What the job's projected volume holds: a token for Vault's audience (components/vault_rotation.py).
+        token = lab.kube.service_account_token("keybuzz-ops-dev", "keybuzz-vault-rotate-root", audiences=["vault"])
         vault = lab.vault()
         login = vault.write("auth/kubernetes/login", {"role": "keybuzz-dev-rotate-root", "jwt": token})
         job = vault.with_token(login["auth"]["client_token"])

@@ -283,6 +283,31 @@ def test_root_rotation_is_scheduled_for_every_connection_and_nothing_else(render
     assert auth[0].inputs["boundServiceAccountNamespaces"] == [f"keybuzz-ops-{env}"]
 
 
+def test_every_token_presented_to_a_kubernetes_auth_role_is_issued_for_its_audience(rendering: Rendering) -> None:
+    """Issue 17 item 9: each role checks an `audience`, and whoever logs in with it asks the API server for a
+    token of exactly that audience: ESO's stores and generators (`serviceAccountRef.audiences`, which ESO 1.3.2
+    hands to the TokenRequest API), the rotate-root job (a projected token, the file its script sends)."""
+    roles = {
+        r.inputs["roleName"]: r.inputs for r in rendering.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+    }
+    assert all(role.get("audience") for role in roles.values())
+    logins = 0
+    for obj in rendering.resources:
+        vault = obj.inputs.get("spec", {}).get("provider", {}) if isinstance(obj.inputs.get("spec"), dict) else {}
+        kubernetes = vault.get("vault", vault).get("auth", {}).get("kubernetes")
+        if kubernetes:
+            assert roles[kubernetes["role"]]["audience"] in kubernetes["serviceAccountRef"]["audiences"], obj.name
+            logins += 1
+    assert logins >= 1
+    pod = rendering.one("kubernetes:batch/v1:CronJob").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if "projected" in v]
+    [token] = [s["serviceAccountToken"] for s in volume["projected"]["sources"]]
+    assert token["audience"] == roles[f"keybuzz-{rendering.stack}-rotate-root"]["audience"]
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    assert f'jwt="$(cat {mount["mountPath"]}/{token["path"]})"' in pod["containers"][0]["command"][2]
+    assert pod["automountServiceAccountToken"] is False  # the job never calls the Kubernetes API
+
+
 # ---- protection, structure, providers ------------------------------------------------------------
 def test_prod_data_is_protected(prod: Rendering) -> None:
     data = prod.of_type(DATABASE) + prod.of_type(MOUNT)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,30 @@ def test_no_password_like_literal_in_tracked_config_files() -> None:
             if line.strip().startswith("#") or "description" in line:
                 continue
             assert not pattern.search(line), f"{path.name}: {line}"
+
+
+def _requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[\[=<>~!; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_every_package_the_program_imports_at_run_time_is_a_runtime_requirement() -> None:
+    """Issue 17 item 9: the dynamic resources import psycopg inside `pulumi up` (in the provider process), so it
+    must be in requirements.txt, which the Pulumi CLI installs, not only in requirements-dev.txt. Every import of
+    __main__.py and components/, nested ones included, resolved to its distribution."""
+    modules: set[str] = set()
+    for source in [REPO / "__main__.py", *sorted((REPO / "components").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    third_party = modules - set(sys.stdlib_module_names) - {"components", "__future__"}
+    distributions = importlib.metadata.packages_distributions()
+    needed = {d.lower().replace("_", "-") for m in third_party for d in distributions[m]}
+    assert "psycopg" in needed
+    assert needed - _requirement_names(REPO / "requirements.txt") == set()

@@ -246,7 +246,10 @@ def test_migrations_job_uses_its_own_secret_and_service_account() -> None:
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     generator = _one(resources, GENERATOR).inputs
     assert generator["spec"]["path"] == "database-dev/creds/keybuzz-migrations-dev"
-    assert generator["spec"]["provider"]["auth"]["kubernetes"]["serviceAccountRef"] == {"name": "keybuzz-migrations"}
+    assert generator["spec"]["provider"]["auth"]["kubernetes"]["serviceAccountRef"] == {
+        "name": "keybuzz-migrations",
+        "audiences": ["vault"],
+    }
     data = _one(resources, EXTERNAL_SECRET).inputs["spec"]["target"]["template"]["data"]
     assert data["DATABASE_URL"].endswith("@10.0.0.10:5432/keybuzz_backend?sslmode=require")
 

@@ -44,7 +44,10 @@ def test_worker_reads_the_backend_database_through_its_own_role(dev: Rendering) 
         if g.type.endswith("VaultDynamicSecret") and g.inputs["metadata"]["namespace"] == "keybuzz-worker-dev"
     )
     assert generator.inputs["spec"]["path"] == "database-dev/creds/keybuzz-worker-dev"
-    assert generator.inputs["spec"]["provider"]["auth"]["kubernetes"]["serviceAccountRef"] == {"name": "keybuzz-worker"}
+    assert generator.inputs["spec"]["provider"]["auth"]["kubernetes"]["serviceAccountRef"] == {
+        "name": "keybuzz-worker",
+        "audiences": ["vault"],
+    }
 
 
 def test_migrations_job_reads_a_secret_from_the_migrations_role(dev: Rendering) -> None:
@@ -187,3 +190,36 @@ def test_every_external_secret_has_its_store_in_its_namespace(dev: Rendering) ->
     for es in dev.of_type(EXTERNAL_SECRET):
         ref = (es.inputs["metadata"]["namespace"], es.inputs["spec"]["secretStoreRef"]["name"])
         assert ref in stores, ref
+
+
+ESO_OBJECTS = ("SecretStore", "VaultDynamicSecret", "ExternalSecret")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod_on_vault"])
+def test_every_eso_object_waits_for_the_vault_objects_it_logs_in_and_reads_with(
+    stack: str, dev: Rendering, prod_on_vault: Rendering
+) -> None:
+    """Issue 17 item 9: children do not inherit their component's depends_on, so the stores, generators and
+    ExternalSecrets name the Kubernetes auth role they log in with, its policy and the database role they read
+    (before, ESO's first syncs failed and waited for its backoff)."""
+    rendering = dev if stack == "dev" else prod_on_vault
+    auth_roles = {
+        r.inputs["roleName"]: r for r in rendering.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+    }
+    policies = {r.inputs["name"]: r for r in rendering.of_type("vault:index/policy:Policy")}
+    db_roles = {r.inputs["name"]: r for r in rendering.of_type(DB_ROLE)}
+    stores = {
+        r.inputs["metadata"]["namespace"]: r for r in rendering.of_type("kubernetes:external-secrets.io/v1:SecretStore")
+    }
+    checked = 0
+    for obj in (r for r in rendering.resources if r.type.rsplit(":", 1)[-1] in ESO_OBJECTS):
+        spec = obj.inputs["spec"]
+        provider = spec.get("provider") or stores[obj.inputs["metadata"]["namespace"]].inputs["spec"]["provider"]
+        login = auth_roles[provider.get("vault", provider)["auth"]["kubernetes"]["role"]]
+        needed = [login, *(policies[p] for p in login.inputs["tokenPolicies"])]
+        if "path" in spec:  # a generator: the database role it issues from
+            needed.append(db_roles[spec["path"].rsplit("/", 1)[1]])
+        missing = [r.name for r in needed if r.urn not in obj.dependencies]
+        assert missing == [], (obj.name, missing)
+        checked += 1
+    assert checked >= 3

@@ -82,7 +82,7 @@ def test_store_uses_kubernetes_auth_and_kv_v2() -> None:
     assert vault["auth"]["kubernetes"] == {
         "mountPath": "kubernetes",
         "role": "keybuzz-dev-backend",
-        "serviceAccountRef": {"name": "keybuzz-backend"},
+        "serviceAccountRef": {"name": "keybuzz-backend", "audiences": ["vault"]},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pydantic import SecretStr
 
 from components.pg_adoption import AdminConnection
@@ -129,3 +130,31 @@ def test_public_loses_connect_only_after_the_legacy_logins_hold_theirs() -> None
     login = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-legacy-keybuzz_api_prod")
     revoke = next(r for r in _of(resources, "grant:Grant") if r.inputs["role"] == "public")
     assert login.urn in revoke.dependencies
+
+
+def _by_name(resources: list[Recorded]) -> dict[str, Recorded]:
+    return {r.name: r for r in resources}
+
+
+def test_the_transfer_runs_after_the_legacy_logins_of_its_database() -> None:
+    """Issue 17 item 4: a legacy login is a member of the owner group before its tables change owner, so its
+    sessions keep their rights (as members) instead of meeting "permission denied"."""
+    named = _by_name(_render(adopt=frozenset({"keybuzz_prod"}), legacy=("keybuzz_api_prod", "keybuzz_old")))
+    transfer = named["pg-keybuzz_prod-ownership"]
+    assert {named["pg-legacy-keybuzz_api_prod"].urn, named["pg-legacy-keybuzz_old"].urn} <= set(transfer.dependencies)
+
+
+def test_acl_changes_of_ours_are_ordered_after_the_providers_on_the_same_rows() -> None:
+    """Issue 17 item 8, where the provider takes no lock we could share: its `Database` update (ALTER DATABASE
+    OWNER, the database's catalog row) before a legacy login's GRANT CONNECT on it; the transfer (every
+    table's catalog row) before the reader's GRANT SELECT ON ALL TABLES."""
+    named = _by_name(_render(adopt=frozenset({"keybuzz_prod"}), legacy=("keybuzz_api_prod",)))
+    assert named["pg-keybuzz_prod"].urn in named["pg-legacy-keybuzz_api_prod"].dependencies
+    assert named["pg-keybuzz_prod-ownership"].urn in named["pg-keybuzz_prod-reader-tables"].dependencies
+    assert named["pg-keybuzz_prod-ownership"].urn not in named["pg-keybuzz_prod-reader-connect"].dependencies
+
+
+def test_the_admin_role_cannot_be_a_legacy_role() -> None:
+    """LegacyLogin would turn the admin's sessions into the group, then refuse its login and drop it."""
+    with pytest.raises(ValueError, match=r"postgres is the admin role .* keybuzz:<app>LegacyRoles.*Fix: remove it"):
+        _render(legacy=("keybuzz_api_prod", "postgres"))

@@ -63,6 +63,7 @@ def test_auth_role_is_bound_to_exactly_one_namespace_and_service_account() -> No
     assert role.inputs["tokenPolicies"] == ["keybuzz-prod-api"]
     assert role.inputs["tokenTtl"] == 3660  # ESO's token outlives the credential it fetches (ESO#2198)
     assert role.inputs["tokenMaxTtl"] >= role.inputs["tokenTtl"]
+    assert role.inputs["audience"] == "vault"  # never a token issued for the Kubernetes API (issue 17 item 9)
 
 
 @pytest.mark.parametrize("token_ttl", [3600, 1800])
