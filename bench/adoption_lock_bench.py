@@ -1,6 +1,6 @@
 """What app queries wait while the ownership transfer runs and an app transaction holds a table (issue 17).
 
-    .venv/bin/python bench/adoption_lock_bench.py [--tables 20] [--hold 4] [--clients 4]
+    .venv/bin/python -m bench.adoption_lock_bench [--tables 20] [--hold 4] [--clients 4]
 
 On a lab of its own (PostgreSQL only: Patroni x3, HAProxy; stopped and deleted at the end): a database of
 `--tables` tables owned by a legacy login; an "app" transaction that read one of them stays open for
@@ -20,17 +20,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import psycopg
+from psycopg import sql
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
-from components.pg_adoption import transfer_ownership  # noqa: E402
-from lab.cluster import Lab, temporary_lab  # noqa: E402
+from components.pg_adoption import transfer_ownership
+from lab.cluster import Lab, temporary_lab
 
 DB, LEGACY, GROUP = "adoption_bench", "adoption_bench_legacy", "adoption_bench_owner"
 
