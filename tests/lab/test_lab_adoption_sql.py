@@ -308,18 +308,24 @@ def test_adoption_resources_run_one_at_a_time(lab: Lab, estate: dict[str, str]) 
 # ---- item 6: phases refused and dropped ----------------------------------------------------------------
 
 
+def _refused(lab: Lab, estate: dict[str, str], phase: str, error: type[Exception]) -> str:
+    """The message of `phase` refused for the legacy login `b`, which must say that nothing was changed."""
+    with pytest.raises(error) as refused:
+        _phase(lab, estate, estate["b"], phase)
+    message = str(refused.value)
+    assert "nothing was changed" in message
+    return message
+
+
 def test_refused_is_refused_while_a_legacy_session_is_connected_and_ends_none(lab: Lab, estate: dict[str, str]) -> None:
     """Issue 17 item 6: the old `refused` ended every session of the role, whoever it was. Now it lists them
     and changes nothing; the operator ends them (the statement is in the message), then the phase applies."""
     _as_the_program_leaves_it(lab, estate)
     info = lab.conninfo(dbname=estate["db"], user=estate["b"], password=estate["password"])
     with psycopg.connect(**info, application_name="estate-cron", autocommit=True) as session:
-        with pytest.raises(LegacySessionsError) as refused:
-            _phase(lab, estate, estate["b"], "refused")
-        message = str(refused.value)
+        message = _refused(lab, estate, "refused", LegacySessionsError)
         assert f"pid {session.info.backend_pid}, database {estate['db']}, application_name 'estate-cron'" in message
         assert "client 127.0.0.1, connected since 20" in message
-        assert "nothing was changed" in message
         assert session.execute("SELECT count(*) FROM t").fetchone() == (1,)  # not cut
         assert _can_login(lab, estate["b"])
         [fix] = [line.strip() for line in message.splitlines() if "pg_terminate_backend" in line]
@@ -342,12 +348,9 @@ def test_dropped_is_refused_with_nothing_changed_when_the_role_owns_a_database_o
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(estate["b"])))
         conn.execute("CREATE TEXT SEARCH CONFIGURATION public.estate_fr (COPY = simple)")
         conn.execute("CREATE TABLE b_table (id int)")
-    with pytest.raises(UndroppableRoleError) as refused:
-        _phase(lab, estate, estate["b"], "dropped")
-    message = str(refused.value)
+    message = _refused(lab, estate, "dropped", UndroppableRoleError)
     assert f"{estate['b']} owns database {estate['other']}" in message
     assert "text search configuration estate_fr in database adopt_sql_probe" in message
-    assert "nothing was changed" in message
     assert _can_login(lab, estate["b"])  # not even NOLOGIN
     with _admin(lab) as conn:
         [(owner,)] = conn.execute(
