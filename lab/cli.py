@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
                 values["PULUMI_BACKEND_URL"] = backend_url(lab)
                 values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.state_dir / "pulumi" / "passphrase")
+                # This lab for later `python -m lab` commands, and for `python -m ops` (its stacks' pack config).
+                values["LAB_STATE_DIR"] = str(lab.layout.state_dir)
             path_dirs = [str(Path(bao_binary()).parent)]
             with contextlib.suppress(LabError):
                 from lab.kube import toolchain_bin

@@ -122,6 +122,7 @@ def pulumi_env(lab: Lab) -> dict[str, str]:
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_CONFIG_PASSPHRASE=_lab_secret(lab, "passphrase"),
+        LAB_STATE_DIR=str(lab.layout.state_dir),  # where `python -m ops` finds the lab stacks' pack config
     )
     return env
 

@@ -93,10 +93,6 @@ class EventLog:
         self.events.append(event)
 
 
-def policy_args(packs: list[str], configs: list[str]) -> dict[str, Any]:
-    return {"policy_packs": packs or None, "policy_pack_configs": configs or None}
-
-
 def run_engine(what: str, stack: auto.Stack, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
