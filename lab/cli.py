@@ -148,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                 values["LAB_STATE_DIR"] = str(lab.layout.state_dir)
             path_dirs = [str(Path(bao_binary()).parent)]
             with contextlib.suppress(LabError):
-                from lab.kube import toolchain_bin
+                from lab.kube import toolchain_bin, toolchain_pulumi_home
 
                 path_dirs.insert(0, str(toolchain_bin()))  # pulumi, etcd, kube-apiserver of the toolchain
+                values["PULUMI_HOME"] = str(toolchain_pulumi_home())  # its provider plugins
                 values["PULUMI_SKIP_UPDATE_CHECK"] = "true"
                 values["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
             text_path = "export PATH=" + shlex.quote(":".join(path_dirs)) + ':"$PATH"'

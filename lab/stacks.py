@@ -28,7 +28,7 @@ import yaml
 
 from lab.cluster import Lab
 from lab.config import repo_root, write_private
-from lab.kube import toolchain_bin
+from lab.kube import toolchain_bin, toolchain_pulumi_home
 from lab.procs import LabError
 from lab.program import lab_overrides
 from lab.unseeded import UNSEEDED, unseeded
@@ -119,6 +119,7 @@ def pulumi_env(lab: Lab) -> dict[str, str]:
         env["PULUMI_BACKEND_URL"] = backend_url(lab)
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        PULUMI_HOME=str(toolchain_pulumi_home()),  # the toolchain's plugins live there, not in ~/.pulumi
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_CONFIG_PASSPHRASE=_lab_secret(lab, "passphrase"),
