@@ -265,7 +265,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             f"{target.revision[:12]} is not exactly what ran",
             fix="pass --allow-dirty to re-apply the committed revision with the recorded config anyway",
         )
-    secret_config = engine.secret_config_of(current, target)
     echo(
         f"rollback of stack '{args.stack}' to deployment #{target.number} "
         f"(revision {target.revision[:12]}, {target.start_time})"
@@ -276,8 +275,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     short = args.stack.rsplit("/", 1)[-1]
     with _worktree(work_dir, target.revision, args.stack) as program:
         stack = engine.select_stack(program, args.stack)
-        engine.write_recorded_config(work_dir / f"Pulumi.{short}.yaml", program, stack, secret_config)
-        del secret_config
+        kept = engine.write_recorded_config(work_dir / f"Pulumi.{short}.yaml", program, stack, target)
+        if kept:
+            echo(f"kept at their current value (secrets are never rolled back): {', '.join(kept)}")
         log = engine.EventLog()
         pol = policy.engine_args()
         echo("preview:")

@@ -275,7 +275,10 @@ class TestPlatformOnTheLab:
         proc = ops(lab, prog, "rollback", "--stack", stack, "--to", "1", "--yes")
         assert "rollback of stack 'lab-dev' to deployment #1" in proc.stdout
         assert self._api_image(lab) == v1_image
-        assert vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"] == v1_env
+        # appSecretEnv is a secret: a rollback keeps the current one (v2's), it never restores a recorded one.
+        assert vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"] == {**v1_env, "FEATURE_FLAG": "on"}
+        assert "kept at their current value" in proc.stdout
+        assert "keybuzz:appSecretEnv" in proc.stdout
         assert sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz") == rows_before  # data untouched
         # Back to the checkout's v1 config for the following tests.
         proc = subprocess.run(

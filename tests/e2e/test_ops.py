@@ -93,6 +93,33 @@ def test_up_records_revision_and_config_then_rollback_restores_them(
     assert git(program, env, "rev-parse", "HEAD").strip() == rev2
 
 
+def test_a_secret_rotated_after_the_target_deployment_stays_rotated_after_the_rollback(
+    program: Path, env: dict[str, str], pulumi: Run, ops: Run
+) -> None:
+    """Rollback restores the program revision and the non-secret config; the secrets stay the current ones."""
+    rotated = "obviously-fake-token-rotated-e2e"
+    init_stack(pulumi, "lab-dev", imageTag="v1")
+    ops("up", "--stack", "lab-dev")  # deployment #1, with FAKE_TOKEN
+    write_program(program, "rev2")
+    commit(program, env, "rev2")
+    pulumi("config", "set", "--stack", "lab-dev", "imageTag", "v2")
+    pulumi("config", "set", "--stack", "lab-dev", "--secret", "token", rotated)  # rotated after #1
+    ops("up", "--stack", "lab-dev")
+    assert outputs(pulumi, "lab-dev", secrets=True)["token"] == rotated
+
+    done = ops("rollback", "--stack", "lab-dev", "--to", "1", "--yes")
+    assert "kept at their current value (secrets are never rolled back): ops-fixture:token" in done.stdout
+    assert rotated not in done.stdout + done.stderr
+    after = outputs(pulumi, "lab-dev", secrets=True)
+    assert (after["image"], after["revision"]) == ("registry.invalid/api:v1", "rev1")  # program and config: #1
+    assert after["token"] == rotated  # the secret: the current one, not #1's
+    # The deployment the rollback recorded carries the rotated secret too: the next rollback cannot bring
+    # the old one back either.
+    state = pulumi("stack", "history", "--json", "--show-secrets", "--stack", "lab-dev").stdout
+    newest = json.loads(state)[0]
+    assert newest["config"]["ops-fixture:token"]["value"] == rotated
+
+
 def test_rollback_refuses_to_delete_a_protected_resource(
     program: Path, env: dict[str, str], pulumi: Run, ops: Run
 ) -> None:
