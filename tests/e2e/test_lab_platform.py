@@ -286,6 +286,7 @@ class TestPlatformOnTheLab:
             cwd=prog, env=lab_env(lab), input=json.dumps({"api": v1_env}), capture_output=True, text=True, check=True,
         )  # fmt: skip
         pulumi(lab, prog, "config", "set", "keybuzz:apiImageTag", v1_image.rsplit(":", 1)[1], "--stack", stack)
+        ops(lab, prog, "up", "--stack", stack)  # the KV secret back to v1's: only an up changes a secret
         pulumi(lab, prog, "preview", "--stack", stack, "--expect-no-changes")
 
     @staticmethod
