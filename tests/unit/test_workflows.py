@@ -121,9 +121,23 @@ def test_drift_is_nightly_and_rollback_is_manual() -> None:
 def test_secrets_come_from_github_secrets_only() -> None:
     for path in [*WORKFLOWS.glob("*.yml"), REPO / ".github" / "actions" / "setup" / "action.yml"]:
         for line in path.read_text().splitlines():
-            m = re.match(r"\s*(PULUMI_ACCESS_TOKEN|PULUMI_CONFIG_PASSPHRASE|PULUMI_BACKEND_URL):\s*(.*)", line)
+            m = re.match(r"\s*(PULUMI_ACCESS_TOKEN|PULUMI_BACKEND_URL|VAULT_SERVER_\w+):\s*(.*)", line)
             if m:
-                assert m.group(2).startswith("${{ secrets."), f"{path.name}: {line.strip()}"
+                assert m.group(2).startswith(("${{ secrets.", "${{ secrets[")), f"{path.name}: {line.strip()}"
+
+
+def test_the_stacks_decrypt_through_vault_with_a_token_per_environment_never_a_passphrase() -> None:
+    """hashivault:// (README, first deployment): each job gets its own environment's transit-key token."""
+    for path in WORKFLOWS.glob("*.yml"):
+        assert "PASSPHRASE" not in path.read_text(), path.name
+    for name, job in [("preview.yml", "preview"), ("drift.yml", "drift"), ("rollback.yml", "rollback")]:
+        token = load(name)["jobs"][job]["env"]["VAULT_SERVER_TOKEN"]
+        assert "_PULUMI_SECRETS_VAULT_TOKEN'" in token, name
+        assert "format('{0}_" in token, name
+    deploy = load("deploy.yml")["jobs"]
+    for stack in estate_environments():
+        want = f"${{{{ secrets.{stack.upper()}_PULUMI_SECRETS_VAULT_TOKEN }}}}"
+        assert deploy[stack]["env"]["VAULT_SERVER_TOKEN"] == want
 
 
 def test_the_cli_version_is_the_pinned_one() -> None:
