@@ -1,7 +1,7 @@
 """`python -m ops <command>`: up, history, rollback, drift, preview on one stack of the program.
 
-Exit codes: 0 ok; 1 error; 2 refused (estate stack without --estate); 3 refused (the rollback would delete
-or replace a protected resource); 4 drift found.
+Exit codes: 0 ok; 1 error (a policy violation included); 2 refused (estate stack without --estate);
+3 refused (the rollback would delete or replace a protected resource); 4 drift found.
 """
 
 from __future__ import annotations
