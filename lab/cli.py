@@ -186,11 +186,14 @@ def cmd_env(lab: Lab, args: argparse.Namespace) -> int:
         # The lab stacks' state (lab PostgreSQL) and their passphrase, by file: nothing secret printed.
         values["PULUMI_BACKEND_URL"] = backend_url(lab)
         values["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(lab.layout.pulumi_dir / PASSPHRASE)
+        # This lab for later `python -m lab` commands, and for `python -m ops` (its stacks' pack config).
+        values["LAB_STATE_DIR"] = str(lab.layout.state_dir)
     path_dirs = [str(Path(bao_binary()).parent)]
     with contextlib.suppress(LabError):
-        from lab.kube import toolchain_bin
+        from lab.kube import toolchain_bin, toolchain_pulumi_home
 
         path_dirs.insert(0, str(toolchain_bin()))  # pulumi, etcd, kube-apiserver of the toolchain
+        values["PULUMI_HOME"] = str(toolchain_pulumi_home())  # its provider plugins
         values["PULUMI_SKIP_UPDATE_CHECK"] = "true"
         values["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     text_path = "export PATH=" + shlex.quote(":".join(path_dirs)) + ':"$PATH"'

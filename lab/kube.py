@@ -69,6 +69,17 @@ def toolchain_bin() -> Path:
     return path
 
 
+def toolchain_pulumi_home() -> Path:
+    """The toolchain's own PULUMI_HOME, where `make toolchain` installs its source-built provider plugins
+    (never ~/.pulumi: toolchain/build.sh `home`). Any pulumi run of a lab stack needs it."""
+    out = subprocess.run(
+        ["bash", str(REPO / "toolchain" / "build.sh"), "home"], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise LabError(f"toolchain/build.sh home failed: {out.stderr.strip()}")
+    return Path(out.stdout.strip())
+
+
 def kube_ports(ports: Ports) -> dict[str, int]:
     return {
         "kube_etcd": ports.base + 30,

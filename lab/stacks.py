@@ -3,8 +3,13 @@
 Only the lab's addresses and credentials differ from the shipped stack (``LAB_KEYS``; a test checks it),
 plus ``kubernetesSkipAwait`` (the lab has no kubelet, so nothing ever becomes ready). Plain values are
 written into ``Pulumi.lab-<env>.yaml`` beside the program (git-ignored); secrets are set with
-``pulumi config set --secret`` through standard input (never in argv), encrypted by the passphrase
-secrets provider with a passphrase generated per lab (``<state>/pulumi/passphrase``, mode 0600).
+``pulumi config set --secret`` through standard input (never in argv), encrypted by the stack's secrets
+provider: Vault's transit engine in the lab's OpenBao (``hashivault://keybuzz-pulumi-lab-<env>``, one key
+per stack, and a policy of the same name allowing encrypt/decrypt with that key only), as the README
+recommends for the estate: decrypting a stack's secrets takes a Vault token with that policy, not a
+shared string. The engine finds OpenBao through ``VAULT_SERVER_URL``/``VAULT_SERVER_TOKEN`` (names only
+the secrets provider reads; the program's Vault provider has explicit settings). A stack made by an
+earlier lab with the passphrase provider is moved to its key (``pulumi stack change-secrets-provider``).
 State goes to the lab's PostgreSQL through the LB (``lab/state.py``), whatever ``PULUMI_BACKEND_URL`` the
 caller has (``LAB_PULUMI_BACKEND_URL`` overrides it).
 
@@ -28,8 +33,8 @@ import yaml
 
 from components.environments import estate_environments
 from lab.cluster import Lab
-from lab.config import generated_secret, repo_root
-from lab.kube import toolchain_bin
+from lab.config import HOST, generated_secret, repo_root
+from lab.kube import toolchain_bin, toolchain_pulumi_home
 from lab.procs import LabError
 from lab.program import lab_overrides
 from lab.state import backend_url, ensure_state_database
@@ -53,6 +58,32 @@ PASSPHRASE = "passphrase"
 
 def stack_name(env: str) -> str:
     return f"lab-{env}"
+
+
+TRANSIT_MOUNT = "transit"  # the hashivault provider's default engine path
+
+
+def secrets_key(env: str) -> str:
+    """The transit key (and the policy allowing only it) of lab-<env>'s secrets provider."""
+    return f"keybuzz-pulumi-{stack_name(env)}"
+
+
+def secrets_provider(env: str) -> str:
+    return f"hashivault://{secrets_key(env)}"
+
+
+def ensure_secrets_key(lab: Lab, env: str) -> None:
+    """OpenBao's transit engine, lab-<env>'s key and its encrypt/decrypt-only policy. Idempotent."""
+    from lab.bao import ensure_mount
+
+    vault = lab.vault()
+    ensure_mount(vault, TRANSIT_MOUNT, "transit")
+    key = secrets_key(env)
+    vault.write(f"{TRANSIT_MOUNT}/keys/{key}", {"type": "aes256-gcm96"})  # creating an existing key: no-op
+    policy = "".join(
+        f'path "{TRANSIT_MOUNT}/{op}/{key}" {{ capabilities = ["update"] }}\n' for op in ("encrypt", "decrypt")
+    )
+    vault.write(f"sys/policies/acl/{key}", {"policy": policy})
 
 
 def shipped_config(env: str, root: Path | None = None) -> dict[str, Any]:
@@ -126,9 +157,15 @@ def pulumi_env(lab: Lab) -> dict[str, str]:
         env["PULUMI_BACKEND_URL"] = backend_url(lab)
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        PULUMI_HOME=str(toolchain_pulumi_home()),  # the toolchain's plugins live there, not in ~/.pulumi
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        # The stacks' secrets provider (hashivault://): the lab's OpenBao, as the lab's operator.
+        VAULT_SERVER_URL=f"http://{HOST}:{lab.ports.bao}",
+        VAULT_SERVER_TOKEN=lab.secrets.bao_root_token,
+        # Only for a stack an earlier lab made with the passphrase provider (moved to its key by write_stack).
         PULUMI_CONFIG_PASSPHRASE=generated_secret(lab.layout, PASSPHRASE),
+        LAB_STATE_DIR=str(lab.layout.state_dir),  # where `python -m ops` finds the lab stacks' pack config
     )
     return env
 
@@ -151,12 +188,16 @@ def write_stack(lab: Lab, env: str, root: Path | None = None) -> Path:
     penv = pulumi_env(lab)
     stacks = json.loads(_pulumi(penv, root, "stack", "ls", "--json"))
     path = root / f"Pulumi.{name}.yaml"
+    ensure_secrets_key(lab, env)
     if name not in {s["name"] for s in stacks}:
-        # A stack file left from another lab holds that lab's encryption salt: the file is generated,
+        # A stack file left from another lab holds that lab's encryption settings: the file is generated,
         # so start it anew with the stack.
         path.unlink(missing_ok=True)
-        _pulumi(penv, root, "stack", "init", name, "--secrets-provider", "passphrase")
+        _pulumi(penv, root, "stack", "init", name, "--secrets-provider", secrets_provider(env))
     doc = yaml.safe_load(path.read_text()) if path.exists() else {}
+    if (doc or {}).get("secretsprovider") != secrets_provider(env):
+        _pulumi(penv, root, "stack", "change-secrets-provider", secrets_provider(env), "--stack", name)
+        doc = yaml.safe_load(path.read_text())
     doc = {k: v for k, v in (doc or {}).items() if k != "config"}
     header = (
         f"# GENERATED by `python -m lab stacks` from Pulumi.{env}.yaml. Do not edit; regenerate.\n"

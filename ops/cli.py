@@ -1,7 +1,7 @@
 """`python -m ops <command>`: up, history, rollback, drift, preview on one stack of the program.
 
-Exit codes: 0 ok; 1 error; 2 refused (estate stack without --estate); 3 refused (the rollback would delete
-or replace a protected resource); 4 drift found.
+Exit codes: 0 ok; 1 error (a policy violation included); 2 refused (estate stack without --estate);
+3 refused (the rollback would delete or replace a protected resource); 4 drift found.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pulumi import automation as auto
 from ops import engine
 from ops.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_REFUSED_PROTECTED, OpsError
 from ops.guard import ESTATE_ENV, check_stack_allowed
+from ops.policy import Policy, resolve
 from ops.record import (
     TAG_DEPLOYMENT,
     TAG_DIRTY,
@@ -48,8 +49,23 @@ def _parser() -> argparse.ArgumentParser:
             help=f"allow the estate stacks dev/prod (only where the estate is reachable; or {ESTATE_ENV}=yes)",
         )
         if policy:
-            sp.add_argument("--policy-pack", action="append", default=[], help="policy pack directory (repeatable)")
-            sp.add_argument("--policy-pack-config", action="append", default=[], help="its JSON config (repeatable)")
+            sp.add_argument(
+                "--policy-pack",
+                action="append",
+                default=[],
+                help="policy pack directory, relative to --cwd (repeatable; default: the program's policy/)",
+            )
+            sp.add_argument(
+                "--policy-pack-config",
+                action="append",
+                default=[],
+                help="its JSON config, relative to --cwd (repeatable; default: the stack's, see docs/operations.md)",
+            )
+            sp.add_argument(
+                "--no-policy",
+                action="store_true",
+                help="run without the policy pack (refused on the estate stacks; for throwaway stacks only)",
+            )
 
     sp = sub.add_parser("up", help="apply the checkout to the stack and record what was deployed")
     common(sp, policy=True)
@@ -66,8 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--to", type=int, required=True, metavar="N", help="deployment number from `history`")
     sp.add_argument("--yes", action="store_true", help="apply after the preview (without it: preview only)")
     sp.add_argument("--allow-dirty", action="store_true", help="roll back to a deployment made from a dirty tree")
-    sp = sub.add_parser("drift", help="refresh preview: exit 4 and list what changed out of band")
-    common(sp)
+    sp = sub.add_parser("drift", help="refresh preview: exit 4 and list what changed out of band; then the policy pack")
+    common(sp, policy=True)
     sp = sub.add_parser("preview", help="`pulumi preview --diff` of the checkout on the stack")
     common(sp, policy=True)
     return p
@@ -89,19 +105,51 @@ def main(argv: list[str] | None = None) -> int:
 # --- commands ----------------------------------------------------------------------------------
 
 
+def _policy(args: argparse.Namespace) -> Policy:
+    """The stack's policy pack and config (ops/policy.py), resolved before any engine run and announced."""
+    policy = resolve(
+        args.stack,
+        args.cwd.resolve(),
+        packs=args.policy_pack,
+        configs=args.policy_pack_config,
+        no_policy=args.no_policy,
+    )
+    echo(policy.describe())
+    return policy
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     work_dir = args.cwd.resolve()
+    policy = _policy(args)
     rev = git_revision(work_dir)
     stack = engine.select_stack(work_dir, args.stack)
     deployments = engine.deployments(stack)
     number = len(deployments) + 1
     if rev.dirty:
         echo(f"warning: the program's files differ from {rev.sha[:12]}: {', '.join(rev.dirty_paths[:5])}")
-    _up(stack, format_message("up", rev), args, number, rev.sha, rev.dirty)
+    _up(stack, format_message("up", rev), args, policy, number, rev.sha, rev.dirty)
     return 0
 
 
-def _up(stack: auto.Stack, message: str, args: argparse.Namespace, number: int, sha: str, dirty: bool) -> None:
+def _up(
+    stack: auto.Stack,
+    message: str,
+    args: argparse.Namespace,
+    policy: Policy,
+    number: int,
+    sha: str,
+    dirty: bool,
+    *,
+    previewed: bool = False,
+) -> None:
+    # The Automation API's up applies without a preview, step by step: a mandatory violation would fail the
+    # update only at the violating resource, after the ones before it were applied (seen with the fixture:
+    # the stack's outputs changed, a failed update recorded). So the pack judges a preview first, and
+    # nothing is applied unless it passes; the up runs the pack again on the values known only then.
+    if not previewed:
+        refused = _policy_check(stack, policy)
+        if refused:
+            raise refused
     engine.run_engine(
         "up",
         stack,
@@ -111,7 +159,7 @@ def _up(stack: auto.Stack, message: str, args: argparse.Namespace, number: int, 
             show_secrets=False,
             color="never",
             refresh=bool(getattr(args, "refresh", False)),
-            **engine.policy_args(args.policy_pack, args.policy_pack_config),
+            **policy.engine_args(),
         ),
     )
     for key, value in ((TAG_REVISION, sha), (TAG_DIRTY, str(dirty).lower()), (TAG_DEPLOYMENT, str(number))):
@@ -191,6 +239,7 @@ def _worktree(work_dir: Path, sha: str, stack_name: str) -> Iterator[Path]:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     work_dir = args.cwd.resolve()
+    policy = _policy(args)  # the checkout's pack and config: today's guardrails judge the older revision
     current = engine.select_stack(work_dir, args.stack)
     deps = engine.deployments(current)
     by_number = {d.number: d for d in deps}
@@ -216,7 +265,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             f"{target.revision[:12]} is not exactly what ran",
             fix="pass --allow-dirty to re-apply the committed revision with the recorded config anyway",
         )
-    secret_config = engine.secret_config_of(current, target)
     echo(
         f"rollback of stack '{args.stack}' to deployment #{target.number} "
         f"(revision {target.revision[:12]}, {target.start_time})"
@@ -227,10 +275,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     short = args.stack.rsplit("/", 1)[-1]
     with _worktree(work_dir, target.revision, args.stack) as program:
         stack = engine.select_stack(program, args.stack)
-        engine.write_recorded_config(work_dir / f"Pulumi.{short}.yaml", program, stack, secret_config)
-        del secret_config
+        kept = engine.write_recorded_config(work_dir / f"Pulumi.{short}.yaml", program, stack, target)
+        if kept:
+            echo(f"kept at their current value (secrets are never rolled back): {', '.join(kept)}")
         log = engine.EventLog()
-        pol = engine.policy_args(args.policy_pack, args.policy_pack_config)
+        pol = policy.engine_args()
         echo("preview:")
         preview_error: OpsError | None = None
         try:
@@ -261,9 +310,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             stack,
             format_message("rollback", rev, to=target.number),
             args,
+            policy,
             len(deps) + 1,
             target.revision,
             target.dirty,
+            previewed=True,  # the preview above ran with the pack and passed
         )
     echo(
         "note: the checkout still holds the newer program/config; the next `up` from it re-applies them. "
@@ -273,6 +324,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
+    policy = _policy(args)
     stack = engine.select_stack(args.cwd.resolve(), args.stack)
     log = engine.EventLog()
     error: OpsError | None = None
@@ -285,6 +337,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     except OpsError as exc:
         error = exc
     drifted = changed_steps(steps_from_events(log.events))
+    policy_error = _policy_check(stack, policy)
     if drifted:
         echo(f"DRIFT on stack '{stack.name}': {len(drifted)} resource(s) changed out of band:")
         for s in drifted:
@@ -293,24 +346,45 @@ def cmd_drift(args: argparse.Namespace) -> int:
             f"fix: put the live objects back with `python -m ops up --refresh --stack {stack.name}` (a plain `up` "
             "compares with the recorded state and would change nothing), or adopt the change in code and config."
         )
+        if policy_error:
+            print(policy_error.render(), file=sys.stderr)
         return EXIT_DRIFT
     if error:
         raise error
+    if policy_error:
+        raise policy_error
     echo(f"no drift on stack '{stack.name}'")
     return 0
 
 
+def _policy_check(stack: auto.Stack, policy: Policy) -> OpsError | None:
+    """The pack on the program as it would apply to the stack now: a preview whose output is shown only
+    when it fails (the error, or None when it passed or no pack is on). `up` runs it before applying;
+    `drift` runs it after the refresh preview, because `pulumi refresh` takes no policy pack (engine 3.259)."""
+    if not policy.packs:
+        return None
+    lines: list[str] = []
+    try:
+        engine.run_engine(
+            "policy check",
+            stack,
+            lambda: stack.preview(on_output=lines.append, color="never", **policy.engine_args()),
+        )
+    except OpsError as exc:
+        for line in lines:
+            echo(line)
+        return exc
+    echo(f"policy pack passed on stack '{stack.name}'")
+    return None
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
+    policy = _policy(args)
     stack = engine.select_stack(args.cwd.resolve(), args.stack)
     engine.run_engine(
         "preview",
         stack,
-        lambda: stack.preview(
-            diff=True,
-            on_output=echo,
-            color="never",
-            **engine.policy_args(args.policy_pack, args.policy_pack_config),
-        ),
+        lambda: stack.preview(diff=True, on_output=echo, color="never", **policy.engine_args()),
     )
     return 0
 

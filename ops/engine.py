@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from pulumi import automation as auto
 from pulumi.automation import events
 
 from ops.errors import OpsError
-from ops.record import Deployment, deployments_from_history
+from ops.record import Deployment, deployments_from_history, rollback_config
 
 
 def _echo(text: str) -> None:
@@ -64,23 +63,14 @@ def cli(stack: auto.Stack, *args: str) -> str:
     return result.stdout
 
 
-def history_entries(stack: auto.Stack, *, show_secrets: bool = False) -> list[dict[str, Any]]:
-    """`pulumi stack history --json` as dicts (the Automation API's own summary drops `objectValue`)."""
-    args = ["stack", "history", "--json", *(["--show-secrets"] if show_secrets else [])]
-    return list(json.loads(cli(stack, *args) or "[]"))
+def history_entries(stack: auto.Stack) -> list[dict[str, Any]]:
+    """`pulumi stack history --json` as dicts (the Automation API's own summary drops `objectValue`); secrets
+    stay masked: nothing in ops decrypts a recorded secret (a rollback keeps the current ones)."""
+    return list(json.loads(cli(stack, "stack", "history", "--json") or "[]"))
 
 
 def deployments(stack: auto.Stack) -> list[Deployment]:
     return deployments_from_history(history_entries(stack))
-
-
-def secret_config_of(stack: auto.Stack, deployment: Deployment) -> dict[str, dict[str, Any]]:
-    """The recorded config of one deployment with secrets decrypted, in memory only (never printed)."""
-    full = deployments_from_history(history_entries(stack, show_secrets=True))
-    match = [d for d in full if d.number == deployment.number and d.start_time == deployment.start_time]
-    if not match:
-        raise OpsError(f"deployment #{deployment.number} of stack '{stack.name}' changed while reading it")
-    return match[0].config
 
 
 class EventLog:
@@ -91,10 +81,6 @@ class EventLog:
 
     def __call__(self, event: events.EngineEvent) -> None:
         self.events.append(event)
-
-
-def policy_args(packs: list[str], configs: list[str]) -> dict[str, Any]:
-    return {"policy_packs": packs or None, "policy_pack_configs": configs or None}
 
 
 def run_engine(what: str, stack: auto.Stack, fn: Callable[[], Any]) -> Any:
@@ -139,61 +125,22 @@ def engine_errors(text: str) -> str:
 # --- restoring a recorded config into a worktree ------------------------------------------------
 
 
-def _path_parts(obj: Any, prefix: str) -> list[tuple[str, Any]]:
-    """Leaves of a config object as `pulumi config set --path` paths."""
-    if isinstance(obj, dict):
-        out = []
-        for k, v in obj.items():
-            seg = f".{k}" if k.replace("_", "").replace("-", "").isalnum() and "." not in k else f'["{k}"]'
-            out += _path_parts(v, prefix + seg)
-        return out
-    if isinstance(obj, list):
-        out = []
-        for i, v in enumerate(obj):
-            out += _path_parts(v, f"{prefix}[{i}]")
-        return out
-    return [(prefix, obj)]
-
-
 def write_recorded_config(
-    source_settings: Path, target_dir: Path, stack: auto.Stack, config: dict[str, dict[str, Any]]
-) -> None:
-    """Make `target_dir/Pulumi.<stack>.yaml` hold exactly `config`, secrets encrypted by the stack's provider.
+    source_settings: Path, target_dir: Path, stack: auto.Stack, deployment: Deployment
+) -> tuple[str, ...]:
+    """Make `target_dir/Pulumi.<stack>.yaml` hold the deployment's non-secret config and the current secrets.
 
-    The encryption settings (secretsprovider, encryptedkey, encryptionsalt) come from the current stack
-    file, so secrets encrypt the way the stack's state expects. Plain values are written as they were
-    recorded; each secret goes through `pulumi config set --secret` with the value on standard input, so it
-    appears on no command line and in no output.
+    The encryption settings (secretsprovider, encryptedkey, encryptionsalt) and the secrets come from the
+    current stack file `source_settings` (record.rollback_config says why and which keys); the plain values
+    as recorded. Nothing is decrypted. Returns the keys kept at their current value.
     """
     short = stack.name.rsplit("/", 1)[-1]
     settings: dict[str, Any] = {}
     if source_settings.is_file():
         settings = yaml.safe_load(source_settings.read_text()) or {}
-    settings.pop("config", None)
-    plain: dict[str, Any] = {}
-    secrets: list[tuple[str, Any, bool]] = []  # (key or path, value, is_path)
-    for key, entry in config.items():
-        if entry.get("secret"):
-            if "objectValue" in entry:
-                secrets += [(path, value, True) for path, value in _path_parts(entry["objectValue"], key)]
-            else:
-                secrets.append((key, entry.get("value", ""), False))
-        else:
-            plain[key] = entry["objectValue"] if "objectValue" in entry else entry.get("value", "")
-    if plain:
-        settings["config"] = plain
-    target = target_dir / f"Pulumi.{short}.yaml"
-    target.write_text(yaml.safe_dump(settings, sort_keys=True))
-
-    ws = stack.workspace
-    assert isinstance(ws, auto.LocalWorkspace)
-    env = {**os.environ, **(ws.env_vars or {}), "PULUMI_SKIP_UPDATE_CHECK": "true"}
-    for key, value, is_path in secrets:
-        args = [ws.pulumi_command.command, "config", "set", "--secret", *(["--path"] if is_path else []), key]
-        args += ["--stack", stack.name, "--non-interactive"]
-        proc = subprocess.run(
-            args, input=str(value), cwd=target_dir, env=env, capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            # The value is not in pulumi's message (it came on stdin); the key is.
-            raise OpsError(f"could not restore secret config {key} of stack '{stack.name}': {proc.stderr.strip()}")
+    current = settings.pop("config", None) or {}
+    chosen = rollback_config(deployment.config, current, stack.name, deployment.number)
+    if chosen.config:
+        settings["config"] = chosen.config
+    (target_dir / f"Pulumi.{short}.yaml").write_text(yaml.safe_dump(settings, sort_keys=True))
+    return chosen.kept_current

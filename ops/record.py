@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.config.keys import key_name
 from ops.errors import OpsError
 
 MESSAGE_PREFIX = "keybuzz-ops"
@@ -153,3 +154,58 @@ def config_changes(before: Deployment | None, after: Deployment) -> list[str]:
         elif old[key] != new[key]:
             changes.append(f"{key}: {old[key]} -> {new[key]}")
     return changes
+
+
+#: Plain keys that follow a secret, not the program: kept at their current value by a rollback, like the
+#: secrets. `vaultDbPasswordVersion` says when `vaultDbPassword` is sent (write-only); an older version
+#: beside the current password would re-send it, or pair a version with a password it never meant.
+KEPT_CURRENT_KEYS = frozenset({f"keybuzz:{key_name('vault_db_password_version')}"})
+
+
+def is_secret_value(value: Any) -> bool:
+    """A stack-file config value that is (or holds) a secret: `{secure: <ciphertext>}` at any depth."""
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(is_secret_value(v) for v in value.values())
+    if isinstance(value, list):
+        return any(is_secret_value(v) for v in value)
+    return False
+
+
+@dataclass(frozen=True)
+class RollbackConfig:
+    """The `config:` block a rollback writes, and what it kept from the current stack file."""
+
+    config: dict[str, Any]
+    kept_current: tuple[str, ...]
+
+
+def rollback_config(
+    recorded: dict[str, dict[str, Any]], current: dict[str, Any], stack: str, number: int
+) -> RollbackConfig:
+    """The config of a rollback to a deployment: its recorded non-secret values, with the *current* secrets.
+
+    A rollback re-applies an older program and its settings, never older credentials: a rotated Vault token
+    or admin password must not come back (it may be revoked, or compromised: that is why it was rotated).
+    So every key that is secret in the recorded deployment or in the current stack file, and the keys of
+    `KEPT_CURRENT_KEYS`, take the current stack file's value, ciphertext copied as is (the same stack, so
+    the same secrets provider decrypts it); nothing is decrypted, and the history's secrets are not read.
+    `recorded` is the deployment's config as `pulumi stack history --json` lists it (`value`/`objectValue`,
+    `secret`); `current` the `config:` block of the checkout's `Pulumi.<stack>.yaml`. A secret the deployment
+    had and the current file lacks is refused: the old program needs it and its old value may not return.
+    """
+    kept = {k: v for k, v in current.items() if is_secret_value(v) or k in KEPT_CURRENT_KEYS}
+    missing = sorted(k for k, e in recorded.items() if e.get("secret") and k not in kept)
+    if missing:
+        raise OpsError(
+            f"deployment #{number} of stack '{stack}' used secret config {', '.join(missing)}, which the current "
+            "stack file does not set; a rollback keeps the current secrets and never restores recorded ones",
+            fix=f"set the current value first (pulumi config set --secret KEY --stack {stack}), then roll back",
+        )
+    config = {
+        key: entry["objectValue"] if "objectValue" in entry else entry.get("value", "")
+        for key, entry in recorded.items()
+        if key not in kept and not entry.get("secret")
+    }
+    # Only the kept keys the older deployment knew: a key added since means nothing to its program.
+    kept_used = {k: v for k, v in kept.items() if k in recorded}
+    return RollbackConfig(config={**config, **kept_used}, kept_current=tuple(sorted(kept_used)))

@@ -14,15 +14,22 @@
 #   <set key>/bin/                    hard links to the objects of the current pins;
 #                                     <set key> hashes all object keys
 #   <set key>/plugins/                the provider plugins (not on PATH: installed into
-#                                     PULUMI_HOME's plugin cache, see install_plugins)
+#                                     the set's own Pulumi home, see install_plugins)
+#   <set key>/pulumi-home/            the toolchain's PULUMI_HOME (`env` exports it): its
+#                                     plugins/ holds the source-built provider plugins at their
+#                                     versions. Never the user's ~/.pulumi, where they would
+#                                     shadow the released plugins of the same versions for
+#                                     every other Pulumi project of that user.
 # so a pin, wrapper or upstream tree change rebuilds only the artifact it concerns.
 #
 # Usage: toolchain/build.sh [build|bin|plugins|install-plugins|dir|key|object NAME|env|status|list]
 #   build   build whatever is missing (default), then install-plugins; a warm run only hashes files
 #   bin     print the folder holding the binaries (engine, language host, lab, ci)
 #   plugins print the folder holding the provider plugins
-#   install-plugins  put the provider plugins in ${PULUMI_HOME:-~/.pulumi}/plugins at their
-#           versions (what the engine resolves); a no-op when the same bytes are there
+#   home    print the toolchain's Pulumi home (PULUMI_HOME of `env`)
+#   install-plugins [DIR]  put the provider plugins in DIR/plugins (default: the toolchain's
+#           Pulumi home; never the ambient PULUMI_HOME) at their versions, what the engine
+#           resolves; a no-op when the same bytes are there
 #   dir     print the set folder for the current pins
 #   key     print the set key
 #   object NAME  print the object folder of one artifact (pulumi, etcd, ..., crds)
@@ -228,6 +235,7 @@ KEY="$(for n in "${!OBJ[@]}"; do echo "$n ${OBJ[$n]##*/}"; done | LC_ALL=C sort 
 OUT="$CACHE_ROOT/$KEY"
 BIN="$OUT/bin"
 PLUGINS="$OUT/plugins"
+PULUMI_HOME_DIR="$OUT/pulumi-home"
 
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -306,11 +314,14 @@ build_artifact() {
 	return 0
 }
 
-# install_plugins: each built provider plugin into ${PULUMI_HOME:-~/.pulumi}/plugins at its
-# version (`pulumi plugin install --file`), unless the same bytes are already there.
+# install_plugins [DIR]: each built provider plugin into DIR/plugins (default: the toolchain's own
+# Pulumi home) at its version (`pulumi plugin install --file`, run with PULUMI_HOME=DIR), unless the
+# same bytes are already there. The ambient PULUMI_HOME is ignored on purpose: a user who exports
+# PULUMI_HOME=~/.pulumi must not get the released plugins shadowed either.
 install_plugins() {
 	local a name version group home short dest obj n=0
-	home="${PULUMI_HOME:-$HOME/.pulumi}"
+	home="${1:-$PULUMI_HOME_DIR}"
+	mkdir -p "$home"
 	[[ -x "$BIN/pulumi" ]] || die "install-plugins needs the engine: run 'make toolchain' first"
 	for a in "${ARTIFACTS[@]}"; do
 		IFS='|' read -r name version group _ <<<"$a"
@@ -323,8 +334,8 @@ install_plugins() {
 			n=$((n + 1))
 			continue
 		fi
-		PULUMI_SKIP_UPDATE_CHECK=true "$BIN/pulumi" plugin install resource "$short" "$version" --file "$obj" \
-			--reinstall >/dev/null || die "pulumi plugin install resource $short $version failed"
+		PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true "$BIN/pulumi" plugin install resource "$short" \
+			"$version" --file "$obj" --reinstall >/dev/null || die "pulumi plugin install resource $short $version failed"
 		log "plugin $short $version: installed in $home/plugins"
 		n=$((n + 1))
 	done
@@ -363,6 +374,7 @@ print_env() {
 export PATH="$BIN:\$PATH"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_HOME="$PULUMI_HOME_DIR"
 export PULUMI_BACKEND_URL="\${PULUMI_BACKEND_URL:-file://\$HOME/.local/state/keybuzz-pulumi}"
 export KEYBUZZ_TOOLCHAIN_BIN="$BIN"
 ENV
@@ -394,7 +406,8 @@ key) echo "$KEY" ;;
 object) echo "${OBJ[${2:?object NAME}]}" ;;
 env) print_env ;;
 plugins) echo "$PLUGINS" ;;
-install-plugins) install_plugins ;;
+home) echo "$PULUMI_HOME_DIR" ;;
+install-plugins) install_plugins "${2:-}" ;;
 status) status ;;
 list)
 	for a in "${ARTIFACTS[@]}"; do
@@ -424,5 +437,5 @@ build)
 	cp "$TOOLCHAIN_DIR/pins.env" "$OUT/pins.env"
 	log "done in $(($(date +%s) - t_start)) s; binaries in $BIN"
 	;;
-*) die "unknown command '$1' (build|bin|plugins|install-plugins|dir|key|object NAME|env|status|list)" ;;
+*) die "unknown command '$1' (build|bin|plugins|home|install-plugins [DIR]|dir|key|object NAME|env|status|list)" ;;
 esac

@@ -1,12 +1,16 @@
 """Fixtures for the e2e tier: the built engine, an offline environment, and a throwaway program in a git repo.
 
-The program uses no provider plugin (none can be built here; docs/toolchain.md): component resources,
-config-driven outputs, a protected component and a StackReference (served by the engine's builtin provider,
-which is what makes real drift observable without plugins).
+The program uses no provider plugin: component resources, config-driven outputs, a protected component and
+a StackReference (served by the engine's builtin provider, which is what makes real drift observable without
+plugins). It carries its own policy pack (`policy/`, one rule: no Label component with the value its config
+forbids) and the pack configs of its lab stacks where `python -m ops` looks for them by default
+(`$LAB_STATE_DIR/pulumi/policy-<stack>.json`, ops/policy.py), so the ops tests run with the pack on, as
+operators do.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -42,6 +46,14 @@ class Service(pulumi.ComponentResource):
         self.register_outputs({"image": self.image, "mode": self.mode})
 
 
+class Label(pulumi.ComponentResource):
+    """A component with an input the fixture's policy pack judges (components are analyzed too)."""
+
+    def __init__(self, name: str, value: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fixture:app:Label", name, {"value": value}, opts)
+        self.register_outputs({})
+
+
 class Data(pulumi.ComponentResource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fixture:data:Database", name, None, opts)
@@ -54,6 +66,7 @@ pulumi.export("image", api.image)
 pulumi.export("mode", api.mode)
 pulumi.export("token", cfg.require_secret("token"))
 pulumi.export("revision", REVISION)
+Label("label", cfg.get("label") or "fine")
 if cfg.get_bool("keepData"):
     Data("db", pulumi.ResourceOptions(protect=True))
 peer = cfg.get("peerStack")
@@ -78,8 +91,49 @@ def offline() -> list[str]:
 
 @pytest.fixture
 def env(tmp_path: Path, engine_bin: Path) -> dict[str, str]:
-    return {**offline_pulumi_env(engine_bin, tmp_path, FAKE_PASSPHRASE), "PYTHONPATH": str(REPO), **GIT_ENV}
+    lab_state = tmp_path / "lab-state"
+    (lab_state / "pulumi").mkdir(parents=True)
+    for stack in FIXTURE_STACKS:  # where ops finds a lab stack's pack config (ops/policy.py)
+        config = {"no-forbidden-label": {"forbidden": FORBIDDEN_LABEL}}
+        (lab_state / "pulumi" / f"policy-{stack}.json").write_text(json.dumps(config))
+    return {
+        **offline_pulumi_env(engine_bin, tmp_path, FAKE_PASSPHRASE),
+        "PYTHONPATH": str(REPO),
+        "LAB_STATE_DIR": str(lab_state),
+        **GIT_ENV,
+    }
 
+
+POLICY_PACK = {
+    "PulumiPolicy.yaml": "runtime:\n  name: python\n  options:\n    virtualenv: ../.venv\n",
+    "__main__.py": '''"""Fixture policy pack: a Label whose value the pack config forbids is a mandatory violation."""
+
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy
+
+
+def no_forbidden_label(args, report_violation):
+    forbidden = args.get_config()["forbidden"]
+    if args.resource_type == "fixture:app:Label" and args.props.get("value") == forbidden:
+        report_violation(f"label {forbidden} is forbidden")
+
+
+PolicyPack(
+    "fixture-guards",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        ResourceValidationPolicy(
+            name="no-forbidden-label",
+            description="A Label may not carry the forbidden value.",
+            validate=no_forbidden_label,
+            config_schema=PolicyConfigSchema(properties={"forbidden": {"type": "string"}}, required=["forbidden"]),
+        )
+    ],
+)
+''',
+}
+#: The label value the lab stacks' pack config forbids.
+FORBIDDEN_LABEL = "forbidden-by-policy"
+FIXTURE_STACKS = ("lab-dev", "lab-prod")
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -92,8 +146,11 @@ def program(tmp_path: Path, env: dict[str, str]) -> Path:
     (prog / "Pulumi.yaml").write_text(
         "name: ops-fixture\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: .venv\n"
     )
-    (prog / ".gitignore").write_text(".venv\n")
+    (prog / ".gitignore").write_text(".venv\n__pycache__/\n")
     (prog / ".venv").symlink_to(Path(sys.prefix))
+    (prog / "policy").mkdir()
+    for name, text in POLICY_PACK.items():
+        (prog / "policy" / name).write_text(text)
     write_program(prog, "rev1")
     git(prog, env, "init", "--quiet", "--initial-branch", "main")
     commit(prog, env, "rev1")

@@ -379,7 +379,10 @@ class TestPlatformOnTheLab:
         proc = ops(lab, prog, "rollback", "--stack", stack, "--to", "1", "--yes")
         assert "rollback of stack 'lab-dev' to deployment #1" in proc.stdout
         assert self._api_image(lab) == v1_image
-        assert vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"] == v1_env
+        # appSecretEnv is a secret: a rollback keeps the current one (v2's), it never restores a recorded one.
+        assert vault.read("secret/data/keybuzz/dev/api/env")["data"]["data"] == {**v1_env, "FEATURE_FLAG": "on"}
+        assert "kept at their current value" in proc.stdout
+        assert "keybuzz:appSecretEnv" in proc.stdout
         assert sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz") == rows_before  # data untouched
         # Back to the checkout's v1 config for the following tests.
         proc = subprocess.run(
@@ -387,6 +390,7 @@ class TestPlatformOnTheLab:
             cwd=prog, env=lab_env(lab), input=json.dumps({"api": v1_env}), capture_output=True, text=True, check=True,
         )  # fmt: skip
         pulumi(lab, prog, "config", "set", "keybuzz:apiImageTag", v1_image.rsplit(":", 1)[1], "--stack", stack)
+        ops(lab, prog, "up", "--stack", stack)  # the KV secret back to v1's: only an up changes a secret
         pulumi(lab, prog, "preview", "--stack", stack, "--expect-no-changes")
 
     @staticmethod

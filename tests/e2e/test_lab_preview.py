@@ -95,6 +95,30 @@ def test_the_policy_pack_blocks_an_injected_node_address_in_preview(lab: Lab, pr
     assert "injected-pinned-node" in out
 
 
+def test_make_preview_blocks_an_injected_node_address_with_the_policy_pack_on_by_default(lab: Lab, prog: Path) -> None:
+    """What an operator types, with no policy flag: `make preview STACK=lab-dev` finds the program's pack and
+    the lab stack's config (ops/policy.py) and the pack refuses the node address."""
+    from lab.program import PLACEHOLDER_PG_NODES
+
+    node = PLACEHOLDER_PG_NODES[2]
+    main = prog / "__main__.py"
+    original = main.read_text()
+    main.write_text(original + INJECTED.replace("NODE", repr(node)))
+    try:
+        proc = subprocess.run(
+            ["make", "-s", "-C", str(REPO), "preview", "STACK=lab-dev", f"OPS_ARGS=--cwd {prog}"],
+            env=lab_env(lab), capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    finally:
+        main.write_text(original)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    assert f"policy pack: {prog / 'policy'} with {lab.layout.state_dir / 'pulumi' / 'policy-lab-dev.json'}" in out
+    assert "no-node-endpoints" in out, out[-4000:]
+    assert f"contains node address {node}" in out, out[-4000:]
+    assert "injected-pinned-node" in out
+
+
 def test_a_config_error_reaches_the_user_as_the_problem_list_not_a_traceback(lab: Lab, prog: Path) -> None:
     """Through the engine (`pulumi preview`) and through `python -m ops preview`: every problem, each fix a
     sentence naming the stack's real LB, no Python traceback."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import FAKE_TOKEN, Run, commit, git, write_program
+from tests.e2e.conftest import FAKE_TOKEN, FORBIDDEN_LABEL, Run, commit, git, write_program
 
 
 def outputs(pulumi: Run, stack: str, *, secrets: bool = False) -> dict[str, object]:
@@ -93,6 +93,33 @@ def test_up_records_revision_and_config_then_rollback_restores_them(
     assert git(program, env, "rev-parse", "HEAD").strip() == rev2
 
 
+def test_a_secret_rotated_after_the_target_deployment_stays_rotated_after_the_rollback(
+    program: Path, env: dict[str, str], pulumi: Run, ops: Run
+) -> None:
+    """Rollback restores the program revision and the non-secret config; the secrets stay the current ones."""
+    rotated = "obviously-fake-token-rotated-e2e"
+    init_stack(pulumi, "lab-dev", imageTag="v1")
+    ops("up", "--stack", "lab-dev")  # deployment #1, with FAKE_TOKEN
+    write_program(program, "rev2")
+    commit(program, env, "rev2")
+    pulumi("config", "set", "--stack", "lab-dev", "imageTag", "v2")
+    pulumi("config", "set", "--stack", "lab-dev", "--secret", "token", rotated)  # rotated after #1
+    ops("up", "--stack", "lab-dev")
+    assert outputs(pulumi, "lab-dev", secrets=True)["token"] == rotated
+
+    done = ops("rollback", "--stack", "lab-dev", "--to", "1", "--yes")
+    assert "kept at their current value (secrets are never rolled back): ops-fixture:token" in done.stdout
+    assert rotated not in done.stdout + done.stderr
+    after = outputs(pulumi, "lab-dev", secrets=True)
+    assert (after["image"], after["revision"]) == ("registry.invalid/api:v1", "rev1")  # program and config: #1
+    assert after["token"] == rotated  # the secret: the current one, not #1's
+    # The deployment the rollback recorded carries the rotated secret too: the next rollback cannot bring
+    # the old one back either.
+    state = pulumi("stack", "history", "--json", "--show-secrets", "--stack", "lab-dev").stdout
+    newest = json.loads(state)[0]
+    assert newest["config"]["ops-fixture:token"]["value"] == rotated
+
+
 def test_rollback_refuses_to_delete_a_protected_resource(
     program: Path, env: dict[str, str], pulumi: Run, ops: Run
 ) -> None:
@@ -130,22 +157,23 @@ def test_rollback_of_a_dirty_deployment_needs_allow_dirty(program: Path, pulumi:
 
 
 def test_drift_exits_non_zero_and_lists_what_changed_out_of_band(pulumi: Run, ops: Run) -> None:
-    init_stack(pulumi, "lab-b", imageTag="b1")
-    ops("up", "--stack", "lab-b")
-    init_stack(pulumi, "lab-a", imageTag="a1", peerStack="organization/ops-fixture/lab-b")
-    ops("up", "--stack", "lab-a")
-    clean = ops("drift", "--stack", "lab-a")
-    assert "no drift on stack 'lab-a'" in clean.stdout
+    init_stack(pulumi, "lab-prod", imageTag="b1")
+    ops("up", "--stack", "lab-prod")
+    init_stack(pulumi, "lab-dev", imageTag="a1", peerStack="organization/ops-fixture/lab-prod")
+    ops("up", "--stack", "lab-dev")
+    clean = ops("drift", "--stack", "lab-dev")
+    assert "no drift on stack 'lab-dev'" in clean.stdout
+    assert "policy pack passed on stack 'lab-dev'" in clean.stdout
 
-    # lab-b changes behind lab-a's back: the StackReference lab-a read is now stale.
-    pulumi("config", "set", "--stack", "lab-b", "imageTag", "b2")
-    ops("up", "--stack", "lab-b")
-    drift = ops("drift", "--stack", "lab-a", expect=4)
-    assert "DRIFT on stack 'lab-a': 1 resource(s) changed out of band" in drift.stdout
-    assert "pulumi:pulumi:StackReference::organization/ops-fixture/lab-b" in drift.stdout
+    # lab-prod changes behind lab-dev's back: the StackReference lab-dev read is now stale.
+    pulumi("config", "set", "--stack", "lab-prod", "imageTag", "b2")
+    ops("up", "--stack", "lab-prod")
+    drift = ops("drift", "--stack", "lab-dev", expect=4)
+    assert "DRIFT on stack 'lab-dev': 1 resource(s) changed out of band" in drift.stdout
+    assert "pulumi:pulumi:StackReference::organization/ops-fixture/lab-prod" in drift.stdout
     assert '"registry.invalid/api:b1" => "registry.invalid/api:b2"' in drift.stdout
     # A drift check changes nothing: the stack still holds the stale value.
-    assert outputs(pulumi, "lab-a")["peerImage"] == "registry.invalid/api:b1"
+    assert outputs(pulumi, "lab-dev")["peerImage"] == "registry.invalid/api:b1"
 
 
 def test_preview_prints_the_diff_and_applies_nothing(pulumi: Run, ops: Run) -> None:
@@ -158,8 +186,44 @@ def test_preview_prints_the_diff_and_applies_nothing(pulumi: Run, ops: Run) -> N
     assert len(history(ops, "lab-dev")) == 1
 
 
+def test_the_policy_pack_runs_by_default_on_preview_up_and_drift(
+    program: Path, env: dict[str, str], pulumi: Run, ops: Run
+) -> None:
+    """No --policy-pack anywhere: ops finds the program's pack and the stack's config by itself."""
+    init_stack(pulumi, "lab-dev", imageTag="v1")
+    up = ops("up", "--stack", "lab-dev")
+    config = Path(env["LAB_STATE_DIR"]) / "pulumi" / "policy-lab-dev.json"
+    assert f"policy pack: {program / 'policy'} with {config}" in up.stdout
+    assert "fixture-guards" in up.stdout  # the engine loaded it
+
+    pulumi("config", "set", "--stack", "lab-dev", "label", FORBIDDEN_LABEL)
+    pulumi("config", "set", "--stack", "lab-dev", "imageTag", "v2")
+    for command, code in (("preview", 1), ("up", 1), ("drift", 1)):
+        proc = ops(command, "--stack", "lab-dev", expect=code)
+        out = proc.stdout + proc.stderr
+        assert "no-forbidden-label" in out, (command, out)
+        assert f"label {FORBIDDEN_LABEL} is forbidden" in out, (command, out)
+    # The refused up applied nothing and recorded nothing.
+    assert outputs(pulumi, "lab-dev")["image"] == "registry.invalid/api:v1"
+    assert len(history(ops, "lab-dev")) == 1
+    # Only an explicit opt-out, on a stack that is not the estate's, runs without it.
+    assert "policy pack: OFF" in ops("preview", "--stack", "lab-dev", "--no-policy").stdout
+
+
+def test_a_rollback_to_a_deployment_the_pack_now_refuses_is_refused(pulumi: Run, ops: Run) -> None:
+    init_stack(pulumi, "lab-dev", imageTag="v1", label=FORBIDDEN_LABEL)
+    ops("up", "--stack", "lab-dev", "--no-policy")  # deployment #1, made without the guardrails
+    pulumi("config", "set", "--stack", "lab-dev", "label", "fine")
+    pulumi("config", "set", "--stack", "lab-dev", "imageTag", "v2")
+    ops("up", "--stack", "lab-dev")
+    refused = ops("rollback", "--stack", "lab-dev", "--to", "1", "--yes", expect=1)
+    assert f"label {FORBIDDEN_LABEL} is forbidden" in refused.stdout + refused.stderr
+    assert outputs(pulumi, "lab-dev")["image"] == "registry.invalid/api:v2"
+    assert len(history(ops, "lab-dev")) == 2
+
+
 def test_unknown_stack_is_a_clear_error(ops: Run) -> None:
-    proc = ops("preview", "--stack", "lab-nope", expect=1)
+    proc = ops("history", "--stack", "lab-nope", expect=1)
     assert "stack 'lab-nope' does not exist" in proc.stderr
     assert "pulumi stack init lab-nope" in proc.stderr
 

@@ -163,10 +163,12 @@ def test_plugins_seen_by_the_engine_are_the_pinned_ones(
 
 
 def install_plugins(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`build.sh install-plugins` into env's PULUMI_HOME (what `make toolchain` does for ~/.pulumi)."""
+    """`build.sh install-plugins DIR` into env's PULUMI_HOME (what `make toolchain` does for the toolchain's
+    own Pulumi home)."""
     return subprocess.run(
-        ["bash", str(TOOLCHAIN / "build.sh"), "install-plugins"], env=env, capture_output=True, text=True, check=True
-    )
+        ["bash", str(TOOLCHAIN / "build.sh"), "install-plugins", env["PULUMI_HOME"]],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

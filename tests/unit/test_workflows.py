@@ -1,4 +1,4 @@
-"""The GitHub workflows do what issue 6 asks (read as YAML; actionlint runs in tests/e2e/test_workflows.py)."""
+"""The GitHub workflows do what issues 6 and 19 ask (read as YAML; actionlint runs in tests/e2e/test_workflows.py)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,86 @@ def load(name: str) -> dict:
     return doc
 
 
-def test_preview_runs_on_pull_requests_with_the_policy_pack_and_comments() -> None:
+def test_preview_runs_ops_on_pull_requests_and_edits_one_comment_per_stack() -> None:
     doc = load("preview.yml")
     assert "pull_request" in doc["on"]
     job = doc["jobs"]["preview"]
     assert job["strategy"]["matrix"]["stack"] == list(estate_environments())  # the table's estate stacks
     run = "\n".join(s.get("run", "") for s in job["steps"])
-    assert re.search(r"pulumi preview --diff .*--policy-pack policy --policy-pack-config", run.replace("\\\n", ""))
-    assert "gh pr comment" in run
+    # ops preview: the policy pack with the stack's config by default (ops/policy.py).
+    assert '.venv/bin/python -m ops preview --stack "$STACK" --estate' in run
+    # One comment per stack, found by a marker naming the stack and edited; never a new one per push.
+    assert 'marker="<!-- keybuzz-preview:$STACK -->"' in run
+    assert '--method PATCH "repos/$REPO/issues/comments/$id"' in run
+    assert "gh pr comment" not in run
+    assert job["concurrency"]["group"] == "preview-${{ github.event.pull_request.number }}-${{ matrix.stack }}"
     assert doc["permissions"]["pull-requests"] == "write"
+
+
+def test_no_workflow_turns_the_policy_pack_off() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        text = path.read_text()
+        assert "--no-policy" not in text, path.name
+        assert "pulumi up" not in text, f"{path.name}: use python -m ops"
+        assert "pulumi preview" not in text, f"{path.name}: use python -m ops"
+
+
+def test_ci_runs_lint_unit_and_policy_on_pull_requests_without_secrets() -> None:
+    doc = load("ci.yml")
+    assert "pull_request" in doc["on"]
+    job = doc["jobs"]["tests"]
+    assert job["runs-on"] == "ubuntu-latest"  # not the estate runner: nothing of the estate is reachable
+    runs = [s.get("run", "") for s in job["steps"]]
+    for target in ("make lint", "make test-unit", "make test-policy"):
+        assert target in runs, target
+    assert "secrets." not in (WORKFLOWS / "ci.yml").read_text()
+    assert doc["permissions"] == {"contents": "read"}
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """GitHub's path filter for the two forms deploy.yml uses: an exact file, or `dir/**`."""
+    return path.startswith(pattern[:-2]) if pattern.endswith("/**") else path == pattern
+
+
+def test_deploy_runs_only_for_a_change_to_what_is_deployed() -> None:
+    paths = load("deploy.yml")["on"]["push"]["paths"]
+    assert all(p.endswith("/**") or "*" not in p for p in paths), paths
+    deployed = ["__main__.py", "Pulumi.prod.yaml", "components/plan.py", "policy/config/prod.json", "ops/cli.py",
+                "requirements.txt", "toolchain/pins.env", ".github/actions/setup/action.yml"]  # fmt: skip
+    not_deployed = ["README.md", "docs/operations.md", "tests/unit/test_workflows.py", "lab/stacks.py",
+                    "bench/eval_bench.py", ".github/workflows/ci.yml"]  # fmt: skip
+    for path in deployed:
+        assert any(_matches(p, path) for p in paths), path
+    for path in not_deployed:
+        assert not any(_matches(p, path) for p in paths), path
+
+
+def test_deploy_drift_and_rollback_share_one_concurrency_group_per_stack() -> None:
+    """They all take the stack's state lock: one run per stack at a time, none cancelled mid-way."""
+    groups: dict[str, set[str]] = {}
+    jobs = [
+        *(("deploy", job) for job in load("deploy.yml")["jobs"].values()),
+        ("drift", load("drift.yml")["jobs"]["drift"]),
+        ("rollback", load("rollback.yml")["jobs"]["rollback"]),
+    ]
+    for workflow, job in jobs:
+        assert job["concurrency"]["cancel-in-progress"] is False, workflow
+        group = job["concurrency"]["group"]
+        for stack in estate_environments():
+            concrete = group.replace("${{ matrix.stack }}", stack).replace("${{ inputs.stack }}", stack)
+            if "${{" in group or concrete == f"stack-{stack}":
+                groups.setdefault(concrete, set()).add(workflow)
+    for stack in estate_environments():
+        assert groups[f"stack-{stack}"] == {"deploy", "drift", "rollback"}, groups
+
+
+def test_third_party_actions_are_pinned_by_commit() -> None:
+    """Actions outside GitHub's own `actions/` run with the job's credentials: a full commit SHA, not a tag."""
+    for path in [*WORKFLOWS.glob("*.yml"), REPO / ".github" / "actions" / "setup" / "action.yml"]:
+        for uses in re.findall(r"uses:\s*(\S+)", path.read_text()):
+            if uses.startswith(("./", "actions/")):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), f"{path.name}: {uses}"
 
 
 def test_prod_deploys_after_dev_behind_an_environment_approval() -> None:
@@ -35,7 +106,7 @@ def test_prod_deploys_after_dev_behind_an_environment_approval() -> None:
     assert load("deploy.yml")["on"]["push"]["branches"] == ["main"]
     assert jobs["prod"]["needs"] == "dev"
     assert jobs["prod"]["environment"] == "production"
-    assert "ops up --stack prod --estate" in jobs["prod"]["steps"][-1]["run"]
+    assert jobs["prod"]["steps"][-1]["run"] == ".venv/bin/python -m ops up --stack prod --estate"
 
 
 def test_drift_is_nightly_and_rollback_is_manual() -> None:
@@ -50,9 +121,23 @@ def test_drift_is_nightly_and_rollback_is_manual() -> None:
 def test_secrets_come_from_github_secrets_only() -> None:
     for path in [*WORKFLOWS.glob("*.yml"), REPO / ".github" / "actions" / "setup" / "action.yml"]:
         for line in path.read_text().splitlines():
-            m = re.match(r"\s*(PULUMI_ACCESS_TOKEN|PULUMI_CONFIG_PASSPHRASE|PULUMI_BACKEND_URL):\s*(.*)", line)
+            m = re.match(r"\s*(PULUMI_ACCESS_TOKEN|PULUMI_BACKEND_URL|VAULT_SERVER_\w+):\s*(.*)", line)
             if m:
-                assert m.group(2).startswith("${{ secrets."), f"{path.name}: {line.strip()}"
+                assert m.group(2).startswith(("${{ secrets.", "${{ secrets[")), f"{path.name}: {line.strip()}"
+
+
+def test_the_stacks_decrypt_through_vault_with_a_token_per_environment_never_a_passphrase() -> None:
+    """hashivault:// (README, first deployment): each job gets its own environment's transit-key token."""
+    for path in WORKFLOWS.glob("*.yml"):
+        assert "PASSPHRASE" not in path.read_text(), path.name
+    for name, job in [("preview.yml", "preview"), ("drift.yml", "drift"), ("rollback.yml", "rollback")]:
+        token = load(name)["jobs"][job]["env"]["VAULT_SERVER_TOKEN"]
+        assert "_PULUMI_SECRETS_VAULT_TOKEN'" in token, name
+        assert "format('{0}_" in token, name
+    deploy = load("deploy.yml")["jobs"]
+    for stack in estate_environments():
+        want = f"${{{{ secrets.{stack.upper()}_PULUMI_SECRETS_VAULT_TOKEN }}}}"
+        assert deploy[stack]["env"]["VAULT_SERVER_TOKEN"] == want
 
 
 def test_the_cli_version_is_the_pinned_one() -> None:
