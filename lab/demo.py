@@ -95,6 +95,29 @@ def _written_by_eso(lab: Lab, namespace: str, name: str) -> bool:
     )
 
 
+def _synced_database_secrets(lab: Lab) -> list[str]:
+    """Every database Secret ESO synced (whatever the cutover phase: the worker's in `kept`), given exactly as
+    it is to node-postgres, the Node apps' driver: it must connect as the Secret's user, over TLS."""
+    lines = []
+    for es in lab.kube.external_secrets():
+        namespace, name = es["metadata"]["namespace"], es["spec"]["target"]["name"]
+        data = lab.kube.secret_data(namespace, name)
+        if "PGHOST" not in data:
+            continue  # a KV Secret (the apps' own settings), not a database one
+        node = probe(data)
+        if not (node.ok and node.ssl and node.session_user == data["PGUSER"]):
+            raise LabError(
+                f"node-postgres with exactly the keys ESO synced into {namespace}/{name} "
+                f"(PGSSLMODE={data.get('PGSSLMODE')}): {node.describe()}"
+            )
+        lines.append(
+            f"{namespace}/{name}, synced by ESO (PGSSLMODE={data['PGSSLMODE']}), node-postgres: {node.describe()}"
+        )
+    if not lines:
+        raise LabError("no database Secret synced by ESO: nothing proves the Vault credentials")
+    return lines
+
+
 def proof(lab: Lab) -> list[str]:
     """Each environment's api credentials work through the LB over TLS with libpq, and with node-postgres, the
     api's own driver, given exactly the Secret's keys; every other environment's database refuses them.
@@ -139,6 +162,7 @@ def proof(lab: Lab) -> list[str]:
                 f"{mode}): {node.describe()}. The api could not reach its database over TLS (issue 18)."
             )
         lines.append(f"the same Secret as the api's environment ({mode}), node-postgres: {node.describe()}")
+    lines += _synced_database_secrets(lab)
     for env, mine in creds.items():
         sslmode = str(shipped_config(env)[f"{NAMESPACE}:postgresSslMode"])
         for other, theirs in creds.items():
