@@ -11,12 +11,14 @@ import json
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 from ..environments import environments
 from ..spec import PUBLIC, Egress, Endpoint
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------------------------------
 # Value types
@@ -78,24 +80,14 @@ def _parse_egress(value: Any) -> Egress:
 
 
 def _parse_egress_list(value: Any) -> list[Egress]:
-    entries = (
-        value if isinstance(value, list) and all(isinstance(e, Egress) for e in value) else _parse_json_list(value)
-    )
-    if not isinstance(entries, list):
-        raise ValueError("must be a list of <cidr>:<port> or public:<port>")
-    parsed = [_parse_egress(e) for e in entries]
-    seen = set()
-    for entry in parsed:
-        if entry in seen:
-            raise ValueError(f"'{entry}' is listed twice")
-        seen.add(entry)
-    return parsed
+    # A validated model's values come back through here (model_validate): its entries are parsed already.
+    parsed = isinstance(value, list) and all(isinstance(e, Egress) for e in value)
+    return _unique([_parse_egress(e) for e in (value if parsed else _parse_json_list(value))])
 
 
 def _parse_cidrs(value: Any) -> list[str]:
-    entries = _parse_json_list(value)
     cidrs = []
-    for entry in entries if isinstance(entries, list) else [entries]:
+    for entry in _parse_json_list(value):
         try:
             cidrs.append(str(ipaddress.ip_network(str(entry), strict=True)))
         except ValueError as exc:
@@ -139,8 +131,8 @@ def _parse_int(value: Any) -> Any:
     raise ValueError("expected a whole number")
 
 
-def _unique(values: list[str]) -> list[str]:
-    dupes = sorted({v for v in values if values.count(v) > 1})
+def _unique(values: list[T]) -> list[T]:
+    dupes = sorted({str(v) for v in values if values.count(v) > 1})
     if dupes:
         raise ValueError(f"lists {', '.join(dupes)} more than once")
     return values

@@ -129,6 +129,15 @@ def test_the_real_stack_files_are_valid() -> None:
         ("dev", {"redisEndpoint": "redis-lb.keybuzz.io:6379"}, "redisEndpoint", ["is a host name", "ipBlock"]),
         ("dev", {"ingressNamespace": "keybuzz-api-dev"}, "ingressNamespace", ["is one of this stack's app namespaces"]),
         ("dev", {"ingressNamespace": "Ingress_NS"}, "ingressNamespace", ["not a valid Kubernetes namespace name"]),
+        # Egress allow-lists (issue 18): the spelling, no node reachable whatever the CIDR, no repeat, the
+        # platform never to the public internet, Vault named by host needs its addresses.
+        ("dev", {"apiEgress": ["smtp.example.com:587"]}, "apiEgress", ["is not a CIDR", "203.0.113.25/32"]),
+        ("dev", {"workerEgress": ["public:https"]}, "workerEgress", ["is not <cidr>:<port> or public:<port>"]),
+        ("dev", {"backendEgress": ["10.0.0.0/24:443"]}, "backendEgress", ["contains the node address(es) 10.0.0.120"]),
+        ("dev", {"apiEgress": ["public:587", "public:587"]}, "apiEgress", ["lists public:587 more than once"]),
+        ("dev", {"kubernetesApiEgress": ["public:6443"]}, "kubernetesApiEgress", ["never the public internet"]),
+        ("dev", {"vaultCidrs": []}, "vaultCidrs", ["'vault.keybuzz.io', a host name", "a NetworkPolicy cannot name"]),
+        ("dev", {"monitoringNamespace": "keybuzz-api-dev"}, "monitoringNamespace", ["app namespaces"]),
         (
             "dev",
             {"appSecretEnv": json.dumps({"client": {"NEXT_PUBLIC_API_URL": "https://api.keybuzz.io"}})},
