@@ -128,11 +128,6 @@ class EnvironmentPlan:
     def http_ports(self) -> tuple[int, ...]:
         return tuple(port for a in self.apps if (port := a.service.port) is not None)
 
-    @property
-    def skip_await(self) -> bool:
-        """Lab stacks only (no kubelet): nothing waits for pods."""
-        return self.reloader.skip_await
-
 
 def _migrates(kind: AppKind) -> bool:
     """Whether an app runs Prisma migrations before it rolls (a catalog fact, read here only)."""
@@ -196,7 +191,18 @@ def _workloads(cfg: StackConfig, naming: Naming, migrating: list[str]) -> list[A
     return workloads
 
 
-def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_apps: set[str]) -> AppPlan:
+@dataclass(frozen=True)
+class _Environment:
+    """What every app's plan reads of the whole environment, computed once per plan."""
+
+    migrating: list[str]
+    secret_apps: set[str]
+    #: Every app namespace, and the HTTP apps' ports: the only peers an app namespace talks to.
+    namespaces: list[str]
+    http_ports: list[int]
+
+
+def _app(cfg: StackConfig, naming: Naming, a: str, around: _Environment) -> AppPlan:
     kind, namespace, workload, settings = cfg.catalog[a], naming.namespace(a), naming.workload(a), cfg.app(a)
     lb, redis = cfg.postgres_write_endpoint, cfg.redis_endpoint
     login = _login(cfg, naming, a)
@@ -206,12 +212,11 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
         database_secrets = [_database_secret(cfg, kind.db_secret_name, naming.creds_path(a), login, a,
                                              kind.wants_database_url)]  # fmt: skip
     db_env = [kind.db_secret_name] if kind.db_secret_name else []
-    kv_secrets = [KvSecret(naming.kv_secret_name(a), naming.kv_path(a, "env"))] if a in secret_apps else []
+    kv_secrets = [KvSecret(naming.kv_secret_name(a), naming.kv_path(a, "env"))] if a in around.secret_apps else []
     migrations = _migrations(cfg, naming, a) if _migrates(kind) else None
     plain_env = {}
     if kind.uses_redis:
         plain_env = {"REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_URL": f"redis://{redis}"}
-    apps = app_names(cfg)
     return AppPlan(
         app=a,
         kind=kind,
@@ -220,8 +225,7 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
             workload=workload, env=cfg.environment, namespace=namespace, http_port=settings.port,
             http_pods=selector_of(workload),
             lb_egress=((lb,) if kind.uses_database else ()) + ((redis,) if kind.uses_redis else ()),
-            environment_namespaces=[naming.namespace(x) for x in apps],
-            environment_http_ports=[port for x in apps if (port := cfg.app(x).port) is not None],
+            environment_namespaces=around.namespaces, environment_http_ports=around.http_ports,
             ingress_namespace=cfg.ingress_namespace, skip_await=cfg.kubernetes_skip_await,
             adopt=namespace in cfg.adopt_namespaces, egress=settings.egress,
             node_addresses=[*cfg.postgres_nodes, *cfg.redis_nodes], scrape_namespace=cfg.monitoring_namespace,
@@ -242,7 +246,7 @@ def _app(cfg: StackConfig, naming: Naming, a: str, migrating: list[str], secret_
         rolls_after_migrations=(
             not _migrates(kind)
             and kind.uses_database
-            and any(_migrates(cfg.catalog[m]) and cfg.database_of(m) == cfg.database_of(a) for m in migrating)
+            and any(_migrates(cfg.catalog[m]) and cfg.database_of(m) == cfg.database_of(a) for m in around.migrating)
         ),
     )  # fmt: skip
 
@@ -323,6 +327,12 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
     secret_env = cfg.secret_env()
     databases = _databases(cfg, naming)
     migrating = [a for a in apps if _migrates(cfg.catalog[a])]
+    around = _Environment(
+        migrating,
+        set(secret_env),
+        [naming.namespace(a) for a in apps],
+        [port for a in apps if (port := cfg.app(a).port) is not None],
+    )
     kv_paths = {a: naming.kv_path(a, "env") for a in apps if a in secret_env}
     lb = cfg.postgres_write_endpoint
     return EnvironmentPlan(
@@ -358,6 +368,6 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
             api_server=cfg.kubernetes_api_egress,
             skip_await=cfg.kubernetes_skip_await,
         ),
-        apps=tuple(_app(cfg, naming, a, migrating, set(secret_env)) for a in apps),
+        apps=tuple(_app(cfg, naming, a, around) for a in apps),
         kv_paths=kv_paths,
     )
