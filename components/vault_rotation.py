@@ -8,7 +8,6 @@ portable equivalent. Each connection has its own login role, so rotating one nev
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,8 @@ import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
 from .k8s import TMP, hardened, labels_of
-from .namespace import platform_namespace
-from .spec import VAULT_AUDIENCE
+from .namespace import host_cidr, platform_namespace
+from .spec import VAULT_AUDIENCE, Endpoint
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
 VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
@@ -62,9 +61,8 @@ def vault_egress(address: str, cidrs: Sequence[str] = ()) -> dict[str, Any]:
     ``/32``. A host name without `cidrs` is refused by the config (rule `egress`), never widened to any address."""
     url = urlparse(address)
     port = url.port or (443 if url.scheme == "https" else 80)
-    if not cidrs:
-        host = ipaddress.ip_address(url.hostname or "")  # ValueError for a host name: the config refuses it first
-        cidrs = [f"{host}/{host.max_prefixlen}"]
+    if not cidrs:  # host_cidr raises ValueError for a host name: the config refuses that first
+        cidrs = [host_cidr(Endpoint(url.hostname or "", port))]
     return {"to": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": [{"protocol": "TCP", "port": port}]}
 
 
