@@ -103,7 +103,8 @@ def egress_rules(egress: Sequence[Egress], nodes: Sequence[str]) -> list[dict[st
     for cidr, to_ports in sorted(ports.items(), key=lambda item: item[0] or ""):
         if cidr is None:
             private = [ipaddress.ip_network(r) for r in PRIVATE_RANGES]
-            public = [f"{n}/32" for n in sorted(set(nodes)) if not any(ipaddress.ip_address(n) in r for r in private)]
+            outside = [n for n in sorted(set(nodes)) if not any(ipaddress.ip_address(n) in r for r in private)]
+            public = [host_cidr(n) for n in outside]
             block = {"cidr": "0.0.0.0/0", "except": [*PRIVATE_RANGES, *public]}
         else:
             block = {"cidr": cidr}
@@ -113,9 +114,10 @@ def egress_rules(egress: Sequence[Egress], nodes: Sequence[str]) -> list[dict[st
     return rules
 
 
-def host_cidr(endpoint: Endpoint) -> str:
-    """The ``/32`` (or ``/128``) ipBlock of an LB; a NetworkPolicy cannot name a DNS host."""
-    address = ipaddress.ip_address(endpoint.host)  # config validation guarantees an IP (the network rule)
+def host_cidr(host: str) -> str:
+    """The ``/32`` (or ``/128``) ipBlock of one address (an LB, Vault, a node); a NetworkPolicy cannot name a DNS
+    host, so a host name raises ValueError (the config's rules refuse one first)."""
+    address = ipaddress.ip_address(host)
     return f"{address}/{address.max_prefixlen}"
 
 
@@ -204,7 +206,7 @@ class AppNamespace(pulumi.ComponentResource):
                 "podSelector": every_pod,
                 "policyTypes": ["Egress"],
                 "egress": [
-                    {"to": [{"ipBlock": {"cidr": host_cidr(lb)}}], "ports": [{"protocol": "TCP", "port": lb.port}]}
+                    {"to": [{"ipBlock": {"cidr": host_cidr(lb.host)}}], "ports": [{"protocol": "TCP", "port": lb.port}]}
                     for lb in args.lb_egress
                 ],
             }

@@ -19,7 +19,7 @@ import pulumi_vault as vault
 
 from .k8s import TMP, hardened, labels_of
 from .namespace import host_cidr, platform_namespace
-from .spec import VAULT_AUDIENCE, Endpoint
+from .spec import VAULT_AUDIENCE
 
 #: Vault CLI image of the rotation job (pinned; the CLI talks to the estate's Vault over its HTTP API).
 VAULT_CLI_IMAGE = "hashicorp/vault:1.18.3"
@@ -61,8 +61,8 @@ def vault_egress(address: str, cidrs: Sequence[str] = ()) -> dict[str, Any]:
     ``/32``. A host name without `cidrs` is refused by the config (rule `egress`), never widened to any address."""
     url = urlparse(address)
     port = url.port or (443 if url.scheme == "https" else 80)
-    if not cidrs:  # host_cidr raises ValueError for a host name: the config refuses that first
-        cidrs = [host_cidr(Endpoint(url.hostname or "", port))]
+    if not cidrs:
+        cidrs = [host_cidr(url.hostname or "")]
     return {"to": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": [{"protocol": "TCP", "port": port}]}
 
 
