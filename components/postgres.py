@@ -12,9 +12,6 @@ from pydantic import SecretStr
 from .pg_adoption import AdminConnection, ConsumerCheck, LegacyLogin, OwnershipTransfer
 from .spec import DatabaseSpec
 
-#: Phases in which the legacy logins still log in: PUBLIC keeps CONNECT on the estate's databases.
-LOGINS_ACTIVE = ("kept", "dynamic")
-
 
 @dataclass(frozen=True)
 class DatabasesArgs:
@@ -36,7 +33,8 @@ class DatabasesArgs:
     adopt_roles: frozenset[str] = field(default_factory=frozenset)
     #: Logins other than the apps' that connect (``keybuzz:databaseConsumers``): each gets CONNECT.
     consumers: tuple[str, ...] = ()
-    #: Prefixes of consumers' logins (``v-``): they cannot be granted in advance, so PUBLIC keeps CONNECT.
+    #: Prefixes of consumers' logins (``v-``): they cannot be granted in advance, so PUBLIC keeps CONNECT on
+    #: the estate's databases while one is listed.
     consumer_prefixes: tuple[str, ...] = ()
 
     def is_estate(self, spec: DatabaseSpec) -> bool:
@@ -45,13 +43,13 @@ class DatabasesArgs:
         return spec.name in self.adopt_databases or bool(spec.legacy_roles)
 
     def revokes_public(self, spec: DatabaseSpec) -> bool:
-        """Whether PUBLIC loses CONNECT on `spec` (issue 17, item 5): at once on a database the program
-        created; on the estate's only once the legacy logins are refused (their consumers moved) and no prefix
-        of logins is listed (a login Vault issues tomorrow cannot be granted today). Before that PUBLIC keeps
-        CONNECT, as on the estate today, so no consumer the stack does not list is cut."""
+        """Whether PUBLIC loses CONNECT on `spec` (issue 17, item 5): always on a database the program created
+        (nobody else can use it yet); on one the estate had, unless a prefix of logins is listed (``v-``: the
+        users the estate's own Vault connection issues tomorrow cannot be granted CONNECT today), and only
+        after `ConsumerCheck` found no connected login the stack does not cover."""
         if not self.is_estate(spec):
             return True
-        return self.legacy_phase not in LOGINS_ACTIVE and not self.consumer_prefixes
+        return not self.consumer_prefixes
 
 
 def _import(name: str, adopted: frozenset[str]) -> str | None:
@@ -71,7 +69,7 @@ class Databases(pulumi.ComponentResource):
     ``ADMIN OPTION`` so Vault can create members; password sent write-only), and for an adopted
     database the `OwnershipTransfer` of the legacy roles' objects to the owner group. Per legacy role,
     a `LegacyLogin` in the stack's cutover phase; PUBLIC loses CONNECT only after the legacy logins
-    got theirs or were refused, so no running app is cut.
+    got theirs, so no running app is cut.
 
     Order against the provider (its locks do not cover these, docs/runbook-adopting-the-estate.md): a
     `LegacyLogin` changes its databases' ACL after the `Database` (whose owner change rewrites the same
@@ -231,7 +229,7 @@ class Databases(pulumi.ComponentResource):
             )
             after_objects = child.merge(pulumi.ResourceOptions(depends_on=[database, transfer]))
 
-        self._connect_rights(prefix, spec, args, owner, reader, legacy)
+        self._connect_rights(prefix, spec, args, legacy)
         # The groups' own privileges: the owner connects and creates, the reader connects and reads.
         grants: list[tuple[str, postgresql.Role, str, list[str], str | None, pulumi.ResourceOptions]] = [
             ("owner-connect", owner, "database", ["CONNECT", "CREATE", "TEMPORARY"], None, after_db),
@@ -272,8 +270,6 @@ class Databases(pulumi.ComponentResource):
         prefix: str,
         spec: DatabaseSpec,
         args: DatabasesArgs,
-        owner: postgresql.Role,
-        reader: postgresql.Role,
         legacy: Mapping[str, LegacyLogin],
     ) -> None:
         """CONNECT for the listed consumers' logins; PUBLIC's revoked once every consumer is covered."""
@@ -281,9 +277,10 @@ class Databases(pulumi.ComponentResource):
         database = self.databases[spec.name]
         after_db = child.merge(pulumi.ResourceOptions(depends_on=[database]))
         # CONNECT only for this environment's groups and the consumers the stack lists: a role of another
-        # environment cannot even connect. On the estate's databases PUBLIC keeps CONNECT until every consumer
-        # is covered (`DatabasesArgs.revokes_public`); the revoke waits for the legacy logins' phase, and is
-        # refused while a login nobody listed is connected (`ConsumerCheck`).
+        # environment cannot even connect. On the estate's databases the revoke from PUBLIC comes after the
+        # legacy logins and the listed consumers hold their own CONNECT, and after `ConsumerCheck`, which
+        # refuses while a login the stack does not cover is connected; it depends on nothing (the database's
+        # name is known), so it runs in the engine's first wave and a refused up changed little.
         consumer_grants = [
             postgresql.Grant(
                 f"{prefix}-consumer-{login}-connect",
@@ -302,10 +299,10 @@ class Databases(pulumi.ComponentResource):
                     ConsumerCheck(
                         f"{prefix}-consumers",
                         admin=args.admin,
-                        database=database.name,
-                        groups=[owner.name, reader.name],
-                        consumers=list(args.consumers),
-                        opts=child.merge(pulumi.ResourceOptions(depends_on=before_revoke)),
+                        database=spec.name,
+                        groups=[spec.owner_group, spec.reader_group],
+                        consumers=[*args.consumers, *spec.legacy_roles],
+                        opts=child,
                     )
                 )
             postgresql.Grant(

@@ -205,11 +205,12 @@ class StackConfig(BaseModel):
         "kept",
     )
     database_consumers: ConsumerListT = _key(
-        "Logins other than the apps' that connect to this stack's databases (a monitoring login, a cron), and "
-        "prefixes of logins ending in * or - (v-*: the users the estate's own Vault connection issues). Each "
-        "listed login gets CONNECT on every database of the stack. PUBLIC keeps CONNECT on an adopted database "
-        "while the legacy logins still log in (kept, dynamic) and while a prefix is listed; from refused on, "
-        "the revoke is refused while a login nobody listed is connected (docs/runbook-adopting-the-estate.md).",
+        "Every login other than the apps' and the legacy roles that connects to this stack's databases (a "
+        "monitoring login, a cron), and prefixes of logins ending in * or - (v-*: the users the estate's own "
+        "Vault connection still issues). Each listed login gets CONNECT on every database of the stack. On the "
+        "databases the estate had, PUBLIC keeps CONNECT while a prefix is listed (those logins cannot be "
+        "granted in advance); otherwise it is revoked, and the up is refused while a login nobody listed is "
+        'connected (docs/runbook-adopting-the-estate.md, "Who may connect").',
         "[]",
     )
     # Decommissioning ---------------------------------------------------------------------------

@@ -95,6 +95,8 @@ def test_database_consumers_take_logins_and_prefixes() -> None:
     cfg = load_config(*_raw("prod", databaseConsumers=json.dumps(["monitoring", "v-*", "v-root-"])))
     assert cfg.consumer_logins == ["monitoring"]
     assert cfg.consumer_prefixes == ["v-", "v-root-"]
+    default = load_config(*_raw("prod"))  # no consumer but the apps and the legacy logins
+    assert (default.consumer_logins, default.consumer_prefixes) == ([], [])
     with pytest.raises(ConfigError, match="is not a login"):
         load_config(*_raw("prod", databaseConsumers=json.dumps(["bad login"])))
     with pytest.raises(ConfigError, match="more than once"):

@@ -134,47 +134,44 @@ def test_legacy_roles_get_their_objects_transferred_and_a_login_in_the_phase() -
         assert "password" in r.secret_paths
 
 
-def test_public_loses_connect_only_after_the_legacy_logins_were_refused() -> None:
-    resources = _render(adopt=frozenset({"keybuzz_prod"}), legacy=("keybuzz_api_prod",), phase="refused")
-    login = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-legacy-keybuzz_api_prod")
-    check = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-keybuzz_prod-consumers")
-    revoke = next(r for r in _of(resources, "grant:Grant") if r.inputs["role"] == "public")
-    assert login.urn in revoke.dependencies
-    assert login.urn in check.dependencies  # the check sees what the refused phase left connected
-    assert check.urn in revoke.dependencies
-
-
 def _public(resources: list[Recorded]) -> list[Recorded]:
     return [g for g in _of(resources, "grant:Grant") if g.inputs["role"] == "public"]
 
 
-@pytest.mark.parametrize("phase", ["kept", "dynamic"])
-def test_public_keeps_connect_on_an_estate_database_while_the_legacy_logins_log_in(phase: str) -> None:
-    """Issue 17 item 5: the estate's consumers the stack does not list (a monitoring login, the `v-` users of
-    the estate's own Vault connection) still connect through PUBLIC's CONNECT in the phases kept and dynamic."""
-    adopted = _render(adopt=frozenset({"keybuzz_prod"}), phase=phase)
-    assert _public(adopted) == []
-    with_legacy = _render(legacy=("keybuzz_api_prod",), phase=phase)  # not adopted, but the estate's all the same
-    assert _public(with_legacy) == []
-
-
-def test_a_listed_prefix_keeps_publics_connect_in_every_phase() -> None:
-    """A login Vault issues tomorrow cannot be granted today: PUBLIC keeps CONNECT while a prefix is listed."""
-    for phase in ("refused", "dropped"):
-        assert _public(_render(adopt=frozenset({"keybuzz_prod"}), phase=phase, prefixes=("v-",))) == []
-    [revoke] = _public(_render(adopt=frozenset({"keybuzz_prod"}), phase="refused"))
+def test_public_loses_connect_only_after_the_legacy_logins_hold_theirs_and_the_check() -> None:
+    resources = _render(adopt=frozenset({"keybuzz_prod"}), legacy=("keybuzz_api_prod",))
+    login = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-legacy-keybuzz_api_prod")
+    check = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-keybuzz_prod-consumers")
+    [revoke] = _public(resources)
     assert revoke.inputs["privileges"] == []
+    assert {login.urn, check.urn} <= set(revoke.dependencies)
+    # The check depends on nothing: it runs in the engine's first wave, so a refused up changed little.
+    assert check.dependencies == []
+    assert check.inputs["consumers"] == ["keybuzz_api_prod"]  # the legacy logins hold their own CONNECT
+
+
+@pytest.mark.parametrize("phase", ["kept", "dynamic", "refused", "dropped"])
+def test_a_listed_prefix_keeps_publics_connect_on_an_estate_database(phase: str) -> None:
+    """Issue 17 item 5: a login the estate's own Vault connection issues tomorrow (`v-`) cannot be granted
+    CONNECT today: PUBLIC keeps it, in every phase, on a database the estate had (adopted, or with legacy
+    roles), and no check runs."""
+    for resources in (
+        _render(adopt=frozenset({"keybuzz_prod"}), phase=phase, prefixes=("v-",)),
+        _render(legacy=("keybuzz_api_prod",), phase=phase, prefixes=("v-",)),
+    ):
+        assert _public(resources) == []
+        assert not any(r.name.endswith("-consumers") for r in resources)
 
 
 def test_a_database_the_program_creates_loses_publics_connect_at_once_without_a_check() -> None:
-    resources = _render(phase="kept", prefixes=("v-",))
+    resources = _render(prefixes=("v-",))
     [revoke] = _public(resources)
     assert revoke.inputs["privileges"] == []
     assert [r.name for r in resources if r.type == DYNAMIC] == []
 
 
 def test_listed_consumers_get_connect_before_publics_is_revoked_and_are_not_checked() -> None:
-    resources = _render(adopt=frozenset({"keybuzz_prod"}), phase="refused", consumers=("monitoring", "cron_report"))
+    resources = _render(adopt=frozenset({"keybuzz_prod"}), consumers=("monitoring", "cron_report"))
     connects = {
         g.inputs["role"]: g for g in _of(resources, "grant:Grant") if g.inputs["role"] in ("monitoring", "cron_report")
     }
