@@ -1,6 +1,6 @@
 """Adopting the estate's PostgreSQL objects: what no resource of the postgresql provider does.
 
-Two dynamic resources, running SQL through the LB as the provider's admin:
+Three dynamic resources, running SQL through the LB as the provider's admin:
 
 * `OwnershipTransfer` hands every object of one database owned by the estate's legacy roles (schemas,
   tables, views, materialized views, sequences, routines, types: Prisma's enums and ``_prisma_migrations``
@@ -22,6 +22,10 @@ Two dynamic resources, running SQL through the LB as the provider's admin:
   while a session of the role is still connected, and never end one (`LegacySessionsError`): cutting a
   consumer is the operator's decision. ``dropped`` is refused, with nothing changed, when the role owns a
   database or another shared object, or anything in a database it is not listed for (`UndroppableRoleError`).
+* `ConsumerCheck` runs before PUBLIC loses ``CONNECT`` on a database the estate had: it refuses
+  (`UncoveredConsumersError`) while a login that no group membership, own ``CONNECT``, legacy role or
+  ``keybuzz:databaseConsumers`` entry covers is connected to it (a monitoring login, the ``v-…`` users of the
+  estate's own Vault connection), naming each one and the key that covers it.
 
 Lock discipline: the provider serialises its own catalog changes with transaction-level advisory locks,
 ``pg_advisory_xact_lock(<oid>::bigint)`` of each role it changes (and of that role's members) and of the

@@ -85,7 +85,7 @@ def live(lab: Lab) -> dict[str, str]:
     for path, mount in (mounts.get("data") or mounts).items():
         if isinstance(mount, dict) and "accessor" in mount:
             found[f"vault mount {path}"] = mount["accessor"]
-    for name, oid in sql(lab, "SELECT rolname, oid::text FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'"):
+    for name, oid in sql(lab, "SELECT rolname, oid::text FROM pg_roles WHERE left(rolname, 3) <> 'pg_'"):
         if not name.startswith("v-") or name == VAULT_ISSUED:
             found[f"role {name}"] = oid
     for name, oid in sql(lab, "SELECT datname, oid::text FROM pg_database"):
@@ -147,8 +147,8 @@ class TestDecommissioning:
     ) -> None:
         """The fix the refusal names: the monitoring login by name (it gets CONNECT), the estate's Vault users
         by prefix (PUBLIC keeps CONNECT on the estate's databases while a prefix is listed)."""
-        consumers_key = json.dumps([MONITORING, "v-*"])
-        pulumi(lab, prog, "config", "set", "keybuzz:databaseConsumers", consumers_key, "--stack", STACK)
+        for i, consumer in enumerate([MONITORING, "v-*"]):  # an array key: one element at a time
+            pulumi(lab, prog, "config", "set", "--path", f"keybuzz:databaseConsumers[{i}]", consumer, "--stack", STACK)
         pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", STACK)
         self._still_connect(lab, consumers)
         for database in databases():
