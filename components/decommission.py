@@ -12,8 +12,9 @@ approved the decommissioning (``keybuzz:decommission: true``, committed in a rev
   alone (with state-only component deletes at most) in the first antichain;
 * ``deploymentExecutor`` runs the antichains one after the other, each to completion, and drops from the
   later ones every transitive dependency of a step that failed (also with ``--continue-on-error``);
-* ``--target X`` deletes X with every resource depending on it (``getTargetDependents``), the guard
-  included, so it runs the guard's delete first; ``--exclude`` of the guard excludes its dependencies too
+* ``--target X`` is refused by the engine while a resource depending on X (the guard) is not targeted;
+  ``--target-dependents`` adds them (``getTargetDependents``), so the guard's delete runs first;
+  ``--exclude`` of the guard excludes its dependencies too
   (``getExcludeDependencies``): nothing is deleted; ``--exclude-protected`` leaves the guard in.
 
 What it cannot stop: ``pulumi state delete`` (which deletes nothing live), and an ``up`` of a program that no

@@ -171,18 +171,23 @@ class TestDecommissioning:
 
     def test_a_destroy_is_refused_before_anything_is_deleted(self, lab: Lab, prog: Path) -> None:
         """Item 7 (a): the guard (keybuzz:decommission unset, as in the shipped stacks) refuses `pulumi
-        destroy`, a targeted one and `ops destroy`; the state and every live object are as they were."""
+        destroy`, a targeted one (with its dependents) and `ops destroy`; the state and every live object are
+        as they were. On main the destroy deleted everything but the protected databases."""
         resources, objects = state_resources(lab, prog), live(lab)
         assert len(resources) > 100
         refused = pulumi(lab, prog, "destroy", "--yes", "--skip-preview", "--stack", STACK, expect=None)
         assert refused.returncode != 0
         assert "destroy of stack 'lab-dev' refused before anything was deleted" in refused.stdout + refused.stderr
         mount = next(r["urn"] for r in resources if r["type"] == "vault:index/mount:Mount")
-        targeted = pulumi(
-            lab, prog, "destroy", "--yes", "--skip-preview", "--target", mount, "--stack", STACK, expect=None
-        )
+        target = ["destroy", "--yes", "--skip-preview", "--target", mount, "--stack", STACK]
+        # The engine itself refuses a target whose dependents are not targeted (the guard is one of them) ...
+        targeted = pulumi(lab, prog, *target, expect=None)
         assert targeted.returncode != 0
-        assert "refused before anything was deleted" in targeted.stdout + targeted.stderr
+        assert "was not specified in --target list" in targeted.stdout + targeted.stderr
+        # ... and with them, the guard's delete comes first and refuses.
+        dependents = pulumi(lab, prog, *target, "--target-dependents", expect=None)
+        assert dependents.returncode != 0
+        assert "refused before anything was deleted" in dependents.stdout + dependents.stderr
         early = ops(lab, prog, "destroy", "--stack", STACK, "--yes", expect=3)
         assert "its decommissioning is not approved" in early.stderr
         after = state_resources(lab, prog)
