@@ -481,7 +481,9 @@ class TestPlatformOnTheLab:
     ) -> None:
         """The destroy guard (keybuzz:decommission unset) refuses before the engine deletes anything: before,
         the destroy deleted everything but the protected database, and an `up` had to bring it back."""
-        proc = pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-prod", expect=None)
+        # --skip-preview: the preview alone would already fail at the protected database and mount (nothing
+        # deleted either); the engine's deletes are what the guard stands before.
+        proc = pulumi(lab, prog, "destroy", "--yes", "--skip-preview", "--stack", "lab-prod", expect=None)
         assert proc.returncode != 0
         assert "destroy of stack 'lab-prod' refused before anything was deleted" in proc.stdout + proc.stderr
         for name in names(rendered["prod"], "postgresql:index/database:Database"):
@@ -493,7 +495,7 @@ class TestPlatformOnTheLab:
     ) -> None:
         dev_databases = names(rendered["dev"], "postgresql:index/database:Database")
         rows = sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz")
-        refused = pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-dev", expect=None)
+        refused = pulumi(lab, prog, "destroy", "--yes", "--skip-preview", "--stack", "lab-dev", expect=None)
         assert refused.returncode != 0
         assert "refused before anything was deleted" in refused.stdout + refused.stderr
         # Approved (docs/runbook-decommissioning.md): everything but the data goes; DEV's databases (and what
