@@ -11,6 +11,7 @@ import pulumi_vault as vault
 from pydantic import SecretStr
 
 from .app import Migrations, Service
+from .decommission import DestroyGuard
 from .external_secrets import AppSecrets
 from .namespace import AppNamespace
 from .plan import AppPlan, EnvironmentPlan
@@ -19,6 +20,30 @@ from .reloader import Reloader
 from .vault_access import Access
 from .vault_engine import DatabaseEngine
 from .vault_rotation import RootRotation
+
+#: The kinds the program upserts over the estate's own objects (`kubernetesUpsertExisting`, the adoption
+#: runbook): in an adopted namespace each may be the very object the estate runs, so the stack's delete (a
+#: destroy, an app removed from the catalog) drops it from the state and leaves it live (issue 17, item 7).
+UPSERTED_KINDS = frozenset(
+    {
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service",
+        "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:external-secrets.io/v1:SecretStore",
+        "kubernetes:external-secrets.io/v1:ExternalSecret",
+        # The ExternalSecrets' generator: a retained ExternalSecret without it could not refresh.
+        "kubernetes:generators.external-secrets.io/v1alpha1:VaultDynamicSecret",
+    }
+)
+
+
+def retain_upserted(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """`retain_on_delete` on an upserted kind (a transformation of the components of an app whose namespace is
+    adopted: app.py and external_secrets.py stay unaware of the estate)."""
+    if args.type_ not in UPSERTED_KINDS:
+        return None
+    retained = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+    return pulumi.ResourceTransformationResult(args.props, retained)
 
 
 @dataclass(frozen=True)
@@ -42,7 +67,9 @@ class Environment(pulumi.ComponentResource):
     context can reach another environment; then `Databases`, `DatabaseEngine`, `Access`, and per app an
     `AppNamespace` (namespace and NetworkPolicies), its `AppSecrets` and its `app.Service`; the backend's
     `Migrations`, which its Deployment rolls after; the `RootRotation` CronJob of the Vault connections; the
-    environment's `Reloader` (restarts an app when its Secrets change).
+    environment's `Reloader` (restarts an app when its Secrets change); last, the `DestroyGuard`, which
+    depends on all of them, so that a `pulumi destroy` is refused before anything is deleted unless the stack
+    approved it (components/decommission.py).
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
@@ -50,6 +77,8 @@ class Environment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("keybuzz:environment:Environment", name, None, opts)
         self._prefix, self._env_plan = name, args.plan
+        #: Everything the destroy guard stands in front of (components stand for their descendants).
+        self._guarded: list[pulumi.Resource] = []
         self._create_providers()
         self._create_vault_and_postgres()
         # Apps come in catalog order: the backend (whose migrations the worker rolls after) before the worker.
@@ -62,6 +91,14 @@ class Environment(pulumi.ComponentResource):
         created = {app.namespace: self.namespaces[app.app].namespace.metadata["name"] for app in args.plan.apps}
         self.reloader = Reloader(
             f"{name}-reloader", replace(args.plan.reloader, app_namespaces=created), opts=self._with_k8s
+        )
+        self._guarded.append(self.reloader)
+        self.guard = DestroyGuard(
+            f"{name}-destroy-guard",
+            stack=pulumi.get_stack(),
+            approved=args.plan.decommission_approved,
+            protected=self._guarded,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.outputs = {
             "environment": self._env_plan.env,
@@ -104,6 +141,7 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
         self._with_k8s = child.merge(pulumi.ResourceOptions(providers=[self._k8s_provider]))
+        self._guarded += [self._pg_provider, self._vault_provider, self._k8s_provider]
 
     def _create_vault_and_postgres(self) -> None:
         """The databases, Vault's engine over them, the rotation of its logins, and who may read what."""
@@ -122,7 +160,7 @@ class Environment(pulumi.ComponentResource):
                 pulumi.ResourceOptions(providers=[self._vault_provider, self._pg_provider], depends_on=[self.postgres])
             ),
         )
-        RootRotation(
+        rotation = RootRotation(
             f"{name}-root-rotation",
             replace(the_plan.rotation, mount=self.engine.mount.path),
             vault_opts=pulumi.ResourceOptions(provider=self._vault_provider, depends_on=[self.engine]),
@@ -134,6 +172,7 @@ class Environment(pulumi.ComponentResource):
             the_plan.access,
             opts=child.merge(pulumi.ResourceOptions(providers=[self._vault_provider], depends_on=[self.engine])),
         )
+        self._guarded += [self.postgres, self.engine, rotation, self.access]
 
     def _create_app(self, app: AppPlan) -> None:
         """One app: its isolated namespace, its secrets, (the backend's migrations), its workload.
@@ -143,7 +182,11 @@ class Environment(pulumi.ComponentResource):
         keep running (Migrations' docstring: the provider's await semantics).
         """
         name, a = self._prefix, app.app
+        in_app = self._with_k8s
+        if app.isolation.adopt:  # the estate's namespace: what the program upserts in it may be the estate's
+            in_app = in_app.merge(pulumi.ResourceOptions(transformations=[retain_upserted]))
         isolated = AppNamespace(f"{name}-{a}", app.isolation, opts=self._with_k8s)
+        self._guarded.append(isolated)
         # Everything in the namespace takes its name from the Namespace resource, so it waits for it.
         namespace = isolated.namespace.metadata["name"]
         self.namespaces[a] = isolated
@@ -151,25 +194,29 @@ class Environment(pulumi.ComponentResource):
         # does not reach its children, so AppSecrets and Migrations hand these to their ESO objects.
         vault_ready: list[pulumi.Resource] = [self.access, self.engine]
         if app.secrets is not None:
-            AppSecrets(
+            secrets = AppSecrets(
                 f"{name}-{a}-secrets",
                 replace(app.secrets, namespace=namespace, credentials_after=vault_ready),
-                opts=self._with_k8s.merge(pulumi.ResourceOptions(depends_on=[self.access])),
+                opts=in_app.merge(pulumi.ResourceOptions(depends_on=[self.access])),
             )
+            self._guarded.append(secrets)
 
         rollout_after: list[pulumi.Resource] = []
         if app.rolls_after_migrations and self._migrations_job is not None:
             rollout_after.append(self._migrations_job)
         if app.migrations is not None:
-            self._migrations_job = Migrations(
+            migrations = Migrations(
                 f"{name}-migrations",
                 replace(app.migrations, namespace=namespace, credentials_after=vault_ready),
-                opts=self._with_k8s,
-            ).job
+                opts=in_app,
+            )
+            self._guarded.append(migrations)
+            self._migrations_job = migrations.job
             rollout_after.append(self._migrations_job)
 
         self.apps[a] = Service(
             f"{name}-{a}",
             replace(app.service, namespace=namespace, rollout_after=rollout_after),
-            opts=self._with_k8s,
+            opts=in_app,
         )
+        self._guarded.append(self.apps[a])

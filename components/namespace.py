@@ -83,7 +83,8 @@ def platform_namespace(
     created = k8s.core.v1.Namespace(
         f"{prefix}-namespace",
         metadata={"name": namespace, "labels": labels, "annotations": awaited(skip_await)},
-        opts=opts.merge(pulumi.ResourceOptions(import_=namespace if adopt else None)),
+        # An adopted namespace is the estate's: deleting it from the stack leaves it live (issue 17, item 7).
+        opts=opts.merge(pulumi.ResourceOptions(import_=namespace if adopt else None, retain_on_delete=adopt)),
     )
     in_ns = opts.merge(pulumi.ResourceOptions(depends_on=[created]))
     policies = baseline_policies()
@@ -194,6 +195,9 @@ class AppNamespace(pulumi.ComponentResource):
             opts=child.merge(
                 pulumi.ResourceOptions(
                     import_=args.namespace if args.adopt else None,
+                    # The estate's namespace, with its pods and Secrets: a destroy or an app removed from the
+                    # catalog drops it from the state, never from the cluster (issue 17, item 7).
+                    retain_on_delete=args.adopt,
                 )
             ),
         )

@@ -1,6 +1,6 @@
 """Adopting the estate's PostgreSQL objects: what no resource of the postgresql provider does.
 
-Two dynamic resources, running SQL through the LB as the provider's admin:
+Three dynamic resources, running SQL through the LB as the provider's admin:
 
 * `OwnershipTransfer` hands every object of one database owned by the estate's legacy roles (schemas,
   tables, views, materialized views, sequences, routines, types: Prisma's enums and ``_prisma_migrations``
@@ -22,6 +22,10 @@ Two dynamic resources, running SQL through the LB as the provider's admin:
   while a session of the role is still connected, and never end one (`LegacySessionsError`): cutting a
   consumer is the operator's decision. ``dropped`` is refused, with nothing changed, when the role owns a
   database or another shared object, or anything in a database it is not listed for (`UndroppableRoleError`).
+* `ConsumerCheck` runs before PUBLIC loses ``CONNECT`` on a database the estate had: it refuses
+  (`UncoveredConsumersError`) while a login that no group membership, own ``CONNECT``, legacy role or
+  ``keybuzz:databaseConsumers`` entry covers is connected to it (a monitoring login, the ``v-…`` users of the
+  estate's own Vault connection), naming each one and the key that covers it.
 
 Lock discipline: the provider serialises its own catalog changes with transaction-level advisory locks,
 ``pg_advisory_xact_lock(<oid>::bigint)`` of each role it changes (and of that role's members) and of the
@@ -39,6 +43,7 @@ Deleting either resource from the program changes nothing in the database (owner
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -113,6 +118,10 @@ class ObjectLockedError(Exception):
 
 class LegacySessionsError(Exception):
     """A legacy login still has sessions: refusing or dropping it would cut them."""
+
+
+class UncoveredConsumersError(Exception):
+    """Logins nobody listed are connected to a database whose CONNECT the stack would revoke from PUBLIC."""
 
 
 class UndroppableRoleError(Exception):
@@ -662,14 +671,82 @@ class LegacyLogin(pulumi.dynamic.Resource):
         super().__init__(_IdempotentSql(apply_phase, ("role", "phase", "grants"), ("role",)), name, props, opts)
 
 
+# ---- PUBLIC's CONNECT: every consumer covered first -------------------------------------------------------
+
+# The sessions in the current database of logins that would lose CONNECT with PUBLIC's: not a superuser,
+# not the admin, not a member of the database's groups (the apps' Vault users, the legacy logins while
+# they are members), not a listed consumer, holding no CONNECT of their own in the database's ACL.
+_UNCOVERED = """
+SELECT a.usename, count(*), min(coalesce(host(a.client_addr), 'local socket')), min(coalesce(a.application_name, ''))
+FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND NOT r.rolsuper
+  AND a.usename <> current_user AND NOT a.usename = ANY(%(listed)s)
+  AND NOT EXISTS (SELECT 1 FROM unnest(%(groups)s::text[]) g(name)
+                  WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g.name) AND pg_has_role(r.oid, g.name, 'MEMBER'))
+  AND NOT EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) x
+                  WHERE d.datname = current_database() AND x.grantee = r.oid AND x.privilege_type = 'CONNECT')
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def check_consumers(props: Mapping[str, Any]) -> int:
+    """Refuse PUBLIC's revoke on `database` while a login the stack does not cover is connected to it; the
+    number of covered consumers' logins listed.
+
+    Only what is connected now can be seen: a consumer that connects once a night is the operator's to
+    list (the runbook says to watch ``pg_stat_activity`` for a day before the phase `refused`)."""
+    database, listed = props["database"], list(props["consumers"])
+    with _connect(props, database) as conn, conn.cursor() as cur:
+        cur.execute(_UNCOVERED, {"listed": listed, "groups": list(props["groups"])})
+        uncovered = cur.fetchall()
+    if uncovered:
+        lines = "\n".join(
+            f"  {user}: {n} session(s), client {client}, application_name {app!r}" for user, n, client, app in uncovered
+        )
+        names = ", ".join(json.dumps(u) for u, *_ in uncovered)
+        raise UncoveredConsumersError(
+            f"database {database}: CONNECT not revoked from PUBLIC, nothing was changed: {len(uncovered)} login(s) "
+            f"that no group, grant or keybuzz:databaseConsumers covers are connected, and would be cut:\n{lines}\n"
+            f"Fix: add each consumer to keybuzz:databaseConsumers (e.g. [{names}]; a prefix ending in * for the "
+            "users a Vault connection issues, which keeps PUBLIC's CONNECT), or move it to its Vault credentials "
+            'and let its sessions end, then re-run `pulumi up` (docs/runbook-adopting-the-estate.md, "Who may '
+            'connect").'
+        )
+    return len(listed)
+
+
+class ConsumerCheck(pulumi.dynamic.Resource):
+    """Checks, when the revoke of PUBLIC's CONNECT on `database` is declared or the consumers change, that no
+    uncovered login is connected to it (`check_consumers`); the revoke depends on it."""
+
+    result: pulumi.Output[int]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        admin: AdminConnection,
+        database: pulumi.Input[str],
+        groups: Sequence[pulumi.Input[str]],
+        consumers: Sequence[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        props = {**admin.inputs(), "database": database, "groups": list(groups), "consumers": sorted(consumers),
+                 "result": None}  # fmt: skip
+        provider = _IdempotentSql(check_consumers, ("database", "groups", "consumers"), ("database",))
+        super().__init__(provider, name, props, opts)
+
+
 __all__ = [
     "AdminConnection",
+    "ConsumerCheck",
     "ForeignOwnerError",
     "LegacyLogin",
     "LegacySessionsError",
     "ObjectLockedError",
     "OwnershipTransfer",
     "Retry",
+    "UncoveredConsumersError",
     "UndroppableRoleError",
     "apply_phase",
     "lock_database",

@@ -102,6 +102,8 @@ class EnvironmentPlan:
     apps: tuple[AppPlan, ...]
     #: KV paths written from `appSecretEnv`, per app.
     kv_paths: Mapping[str, str]
+    #: `keybuzz:decommission`: the destroy guard lets a `pulumi destroy` through (components/decommission.py).
+    decommission_approved: bool = False
 
     @property
     def databases(self) -> tuple[DatabaseSpec, ...]:
@@ -282,6 +284,8 @@ def _postgres(cfg: StackConfig, databases: tuple[DatabaseSpec, ...]) -> Database
         legacy_phase=cfg.legacy_login_phase,
         adopt_databases=frozenset(cfg.adopt_databases),
         adopt_roles=frozenset(cfg.adopt_roles),
+        consumers=tuple(cfg.consumer_logins),
+        consumer_prefixes=tuple(cfg.consumer_prefixes),
     )
 
 
@@ -370,4 +374,5 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
         ),
         apps=tuple(_app(cfg, naming, a, around) for a in apps),
         kv_paths=kv_paths,
+        decommission_approved=cfg.decommission,
     )

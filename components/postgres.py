@@ -9,7 +9,7 @@ import pulumi
 import pulumi_postgresql as postgresql
 from pydantic import SecretStr
 
-from .pg_adoption import AdminConnection, LegacyLogin, OwnershipTransfer
+from .pg_adoption import AdminConnection, ConsumerCheck, LegacyLogin, OwnershipTransfer
 from .spec import DatabaseSpec
 
 
@@ -31,6 +31,25 @@ class DatabasesArgs:
     #: Physical names that already exist on the estate and are imported rather than created.
     adopt_databases: frozenset[str] = field(default_factory=frozenset)
     adopt_roles: frozenset[str] = field(default_factory=frozenset)
+    #: Logins other than the apps' that connect (``keybuzz:databaseConsumers``): each gets CONNECT.
+    consumers: tuple[str, ...] = ()
+    #: Prefixes of consumers' logins (``v-``): they cannot be granted in advance, so PUBLIC keeps CONNECT on
+    #: the estate's databases while one is listed.
+    consumer_prefixes: tuple[str, ...] = ()
+
+    def is_estate(self, spec: DatabaseSpec) -> bool:
+        """A database the estate had before the program (adopted, or used by legacy roles): unknown consumers
+        may connect to it; a database the program created has none."""
+        return spec.name in self.adopt_databases or bool(spec.legacy_roles)
+
+    def revokes_public(self, spec: DatabaseSpec) -> bool:
+        """Whether PUBLIC loses CONNECT on `spec` (issue 17, item 5): always on a database the program created
+        (nobody else can use it yet); on one the estate had, unless a prefix of logins is listed (``v-``: the
+        users the estate's own Vault connection issues tomorrow cannot be granted CONNECT today), and only
+        after `ConsumerCheck` found no connected login the stack does not cover."""
+        if not self.is_estate(spec):
+            return True
+        return not self.consumer_prefixes
 
 
 def _import(name: str, adopted: frozenset[str]) -> str | None:
@@ -43,7 +62,8 @@ class Databases(pulumi.ComponentResource):
     Type token: ``keybuzz:postgres:Databases``.
 
     Children, per database: the owner group and reader group roles (NOLOGIN), the database owned by
-    the owner group, ``CONNECT`` revoked from PUBLIC and granted only to this environment's groups,
+    the owner group, ``CONNECT`` granted to this environment's groups and to the listed consumers'
+    logins, and revoked from PUBLIC once every consumer is covered (`DatabasesArgs.revokes_public`),
     SELECT for the reader group on existing tables and by default privileges on future ones, the
     Vault connection's own LOGIN role (``CREATEROLE``, member of this database's owner group only, with
     ``ADMIN OPTION`` so Vault can create members; password sent write-only), and for an adopted
@@ -88,7 +108,12 @@ class Databases(pulumi.ComponentResource):
                 password_wo=pulumi.Output.secret(args.vault_login_password.get_secret_value()),
                 password_wo_version=str(args.vault_login_password_version),
                 opts=child.merge(
-                    pulumi.ResourceOptions(import_=_import(spec.vault_login, args.adopt_roles), depends_on=[owner])
+                    pulumi.ResourceOptions(
+                        import_=_import(spec.vault_login, args.adopt_roles),
+                        # What the estate had stays when the stack deletes it (issue 17, item 7).
+                        retain_on_delete=spec.vault_login in args.adopt_roles,
+                        depends_on=[owner],
+                    )
                 ),
             )
 
@@ -157,13 +182,21 @@ class Databases(pulumi.ComponentResource):
     def _database(
         self, name: str, spec: DatabaseSpec, args: DatabasesArgs, owner: postgresql.Role
     ) -> postgresql.Database:
-        """The database, owned by its owner group (imported when it exists, protected)."""
+        """The database, owned by its owner group (imported when it exists), protected and retained.
+
+        Protected: a preview that would delete or replace it fails before anything changes (the provider
+        drops with ``DROP DATABASE ... WITH (FORCE)``). Retained as well: once a reviewed decommissioning
+        unprotects the stack (docs/runbook-decommissioning.md), its delete only drops it from the state;
+        the data stays live, whoever created it."""
         return postgresql.Database(
             f"{name}-{spec.name}",
             name=spec.name,
             owner=owner.name,
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, import_=_import(spec.name, args.adopt_databases)
+                parent=self,
+                protect=args.protect,
+                retain_on_delete=True,
+                import_=_import(spec.name, args.adopt_databases),
             ),
         )
 
@@ -196,16 +229,7 @@ class Databases(pulumi.ComponentResource):
             )
             after_objects = child.merge(pulumi.ResourceOptions(depends_on=[database, transfer]))
 
-        # CONNECT only for this environment's groups: a role of another environment cannot even connect.
-        # Revoked from PUBLIC only once the legacy logins hold CONNECT of their own (phase kept/dynamic).
-        postgresql.Grant(
-            f"{prefix}-revoke-public",
-            database=database.name,
-            role="public",
-            object_type="database",
-            privileges=[],
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[database, *legacy.values()])),
-        )
+        self._connect_rights(prefix, spec, args, legacy)
         # The groups' own privileges: the owner connects and creates, the reader connects and reads.
         grants: list[tuple[str, postgresql.Role, str, list[str], str | None, pulumi.ResourceOptions]] = [
             ("owner-connect", owner, "database", ["CONNECT", "CREATE", "TEMPORARY"], None, after_db),
@@ -240,3 +264,52 @@ class Databases(pulumi.ComponentResource):
             with_admin_option=True,
             opts=child,
         )
+
+    def _connect_rights(
+        self,
+        prefix: str,
+        spec: DatabaseSpec,
+        args: DatabasesArgs,
+        legacy: Mapping[str, LegacyLogin],
+    ) -> None:
+        """CONNECT for the listed consumers' logins; PUBLIC's revoked once every consumer is covered."""
+        child = pulumi.ResourceOptions(parent=self)
+        database = self.databases[spec.name]
+        after_db = child.merge(pulumi.ResourceOptions(depends_on=[database]))
+        # CONNECT only for this environment's groups and the consumers the stack lists: a role of another
+        # environment cannot even connect. On the estate's databases the revoke from PUBLIC comes after the
+        # legacy logins and the listed consumers hold their own CONNECT, and after `ConsumerCheck`, which
+        # refuses while a login the stack does not cover is connected; it depends on nothing (the database's
+        # name is known), so it runs in the engine's first wave and a refused up changed little.
+        consumer_grants = [
+            postgresql.Grant(
+                f"{prefix}-consumer-{login}-connect",
+                database=database.name,
+                role=login,
+                object_type="database",
+                privileges=["CONNECT"],
+                opts=after_db,
+            )
+            for login in args.consumers
+        ]
+        if args.revokes_public(spec):
+            before_revoke: list[pulumi.Resource] = [database, *legacy.values(), *consumer_grants]
+            if args.is_estate(spec):
+                before_revoke.append(
+                    ConsumerCheck(
+                        f"{prefix}-consumers",
+                        admin=args.admin,
+                        database=spec.name,
+                        groups=[spec.owner_group, spec.reader_group],
+                        consumers=[*args.consumers, *spec.legacy_roles],
+                        opts=child,
+                    )
+                )
+            postgresql.Grant(
+                f"{prefix}-revoke-public",
+                database=database.name,
+                role="public",
+                object_type="database",
+                privileges=[],
+                opts=child.merge(pulumi.ResourceOptions(depends_on=before_revoke)),
+            )

@@ -93,7 +93,8 @@ class Access(pulumi.ComponentResource):
                 mount=args.kv_mount,
                 name=path,
                 data_json=pulumi.Output.secret(data.get_secret_value()),
-                opts=child,
+                # The apps' secrets (ESO keeps syncing them into running pods): kept live on delete.
+                opts=child.merge(pulumi.ResourceOptions(retain_on_delete=True)),
             )
 
         self.register_outputs(

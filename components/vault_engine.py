@@ -111,7 +111,13 @@ class DatabaseEngine(pulumi.ComponentResource):
             description=f"KeyBuzz dynamic PostgreSQL credentials ({args.mount})",
             opts=child.merge(
                 pulumi.ResourceOptions(
-                    protect=args.protect, import_=args.mount if args.adopt_mount else None, depends_on=after
+                    protect=args.protect,
+                    # Unmounting revokes every lease, i.e. drops every app's live credentials: deleting the mount
+                    # from the stack (a destroy) leaves it live, with its connections and roles, which are
+                    # deleted with it (`deleted_with`) and so not at all (issue 17, item 7).
+                    retain_on_delete=True,
+                    import_=args.mount if args.adopt_mount else None,
+                    depends_on=after,
                 )
             ),
         )

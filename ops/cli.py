@@ -1,7 +1,7 @@
-"""`python -m ops <command>`: up, history, rollback, drift, preview on one stack of the program.
+"""`python -m ops <command>`: up, history, rollback, drift, preview, destroy on one stack of the program.
 
 Exit codes: 0 ok; 1 error (a policy violation included); 2 refused (estate stack without --estate);
-3 refused (the rollback would delete or replace a protected resource); 4 drift found.
+3 refused (the rollback would delete or replace a protected resource; a destroy not approved); 4 drift found.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pulumi import automation as auto
 
 from ops import engine
 from ops.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_REFUSED_PROTECTED, OpsError
-from ops.guard import ESTATE_ENV, check_stack_allowed
+from ops.guard import ESTATE_ENV, check_destroy_approved, check_stack_allowed
 from ops.policy import Policy, resolve
 from ops.record import (
     TAG_DEPLOYMENT,
@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     common(sp, policy=True)
     sp = sub.add_parser("preview", help="`pulumi preview --diff` of the checkout on the stack")
     common(sp, policy=True)
+    sp = sub.add_parser("destroy", help="decommission the stack, once approved (preview first; --yes to destroy)")
+    common(sp)
+    sp.add_argument("--yes", action="store_true", help="destroy after the checks (without it: preview only)")
     return p
 
 
@@ -389,10 +392,33 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_destroy(args: argparse.Namespace) -> int:
+    """Refused before the engine runs unless the decommissioning was approved and recorded (ops/guard.py); the
+    destroy guard in the stack refuses a bare `pulumi destroy` the same way (components/decommission.py)."""
+    stack = engine.select_stack(args.cwd.resolve(), args.stack)
+    try:
+        approval: str | None = stack.get_config("keybuzz:decommission").value
+    except auto.errors.CommandError:
+        approval = None  # not set: the default, false
+    resources = list((stack.export_stack().deployment or {}).get("resources") or [])
+    check_destroy_approved(stack.name, approval, resources)
+    echo(f"decommissioning of stack '{stack.name}' approved; what the estate had is retained on delete:")
+    engine.run_engine(
+        "destroy preview", stack, lambda: stack.preview_destroy(on_output=echo, color="never", show_secrets=False)
+    )
+    if not args.yes:
+        echo(f"preview only: re-run with --yes to destroy stack '{stack.name}'")
+        return 0
+    engine.run_engine("destroy", stack, lambda: stack.destroy(on_output=echo, color="never", show_secrets=False))
+    echo(f"stack '{stack.name}' destroyed; what to remove by hand: docs/runbook-decommissioning.md")
+    return 0
+
+
 COMMANDS = {
     "up": cmd_up,
     "history": cmd_history,
     "rollback": cmd_rollback,
     "drift": cmd_drift,
     "preview": cmd_preview,
+    "destroy": cmd_destroy,
 }

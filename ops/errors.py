@@ -5,7 +5,7 @@ from __future__ import annotations
 # Exit codes, documented in docs/operations.md.
 EXIT_ERROR = 1  # bad input or a failed engine run
 EXIT_REFUSED_ESTATE = 2  # an estate stack without --estate
-EXIT_REFUSED_PROTECTED = 3  # a rollback would delete or replace a protected resource
+EXIT_REFUSED_PROTECTED = 3  # a rollback would delete or replace a protected resource; a destroy not approved
 EXIT_DRIFT = 4  # refresh found out-of-band changes
 
 

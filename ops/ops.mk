@@ -9,7 +9,7 @@ TO ?=
 OPS_ARGS ?=
 OPS_ENV = eval "$$(bash toolchain/build.sh env)" &&
 
-.PHONY: test-e2e preview up drift rollback history
+.PHONY: test-e2e preview up drift rollback history destroy
 
 test-e2e: $(STAMP) lab-setup node-setup toolchain ## e2e tier: the real program on the lab (real engine, providers, ESO), ops, workflows linted
 	$(OPS_ENV) $(PY) -m pytest -m e2e tests/e2e
@@ -33,3 +33,7 @@ history: $(STAMP) toolchain ## recorded deployments of STACK (make history STACK
 rollback: $(STAMP) toolchain ## preview re-applying deployment TO of STACK, policy pack on; YES=1 applies (make rollback STACK=lab-dev TO=3)
 	@test -n "$(STACK)" && test -n "$(TO)" || { echo "usage: make rollback STACK=lab-dev TO=N [YES=1]" >&2; exit 1; }
 	@$(OPS_ENV) $(PY) -m ops rollback --stack "$(STACK)" --to "$(TO)" $(if $(YES),--yes) $(OPS_ARGS)
+
+destroy: $(STAMP) toolchain ## decommission STACK once approved (docs/runbook-decommissioning.md); YES=1 destroys
+	@test -n "$(STACK)" || { echo "usage: make destroy STACK=lab-dev [YES=1]" >&2; exit 1; }
+	@$(OPS_ENV) $(PY) -m ops destroy --stack "$(STACK)" $(if $(YES),--yes) $(OPS_ARGS)

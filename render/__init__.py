@@ -60,6 +60,8 @@ class Recorded:
     dependencies: list[str] = field(default_factory=list)
     #: Alias specs as (name, parent URN), empty strings where the spec leaves them to default.
     aliases: list[tuple[str, str]] = field(default_factory=list)
+    #: Deleting it from the stack leaves the live object (the estate's objects, the data).
+    retain_on_delete: bool = False
 
     @property
     def package(self) -> str:
@@ -137,6 +139,7 @@ class RecordingMonitor(MockMonitor):
                     secret_paths=secrets,
                     dependencies=list(request.dependencies),
                     aliases=[(a.spec.name, a.spec.parentUrn) for a in request.aliases if a.HasField("spec")],
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

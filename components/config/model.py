@@ -24,6 +24,7 @@ from .types import (
     LEGACY_PHASES,
     BoolT,
     CidrListT,
+    ConsumerListT,
     CronT,
     EgressListT,
     EndpointT,
@@ -203,6 +204,22 @@ class StackConfig(BaseModel):
         "dropped.",
         "kept",
     )
+    database_consumers: ConsumerListT = _key(
+        "Every login other than the apps' and the legacy roles that connects to this stack's databases (a "
+        "monitoring login, a cron), and prefixes of logins ending in * or - (v-*: the users the estate's own "
+        "Vault connection still issues). Each listed login gets CONNECT on every database of the stack. On the "
+        "databases the estate had, PUBLIC keeps CONNECT while a prefix is listed (those logins cannot be "
+        "granted in advance); otherwise it is revoked, and the up is refused while a login nobody listed is "
+        'connected (docs/runbook-adopting-the-estate.md, "Who may connect").',
+        "[]",
+    )
+    # Decommissioning ---------------------------------------------------------------------------
+    decommission: BoolT = _key(
+        "Approves a `pulumi destroy` of this stack: otherwise the destroy guard refuses it before anything is "
+        "deleted. Set it in a reviewed pull request, run `pulumi up` (it records the approval), then destroy "
+        "(docs/runbook-decommissioning.md).",
+        "false",
+    )
 
     @model_validator(mode="after")
     def _gather_app_settings(self) -> Self:
@@ -253,6 +270,16 @@ class StackConfig(BaseModel):
         """Whether the estate's legacy logins still log in (phases kept and dynamic)."""
         return LEGACY_PHASES.index(self.legacy_login_phase) < LEGACY_PHASES.index("refused")
 
+    @property
+    def consumer_logins(self) -> list[str]:
+        """The logins `databaseConsumers` names one by one (each gets CONNECT)."""
+        return [c for c in self.database_consumers if not _is_prefix(c)]
+
+    @property
+    def consumer_prefixes(self) -> list[str]:
+        """The prefixes `databaseConsumers` names (``v-*`` -> ``v-``): logins that cannot be granted in advance."""
+        return [c.rstrip("*") for c in self.database_consumers if _is_prefix(c)]
+
     def keeps_estate_secret(self, app: str) -> bool:
         """Whether `app` still reads the estate's own database Secret: cutover phase kept, an app the estate
         already runs (its namespace is adopted) on a database with legacy roles. The program then leaves
@@ -278,6 +305,11 @@ class StackConfig(BaseModel):
     def secret_env(self) -> dict[str, dict[str, str]]:
         """The parsed appSecretEnv (validated by load_config); values are secrets: wrap before use."""
         return cast(dict[str, dict[str, str]], json.loads(self.app_secret_env.get_secret_value()))
+
+
+def _is_prefix(consumer: str) -> bool:
+    """``v-*`` and ``v-`` are prefixes of logins; anything else is one login."""
+    return consumer.endswith(("*", "-"))
 
 
 def app_names(config: StackConfig) -> list[str]:

@@ -179,6 +179,21 @@ _DNS_LABELS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _check_namespaces = _each_matching(_DNS_LABELS, "a valid Kubernetes namespace name")
 
 
+#: A login a database consumer uses (any PostgreSQL role name without quotes or blanks), or a prefix of
+#: logins: the name ending in ``*`` or ``-`` (``v-*`` or ``v-``: the users a Vault connection issues).
+_CONSUMER = re.compile(r"^[A-Za-z0-9_.@-]{1,63}\*?$")
+
+
+def _check_consumers(values: list[str]) -> list[str]:
+    for v in values:
+        if not _CONSUMER.match(v):
+            raise ValueError(
+                f"'{v}' is not a login (letters, digits, _ . @ -; max 63) or a prefix of logins ending in * or - "
+                "(e.g. v-*, the users a Vault connection issues)"
+            )
+    return _unique(values)
+
+
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -247,6 +262,7 @@ IdentListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValida
 NamespaceT = Annotated[str, AfterValidator(lambda v: _check_namespaces([v])[0])]
 NamespaceListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_namespaces)]
 MountListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_unique)]
+ConsumerListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_consumers)]
 IntT = Annotated[int, BeforeValidator(_parse_int)]
 PositiveIntT = Annotated[int, BeforeValidator(_parse_int), AfterValidator(_positive)]
 BoolT = Annotated[bool, BeforeValidator(_parse_bool)]

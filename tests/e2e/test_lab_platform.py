@@ -476,23 +476,32 @@ class TestPlatformOnTheLab:
         vault_roles = lab.vault().call("LIST", "database-prod/roles")["data"]["keys"]
         assert len(vault_roles) == len(set(vault_roles))
 
-    def test_deleting_the_prod_database_is_refused(self, lab: Lab, prog: Path, rendered: dict[str, Rendering]) -> None:
-        proc = pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-prod", expect=None)
+    def test_destroying_prod_is_refused_before_anything_is_deleted(
+        self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
+    ) -> None:
+        """The destroy guard (keybuzz:decommission unset) refuses before the engine deletes anything: before,
+        the destroy deleted everything but the protected database, and an `up` had to bring it back."""
+        # --skip-preview: the preview alone would already fail at the protected database and mount (nothing
+        # deleted either); the engine's deletes are what the guard stands before.
+        proc = pulumi(lab, prog, "destroy", "--yes", "--skip-preview", "--stack", "lab-prod", expect=None)
         assert proc.returncode != 0
-        assert "protected" in proc.stdout + proc.stderr
+        assert "destroy of stack 'lab-prod' refused before anything was deleted" in proc.stdout + proc.stderr
         for name in names(rendered["prod"], "postgresql:index/database:Database"):
             assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)]
-        pulumi(lab, prog, "up", "--yes", "--stack", "lab-prod")  # whatever the refused destroy removed comes back
+        pulumi(lab, prog, "preview", "--stack", "lab-prod", "--expect-no-changes")  # nothing was removed
 
     def test_destroying_lab_dev_keeps_its_data_and_leaves_lab_prod_intact(
         self, lab: Lab, prog: Path, rendered: dict[str, Rendering]
     ) -> None:
         dev_databases = names(rendered["dev"], "postgresql:index/database:Database")
         rows = sql(lab, "SELECT count(*) FROM e2e_probe", dbname="keybuzz")
-        refused = pulumi(lab, prog, "destroy", "--yes", "--stack", "lab-dev", expect=None)
+        refused = pulumi(lab, prog, "destroy", "--yes", "--skip-preview", "--stack", "lab-dev", expect=None)
         assert refused.returncode != 0
-        assert "protected" in refused.stdout + refused.stderr
-        # Everything but the data goes; DEV's databases (and what they need) stay, rows and all.
+        assert "refused before anything was deleted" in refused.stdout + refused.stderr
+        # Approved (docs/runbook-decommissioning.md): everything but the data goes; DEV's databases (and what
+        # they need) stay, rows and all.
+        pulumi(lab, prog, "config", "set", "keybuzz:decommission", "true", "--stack", "lab-dev")
+        pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", "lab-dev")
         pulumi(lab, prog, "destroy", "--yes", "--exclude-protected", "--stack", "lab-dev")
         for name in dev_databases:
             assert sql(lab, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == [(1,)], name

@@ -24,9 +24,11 @@ from components.pg_adoption import (
     LegacySessionsError,
     ObjectLockedError,
     Retry,
+    UncoveredConsumersError,
     UndroppableRoleError,
     _serialized,
     apply_phase,
+    check_consumers,
     transfer_ownership,
 )
 from lab.cluster import Lab
@@ -377,3 +379,33 @@ def test_dropped_gives_each_object_to_the_group_by_name_and_drops_only_privilege
     with _admin(lab, estate["db"]) as conn:
         assert conn.execute("SELECT count(*) FROM b_table").fetchone() == (1,)  # data kept
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (estate["b"],)).fetchone() is None
+
+
+def _check(lab: Lab, estate: dict[str, str], consumers: list[str]) -> int:
+    props = {**_props(lab), "database": estate["db"], "groups": [estate["group"], estate["reader"]],
+             "consumers": consumers}  # fmt: skip
+    return check_consumers(props)
+
+
+def test_publics_connect_is_kept_while_an_uncovered_login_is_connected(lab: Lab, estate: dict[str, str]) -> None:
+    """Issue 17 item 5: before PUBLIC loses CONNECT, every connected login must be covered: a member of the
+    database's groups (here `a`), a listed consumer, or one holding CONNECT of its own; `b` is none of them
+    until it is listed or granted. The superuser's own sessions (this test's) never count."""
+    with _admin(lab) as conn:
+        conn.execute(sql.SQL("GRANT {} TO {}").format(*_idents(estate["group"], estate["a"])))
+    login = {"dbname": estate["db"], "password": estate["password"], "autocommit": True}
+    with (
+        psycopg.connect(**{**lab.conninfo(user=estate["a"]), **login}),
+        psycopg.connect(**{**lab.conninfo(user=estate["b"]), **login}, application_name="nightly-report"),
+    ):
+        with pytest.raises(UncoveredConsumersError) as refused:
+            _check(lab, estate, [])
+        message = str(refused.value)
+        assert "CONNECT not revoked from PUBLIC, nothing was changed" in message
+        assert f"  {estate['b']}: 1 session(s), client 127.0.0.1, application_name 'nightly-report'" in message
+        assert f"{estate['a']}:" not in message  # a member of the owner group: covered
+        assert "keybuzz:databaseConsumers" in message
+        assert _check(lab, estate, [estate["b"]]) == 1  # listed
+        with _admin(lab) as conn:
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(*_idents(estate["db"], estate["b"])))
+        assert _check(lab, estate, []) == 0  # holds CONNECT of its own

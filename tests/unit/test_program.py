@@ -68,6 +68,8 @@ def _postgres_endpoints(rendering: Rendering) -> list[tuple[str, tuple[str, int]
         url = urlparse(conn.inputs["postgresql"]["connectionUrl"].replace("{{username}}:{{password}}@", ""))
         found.append((f"vault connection {conn.name}", (url.hostname, url.port)))
     for r in rendering.of_type(DYNAMIC):
+        if r.name.endswith("-destroy-guard"):  # connects nowhere (components/decommission.py)
+            continue
         found.append((f"adoption SQL {r.name}", (r.inputs["host"], int(r.inputs["port"]))))
     for es in rendering.of_type(EXTERNAL_SECRET):
         data = es.inputs["spec"].get("target", {}).get("template", {}).get("data", {})
@@ -93,6 +95,8 @@ def test_every_postgres_connection_uses_the_stacks_one_ssl_mode(rendering: Rende
     for conn in rendering.of_type(CONNECTION):
         modes.add((conn.name, re.search(r"sslmode=([a-z-]+)", conn.inputs["postgresql"]["connectionUrl"])[1]))
     for r in rendering.of_type(DYNAMIC):  # the adoption's SQL
+        if r.name.endswith("-destroy-guard"):  # connects nowhere
+            continue
         modes.add((r.name, r.inputs["sslmode"]))
     for es in rendering.of_type(EXTERNAL_SECRET):
         data = es.inputs["spec"].get("target", {}).get("template", {}).get("data", {})

@@ -16,7 +16,13 @@ ADMIN = AdminConnection("10.0.0.10", 5432, "postgres", SecretStr("fake-test-only
 
 
 def _render(
-    protect: bool = False, adopt: frozenset[str] = frozenset(), legacy: tuple[str, ...] = (), phase: str = "kept"
+    protect: bool = False,
+    adopt: frozenset[str] = frozenset(),
+    legacy: tuple[str, ...] = (),
+    phase: str = "kept",
+    consumers: tuple[str, ...] = (),
+    prefixes: tuple[str, ...] = (),
+    adopt_roles: frozenset[str] = frozenset(),
 ) -> list[Recorded]:
     def program() -> None:
         Databases(
@@ -37,6 +43,9 @@ def _render(
                 protect=protect,
                 legacy_phase=phase,
                 adopt_databases=adopt,
+                adopt_roles=adopt_roles,
+                consumers=consumers,
+                consumer_prefixes=prefixes,
             ),
         )
 
@@ -125,11 +134,75 @@ def test_legacy_roles_get_their_objects_transferred_and_a_login_in_the_phase() -
         assert "password" in r.secret_paths
 
 
-def test_public_loses_connect_only_after_the_legacy_logins_hold_theirs() -> None:
-    resources = _render(legacy=("keybuzz_api_prod",))
+def _public(resources: list[Recorded]) -> list[Recorded]:
+    return [g for g in _of(resources, "grant:Grant") if g.inputs["role"] == "public"]
+
+
+def test_public_loses_connect_only_after_the_legacy_logins_hold_theirs_and_the_check() -> None:
+    resources = _render(adopt=frozenset({"keybuzz_prod"}), legacy=("keybuzz_api_prod",))
     login = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-legacy-keybuzz_api_prod")
-    revoke = next(r for r in _of(resources, "grant:Grant") if r.inputs["role"] == "public")
-    assert login.urn in revoke.dependencies
+    check = next(r for r in resources if r.type == DYNAMIC and r.name == "pg-keybuzz_prod-consumers")
+    [revoke] = _public(resources)
+    assert revoke.inputs["privileges"] == []
+    assert {login.urn, check.urn} <= set(revoke.dependencies)
+    # The check depends on nothing: it runs in the engine's first wave, so a refused up changed little.
+    assert check.dependencies == []
+    assert check.inputs["consumers"] == ["keybuzz_api_prod"]  # the legacy logins hold their own CONNECT
+
+
+@pytest.mark.parametrize("phase", ["kept", "dynamic", "refused", "dropped"])
+def test_a_listed_prefix_keeps_publics_connect_on_an_estate_database(phase: str) -> None:
+    """Issue 17 item 5: a login the estate's own Vault connection issues tomorrow (`v-`) cannot be granted
+    CONNECT today: PUBLIC keeps it, in every phase, on a database the estate had (adopted, or with legacy
+    roles), and no check runs."""
+    for resources in (
+        _render(adopt=frozenset({"keybuzz_prod"}), phase=phase, prefixes=("v-",)),
+        _render(legacy=("keybuzz_api_prod",), phase=phase, prefixes=("v-",)),
+    ):
+        assert _public(resources) == []
+        assert not any(r.name.endswith("-consumers") for r in resources)
+
+
+def test_a_database_the_program_creates_loses_publics_connect_at_once_without_a_check() -> None:
+    resources = _render(prefixes=("v-",))
+    [revoke] = _public(resources)
+    assert revoke.inputs["privileges"] == []
+    assert [r.name for r in resources if r.type == DYNAMIC] == []
+
+
+def test_listed_consumers_get_connect_before_publics_is_revoked_and_are_not_checked() -> None:
+    resources = _render(adopt=frozenset({"keybuzz_prod"}), consumers=("monitoring", "cron_report"))
+    connects = {
+        g.inputs["role"]: g for g in _of(resources, "grant:Grant") if g.inputs["role"] in ("monitoring", "cron_report")
+    }
+    assert {role: g.inputs["privileges"] for role, g in connects.items()} == {
+        "monitoring": ["CONNECT"],
+        "cron_report": ["CONNECT"],
+    }
+    assert all(
+        g.inputs["database"] == "keybuzz_prod" and g.inputs["objectType"] == "database" for g in connects.values()
+    )
+    [revoke] = _public(resources)
+    assert {g.urn for g in connects.values()} <= set(revoke.dependencies)
+    check = next(r for r in resources if r.name == "pg-keybuzz_prod-consumers")
+    assert check.inputs["consumers"] == ["cron_report", "monitoring"]
+    assert check.inputs["groups"] == ["keybuzz_api_prod_owner", "keybuzz_api_prod_reader"]
+
+
+def test_databases_are_retained_and_adopted_roles_too_groups_as_before() -> None:
+    """Issue 17 item 7: a delete of the stack's database drops it from the state only (the data stays live), and
+    an adopted role is the estate's: retained as well; a role the program created is not."""
+    named = _by_name(
+        _render(protect=True, adopt=frozenset({"keybuzz_prod"}), adopt_roles=frozenset({"keybuzz_vault_prod_api"}))
+    )
+    assert named["pg-keybuzz_prod"].retain_on_delete
+    assert named["pg-keybuzz_prod"].protect
+    assert named["pg-keybuzz_prod-vault-login"].retain_on_delete
+    assert named["pg-keybuzz_prod-owner"].retain_on_delete
+    assert named["pg-keybuzz_prod-reader"].retain_on_delete
+    created = _by_name(_render())
+    assert created["pg-keybuzz_prod"].retain_on_delete  # a database always: it holds data
+    assert not created["pg-keybuzz_prod-vault-login"].retain_on_delete
 
 
 def _by_name(resources: list[Recorded]) -> dict[str, Recorded]:
