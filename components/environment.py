@@ -11,6 +11,7 @@ import pulumi_vault as vault
 from pydantic import SecretStr
 
 from .app import Migrations, Service
+from .ci_identity import CiIdentity, CiIdentityArgs
 from .external_secrets import AppSecrets
 from .namespace import AppNamespace
 from .plan import AppPlan, EnvironmentPlan
@@ -42,7 +43,8 @@ class Environment(pulumi.ComponentResource):
     context can reach another environment; then `Databases`, `DatabaseEngine`, `Access`, and per app an
     `AppNamespace` (namespace and NetworkPolicies), its `AppSecrets` and its `app.Service`; the backend's
     `Migrations`, which its Deployment rolls after; the `RootRotation` CronJob of the Vault connections; the
-    environment's `Reloader` (restarts an app when its Secrets change).
+    environment's `Reloader` (restarts an app when its Secrets change); with keybuzz:ciRepository set, the
+    `CiIdentity` of the CI's preview and deploy jobs.
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
@@ -63,6 +65,8 @@ class Environment(pulumi.ComponentResource):
         self.reloader = Reloader(
             f"{name}-reloader", replace(args.plan.reloader, app_namespaces=created), opts=self._with_k8s
         )
+        if args.plan.ci is not None:
+            self._create_ci_identity(args.plan.ci)
         self.outputs = {
             "environment": self._env_plan.env,
             "databases": sorted(s.name for s in self._env_plan.databases),
@@ -122,7 +126,7 @@ class Environment(pulumi.ComponentResource):
                 pulumi.ResourceOptions(providers=[self._vault_provider, self._pg_provider], depends_on=[self.postgres])
             ),
         )
-        RootRotation(
+        self._rotation = RootRotation(
             f"{name}-root-rotation",
             replace(the_plan.rotation, mount=self.engine.mount.path),
             vault_opts=pulumi.ResourceOptions(provider=self._vault_provider, depends_on=[self.engine]),
@@ -133,6 +137,19 @@ class Environment(pulumi.ComponentResource):
             f"{name}-vault-access",
             the_plan.access,
             opts=child.merge(pulumi.ResourceOptions(providers=[self._vault_provider], depends_on=[self.engine])),
+        )
+
+    def _create_ci_identity(self, ci: CiIdentityArgs) -> None:
+        """The CI's identities: their RoleBindings wait for every namespace they live in (the apps', the ops
+        namespace of the root rotation, Reloader's), their database connection for the engine's mount."""
+        ready: list[pulumi.Resource] = [*self.namespaces.values(), self._rotation, self.reloader]
+        CiIdentity(
+            f"{self._prefix}-ci",
+            replace(ci, namespaces_ready=ready, postgres=replace(ci.postgres, mount=self.engine.mount.path)),
+            vault_opts=pulumi.ResourceOptions(provider=self._vault_provider),
+            postgres_opts=pulumi.ResourceOptions(provider=self._pg_provider, depends_on=[self.postgres]),
+            k8s_opts=pulumi.ResourceOptions(provider=self._k8s_provider),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _create_app(self, app: AppPlan) -> None:
