@@ -38,6 +38,8 @@ READ_RESOURCES: dict[str, tuple[str, ...]] = {
     "generators.external-secrets.io": ("vaultdynamicsecrets",),
 }
 READ_VERBS = ("get", "list", "watch")
+#: Where the hashivault:// secrets provider finds its keys (its default engine path).
+TRANSIT_MOUNT = "transit"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class CiIdentityArgs:
     preview_role: str
     deploy_role: str
     token_ttl: int
+    #: Transit key of the stack's secrets provider (hashivault://<key>); both identities encrypt and decrypt.
+    secrets_transit_key: str | None
     #: Vault paths of this environment: what the policies name.
     kv_mount: str
     kv_prefix: str
@@ -134,7 +138,16 @@ def preview_policy(args: CiIdentityArgs) -> str:
     ]
     if args.kubernetes.secrets_mount:
         lines.append(_block(f"{args.kubernetes.secrets_mount}/creds/{args.preview_role}", "update"))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _transit(args)) + "\n"
+
+
+def _transit(args: CiIdentityArgs) -> list[str]:
+    """The stack's secrets provider: a preview decrypts the stack's config and state and encrypts the
+    credentials it sets in its own workspace; so does a deploy."""
+    key = args.secrets_transit_key
+    if not key:
+        return []
+    return [_block(f"{TRANSIT_MOUNT}/{op}/{key}", "update") for op in ("encrypt", "decrypt")]
 
 
 def deploy_policy(args: CiIdentityArgs) -> str:
@@ -158,7 +171,7 @@ def deploy_policy(args: CiIdentityArgs) -> str:
     ]
     if args.kubernetes.secrets_mount:
         lines.append(_block(f"{args.kubernetes.secrets_mount}/roles/{args.preview_role}", *crud))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _transit(args)) + "\n"
 
 
 def creation_statements(group: str) -> list[str]:
@@ -257,9 +270,8 @@ class CiIdentity(pulumi.ComponentResource):
                 bound_claims_type="string",
                 user_claim="sub",
                 token_policies=[self.policies[kind].name],
-                # Only what the policy says: the default policy adds nothing a CI job needs but lookup-self,
-                # which every token has anyway.
-                token_no_default_policy=True,
+                # Vault's default policy stays: the provider looks its own token up (lookup-self), and it grants
+                # nothing on any path of the estate.
                 token_ttl=args.token_ttl,
                 token_max_ttl=args.token_ttl,
                 # A CI job's token is for that job only: no period, no renewal past the TTL.

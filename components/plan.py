@@ -338,6 +338,7 @@ def _ci(cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, ...]) -
         preview_role=naming.ci_role("preview"),
         deploy_role=naming.ci_role("deploy"),
         token_ttl=cfg.ci_token_ttl_seconds,
+        secrets_transit_key=cfg.ci_secrets_transit_key or None,
         kv_mount=cfg.vault_kv_mount,
         kv_prefix=naming.kv_prefix(),
         kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,

@@ -219,6 +219,12 @@ class StackConfig(BaseModel):
         "account token. Empty: the preview identity gets no Kubernetes token from Vault.",
         "",
     )
+    ci_secrets_transit_key: str = _key(
+        "Key (in Vault's transit engine at transit/) of this stack's hashivault:// secrets provider: both CI "
+        "identities may encrypt and decrypt with it, so the workflows need no Vault token of their own. Empty: "
+        "none (the workflows then need a token for it).",
+        "",
+    )
     ci_token_ttl_seconds: PositiveIntT = _key(
         "TTL of the Vault tokens, PostgreSQL logins and Kubernetes tokens the CI identities get, in seconds.",
         "1800",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ...naming import ownership_problem
 from ..errors import NAMESPACE, Problem
 from .common import ParsedConfig
 
@@ -18,4 +19,13 @@ def ci_identity(parsed: ParsedConfig) -> Iterator[Problem]:
             f"is required when ciRepository is set ({parsed.ci_repository}): the deploy role is bound to it",
             f"name the GitHub environment with required reviewers that deploys this stack "
             f"(`pulumi config set {NAMESPACE}:ciDeployEnvironment production`)",
+        )
+    key, env = parsed.by_key.get("ciSecretsTransitKey"), parsed.environment
+    problem = ownership_problem(key, env) if key and env else None
+    if key and problem:
+        yield parsed.problem(
+            "ciSecretsTransitKey",
+            key,
+            f"{problem}: the CI identities would encrypt and decrypt with another environment's key",
+            "name this environment's transit key (keybuzz-pulumi-<env>)",
         )

@@ -81,7 +81,7 @@ def test_preview_is_bound_to_the_repository_and_deploy_also_to_the_protected_env
         assert role["boundAudiences"] == ["keybuzz-vault"]
         assert role["userClaim"] == "sub"
         assert role["tokenPolicies"] == [f"keybuzz-{ci.stack}-ci-{kind}"]
-        assert role["tokenNoDefaultPolicy"] is True
+        assert not role.get("tokenNoDefaultPolicy")  # the provider needs lookup-self
         assert role["tokenTtl"] == role["tokenMaxTtl"] == 1800
 
 
@@ -186,6 +186,16 @@ def test_a_kubernetes_secrets_engine_issues_the_preview_its_service_accounts_tok
     assert _policy_paths(rendering, "preview")["kubernetes-secrets/creds/keybuzz-dev-ci-preview"] == ["update"]
 
 
+def test_both_identities_use_the_stacks_transit_key_when_named() -> None:
+    rendering = render_stack("prod", {**CI, "ciSecretsTransitKey": "keybuzz-pulumi-prod"})
+    for kind in ("preview", "deploy"):
+        paths = _policy_paths(rendering, kind)
+        assert paths["transit/decrypt/keybuzz-pulumi-prod"] == ["update"]
+        assert paths["transit/encrypt/keybuzz-pulumi-prod"] == ["update"]
+        assert not [p for p in paths if p.startswith("transit/") and "prod" not in p]
+    assert not [p for p in _policy_paths(render_stack("prod", CI), "preview") if p.startswith("transit/")]
+
+
 def test_the_pack_passes_with_the_ci_identities(ci: Rendering) -> None:
     assert PackUnderTest(pack_config(ci.stack)).run([from_recorded(r) for r in ci.resources]) == []
 
@@ -210,6 +220,7 @@ def test_a_repository_without_the_protected_environment_is_refused() -> None:
         ("ciOidcPublicKeys", ["-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"], "holds a private key"),
         ("ciOidcPublicKeys", ["not a key"], "expected PEM public keys"),
         ("ciOidcIssuer", "token.actions.githubusercontent.com", "expected an http(s) URL"),
+        ("ciSecretsTransitKey", "keybuzz-pulumi-prod", "carries the PROD marker"),
     ],
 )
 def test_bad_ci_keys_are_refused(key: str, value: Any, expected: str) -> None:
