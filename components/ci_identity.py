@@ -96,6 +96,10 @@ class CiIdentityArgs:
     #: Vault JWT role and policy names of the two identities.
     preview_role: str
     deploy_role: str
+    #: The drift identity: the preview's reads plus the KV data a refresh reads, bound to `protected_ref`.
+    drift_role: str
+    #: The ``ref`` claim of the drift role: the protected branch, whose code was reviewed before it merged.
+    protected_ref: str
     token_ttl: int
     #: Transit key of the stack's secrets provider (hashivault://<key>); both identities encrypt and decrypt.
     secrets_transit_key: str | None
@@ -123,9 +127,23 @@ def preview_policy(args: CiIdentityArgs) -> str:
     Read, never list or write: a mount's, policy's, role's or connection's settings (what a refresh reads;
     a connection's password is never returned), the KV secrets' metadata but not their data.
     """
+    head = f"# {args.preview_role}: reads {args.env.upper()}'s configuration, changes nothing, reads no secret value"
+    return "\n".join([head, *_reads(args), *_transit(args)]) + "\n"
+
+
+def drift_policy(args: CiIdentityArgs) -> str:
+    """HCL of the drift identity (main's scheduled refresh): the preview's reads and the KV secrets' data of
+    this environment, which a refresh of a KV secret reads back. Still no write."""
+    head = f"# {args.drift_role}: a refresh of {args.env.upper()} from the protected branch, changes nothing"
+    # The apps' secrets only (<prefix>/<app>/env, what Access writes): not the deploy credentials the
+    # operator keeps under <prefix>/ci/ for the deploy identity.
+    kv_data = _block(f"{args.kv_mount}/data/{args.kv_prefix}/+/env", "read")
+    return "\n".join([head, *_reads(args), kv_data, *_transit(args)]) + "\n"
+
+
+def _reads(args: CiIdentityArgs) -> list[str]:
     p, k, db = args.name_prefix, args.kv_mount, args.database_mount
     lines = [
-        f"# {args.preview_role}: reads {args.env.upper()}'s configuration, changes nothing, reads no secret value",
         _block(f"sys/mounts/{db}", "read"),
         _block(f"{db}/config/*", "read"),
         _block(f"{db}/roles/*", "read"),
@@ -138,7 +156,7 @@ def preview_policy(args: CiIdentityArgs) -> str:
     ]
     if args.kubernetes.secrets_mount:
         lines.append(_block(f"{args.kubernetes.secrets_mount}/creds/{args.preview_role}", "update"))
-    return "\n".join(lines + _transit(args)) + "\n"
+    return lines
 
 
 def _transit(args: CiIdentityArgs) -> list[str]:
@@ -202,13 +220,13 @@ class CiIdentity(pulumi.ComponentResource):
     Type token: ``keybuzz:ci_identity:CiIdentity``.
 
     Children (``vault`` provider): the JWT auth mount (OIDC discovery at the issuer, or the given public
-    keys), the preview and deploy policies and JWT roles (``bound_audiences``, ``bound_claims`` on
-    ``repository``, and on ``environment`` for deploy; ``user_claim`` ``sub``), the database connection and
-    role issuing the preview's PostgreSQL logins, and, with a Kubernetes secrets engine, the role issuing
-    its service account tokens. (``postgresql`` provider): the preview group with CONNECT on each of the
-    environment's databases and the connection's login. (``kubernetes`` provider): the preview service
-    account, its read-only ClusterRole bound in each of the environment's namespaces, and a cluster-scoped
-    role reading only this environment's Namespaces and its own RBAC objects.
+    keys), the preview, deploy and drift policies and JWT roles (``bound_audiences``, ``bound_claims`` on
+    ``repository``, and on ``environment`` for deploy, on ``ref`` for drift; ``user_claim`` ``sub``), the
+    database connection and role issuing the preview's PostgreSQL logins, and, with a Kubernetes secrets
+    engine, the role issuing its service account tokens. (``postgresql`` provider): the preview group with
+    CONNECT on each of the environment's databases and the connection's login. (``kubernetes`` provider):
+    the preview service account, its read-only ClusterRole bound in each of the environment's namespaces,
+    and a cluster-scoped role reading only this environment's Namespaces and its own RBAC objects.
 
     Outputs: ``auth_mount``, ``roles`` (identity -> JWT role), ``database_role``, ``service_account``.
     """
@@ -248,18 +266,19 @@ class CiIdentity(pulumi.ComponentResource):
             jwt_supported_algs=["RS256"] if args.public_keys else None,
             opts=in_vault,
         )
+        documents = {"preview": preview_policy(args), "deploy": deploy_policy(args), "drift": drift_policy(args)}
+        roles = {"preview": args.preview_role, "deploy": args.deploy_role, "drift": args.drift_role}
         self.policies = {
-            "preview": vault.Policy(f"{name}-preview-policy", name=args.preview_role, policy=preview_policy(args),
-                                    opts=in_vault),
-            "deploy": vault.Policy(f"{name}-deploy-policy", name=args.deploy_role, policy=deploy_policy(args),
-                                   opts=in_vault),
-        }  # fmt: skip
+            kind: vault.Policy(f"{name}-{kind}-policy", name=roles[kind], policy=documents[kind], opts=in_vault)
+            for kind in roles
+        }
         claims = {
             "preview": {"repository": args.repository},
             "deploy": {"repository": args.repository, "environment": args.deploy_environment},
+            "drift": {"repository": args.repository, "ref": args.protected_ref},
         }
         self.roles: dict[str, vault.jwt.AuthBackendRole] = {}
-        for kind, role in (("preview", args.preview_role), ("deploy", args.deploy_role)):
+        for kind, role in roles.items():
             self.roles[kind] = vault.jwt.AuthBackendRole(
                 f"{name}-{kind}-role",
                 backend=self.auth.path,

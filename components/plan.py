@@ -337,6 +337,8 @@ def _ci(cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, ...]) -
         public_keys=tuple(cfg.ci_oidc_public_keys),
         preview_role=naming.ci_role("preview"),
         deploy_role=naming.ci_role("deploy"),
+        drift_role=naming.ci_role("drift"),
+        protected_ref=cfg.ci_protected_ref,
         token_ttl=cfg.ci_token_ttl_seconds,
         secrets_transit_key=cfg.ci_secrets_transit_key or None,
         kv_mount=cfg.vault_kv_mount,

@@ -209,6 +209,11 @@ class StackConfig(BaseModel):
         "environment claim the deploy role is bound to. Required when ciRepository is set.",
         "",
     )
+    ci_protected_ref: NonEmptyStr = _key(
+        "The protected branch (the ref claim) whose jobs may log in with the drift role: the nightly refresh "
+        "reads the KV secrets' values, so only reviewed, merged code gets it.",
+        "refs/heads/main",
+    )
     ci_oidc_public_keys: PublicKeyListT = _key(
         "PEM public keys Vault validates the CI's tokens with, for an issuer without OIDC discovery (the lab's). "
         "Empty: discovery at ciOidcIssuer.",

@@ -48,11 +48,12 @@ OPS_NAMESPACE = "keybuzz-ops-dev"
 
 
 def _config_set(lab: Lab, prog: Path, key: str, value: str, *flags: str) -> None:
-    """`pulumi config set` with the value on stdin (a PEM key starts with dashes, a secret stays off argv)."""
-    subprocess.run(
-        ["pulumi", "config", "set", *flags, key, "--stack", STACK, "--non-interactive"],
-        cwd=prog, env=lab_env(lab), input=value, capture_output=True, text=True, check=True,
+    """`pulumi config set`, the value after `--` (a PEM key starts with dashes)."""
+    proc = subprocess.run(
+        ["pulumi", "config", "set", "--plaintext", *flags, "--stack", STACK, "--non-interactive", "--", key, value],
+        cwd=prog, env=lab_env(lab), capture_output=True, text=True, check=False,
     )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +284,7 @@ def preview_only_config(lab: Lab, ci_stack: Path, preview_login: dict[str, Any],
     env = {**lab_env(lab), "VAULT_SERVER_TOKEN": preview_login["client_token"]}
     env.pop("PULUMI_CONFIG_PASSPHRASE")
     for key, value in values.items():
-        secret = ["--secret"] if key != "postgresAdminUsername" else []
+        secret = ["--secret"] if key != "postgresAdminUsername" else ["--plaintext"]
         # As the CI job does it: encrypted with the stack's transit key, as the preview identity.
         subprocess.run(
             ["pulumi", "config", "set", *secret, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],

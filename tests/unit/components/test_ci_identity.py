@@ -72,10 +72,12 @@ def test_a_local_issuer_is_trusted_by_its_public_keys_without_discovery() -> Non
 
 
 def test_preview_is_bound_to_the_repository_and_deploy_also_to_the_protected_environment(ci: Rendering) -> None:
-    preview, deploy = _role(ci, "preview"), _role(ci, "deploy")
+    preview, deploy, drift = _role(ci, "preview"), _role(ci, "deploy"), _role(ci, "drift")
     assert preview["boundClaims"] == {"repository": REPOSITORY}
     assert deploy["boundClaims"] == {"repository": REPOSITORY, "environment": "production"}
-    for kind, role in (("preview", preview), ("deploy", deploy)):
+    assert drift["boundClaims"] == {"repository": REPOSITORY, "ref": "refs/heads/main"}
+    assert len(ci.of_type(JWT_ROLE)) == 3
+    for kind, role in (("preview", preview), ("deploy", deploy), ("drift", drift)):
         assert role["backend"] == f"jwt-ci-{ci.stack}"
         assert role["roleType"] == "jwt"
         assert role["boundAudiences"] == ["keybuzz-vault"]
@@ -96,6 +98,12 @@ def test_the_preview_policy_reads_and_never_writes_or_reads_a_secret_value(ci: R
     assert [p for p in paths if "/creds/" in p] == [f"database-{ci.stack}/creds/keybuzz-ci-preview-{ci.stack}"]
 
 
+def test_the_drift_policy_reads_what_a_refresh_reads_and_writes_nothing(ci: Rendering) -> None:
+    paths, preview = _policy_paths(ci, "drift"), _policy_paths(ci, "preview")
+    assert set(paths) - set(preview) == {f"secret/data/keybuzz/{ci.stack}/+/env"}  # the apps' KV values
+    assert all(caps == ["read"] for caps in paths.values()), paths
+
+
 def test_the_deploy_policy_writes_this_environments_paths(ci: Rendering) -> None:
     paths = _policy_paths(ci, "deploy")
     assert "create" in paths[f"sys/policies/acl/keybuzz-{ci.stack}-*"]
@@ -105,7 +113,7 @@ def test_the_deploy_policy_writes_this_environments_paths(ci: Rendering) -> None
     assert "secret/data/*" not in paths
 
 
-@pytest.mark.parametrize("kind", ["preview", "deploy"])
+@pytest.mark.parametrize("kind", ["preview", "deploy", "drift"])
 def test_every_ci_path_is_this_environments_only(ci: Rendering, kind: str) -> None:
     """DEV's identities cannot name PROD's paths, and vice versa: isolation by construction."""
     others = [e for e in environments() if e != ci.stack]
@@ -188,7 +196,7 @@ def test_a_kubernetes_secrets_engine_issues_the_preview_its_service_accounts_tok
 
 def test_both_identities_use_the_stacks_transit_key_when_named() -> None:
     rendering = render_stack("prod", {**CI, "ciSecretsTransitKey": "keybuzz-pulumi-prod"})
-    for kind in ("preview", "deploy"):
+    for kind in ("preview", "deploy", "drift"):
         paths = _policy_paths(rendering, kind)
         assert paths["transit/decrypt/keybuzz-pulumi-prod"] == ["update"]
         assert paths["transit/encrypt/keybuzz-pulumi-prod"] == ["update"]
