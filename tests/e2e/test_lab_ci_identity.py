@@ -308,16 +308,40 @@ def preview_only_config(lab: Lab, ci_stack: Path, preview_login: dict[str, Any],
     return env
 
 
+def _preview(lab: Lab, prog: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    proc = subprocess.run(
+        ["pulumi", "preview", "--stack", STACK, "--non-interactive", "--json", *policy_args(lab, "dev")],
+        cwd=prog, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-4000:]
+    return list(json.loads(proc.stdout)["steps"])
+
+
+def _api_image(lab: Lab) -> str:
+    status, body = lab.kube.request("GET", "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api")
+    assert status == 200, body
+    return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
 def test_the_preview_of_lab_dev_succeeds_with_only_the_preview_credentials(
     lab: Lab, ci_stack: Path, preview_only_config: dict[str, str]
 ) -> None:
-    proc = subprocess.run(
-        ["pulumi", "preview", "--stack", STACK, "--non-interactive", "--json", *policy_args(lab, "dev")],
-        cwd=ci_stack, env=preview_only_config, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-4000:]
-    steps = json.loads(proc.stdout)["steps"]
-    ops_seen = {s["op"] for s in steps}
-    assert "same" in ops_seen
+    steps = _preview(lab, ci_stack, preview_only_config)
+    assert "same" in {s["op"] for s in steps}
     # The program is unchanged since the up: nothing to create or delete, only the providers' new credentials.
     assert not [s["urn"] for s in steps if s["op"] in ("create", "delete", "replace", "create-replacement")]
+
+    # A pull request's change previews too: the Deployment's update is planned (the provider's server-side
+    # dry-run is refused with 403 and it falls back to a client-side diff), and nothing changes live.
+    live = _api_image(lab)
+    proc = subprocess.run(
+        ["pulumi", "config", "set", "--plaintext", "keybuzz:apiImageTag", "v0.4.32-replacement", "--stack", STACK,
+         "--non-interactive"],
+        cwd=ci_stack, env=preview_only_config, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    steps = _preview(lab, ci_stack, preview_only_config)
+    updated = [s["urn"] for s in steps if s["op"] == "update" and s["urn"].endswith("::keybuzz-dev-api-deployment")]
+    assert len(updated) == 1, [(s["op"], s["urn"]) for s in steps if s["op"] != "same"]
+    assert not [s["urn"] for s in steps if s["op"] in ("create", "delete", "replace", "create-replacement")]
+    assert _api_image(lab) == live
