@@ -14,6 +14,7 @@ import contextlib
 import json
 import ssl
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -345,3 +346,44 @@ def test_the_preview_of_lab_dev_succeeds_with_only_the_preview_credentials(
     assert len(updated) == 1, [(s["op"], s["urn"]) for s in steps if s["op"] != "same"]
     assert not [s["urn"] for s in steps if s["op"] in ("create", "delete", "replace", "create-replacement")]
     assert _api_image(lab) == live
+
+
+# --- the deploy identity applies a change with only its credentials ------------------------------------
+
+
+def test_the_deploy_identity_applies_a_change_to_lab_dev_with_only_its_credentials(
+    lab: Lab, ci_stack: Path, issuer: LabIssuer
+) -> None:
+    """As deploy.yml's job: the deploy token (environment claim) reads the admin credentials the operator keeps
+    in Vault (<kv>/keybuzz/dev/ci/deploy), and `ops up` applies a change to Vault's roles with that token as
+    the stack's Vault token and secrets provider token: the deploy policy holds what `up` writes."""
+    lab.vault().write(  # the operator's one-time bootstrap
+        "secret/data/keybuzz/dev/ci/deploy",
+        {"data": {"postgresAdminUsername": "postgres", "postgresAdminPassword": lab.secrets.superuser_password,
+                  "kubeconfig": lab.kube.kubeconfig_path.read_text()}},
+    )  # fmt: skip
+    claims = github_claims(REPOSITORY, "push", environment=DEPLOY_ENVIRONMENT)
+    token = jwt_login(lab.vault(), MOUNT, DEPLOY, issuer.token(claims))["client_token"]
+    deploy = Vault(lab.ports.bao, token)
+    creds = deploy.read("secret/data/keybuzz/dev/ci/deploy")["data"]["data"]
+    env = {**lab_env(lab), "VAULT_SERVER_TOKEN": token}
+    env.pop("PULUMI_CONFIG_PASSPHRASE")
+    values = {"postgresAdminUsername": creds["postgresAdminUsername"], "postgresAdminPassword":
+              creds["postgresAdminPassword"], "vaultToken": token, "kubeconfig": creds["kubeconfig"],
+              "credentialTtlSeconds": "80000"}  # fmt: skip
+    for key, value in values.items():
+        kind = "--secret" if key in ("postgresAdminPassword", "vaultToken", "kubeconfig") else "--plaintext"
+        proc = subprocess.run(
+            ["pulumi", "config", "set", kind, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],
+            cwd=ci_stack, env=env, input=value, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    up = subprocess.run(
+        [sys.executable, "-m", "ops", "up", "--stack", STACK, "--cwd", str(ci_stack)],
+        cwd=ci_stack, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-4000:]
+    root = lab.vault()
+    assert root.read("database-dev/roles/keybuzz-api-dev")["data"]["default_ttl"] == 80000
+    assert root.read("auth/kubernetes/role/keybuzz-dev-api")["data"]["token_ttl"] == 80060
+    assert _api_image(lab).endswith(":v0.4.32-replacement")  # the change the preview showed
