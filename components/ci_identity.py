@@ -149,12 +149,16 @@ def _reads(args: CiIdentityArgs) -> list[str]:
         _block(f"{db}/roles/*", "read"),
         _block(f"sys/policies/acl/{p}*", "read"),
         _block(f"auth/{args.kubernetes_auth_mount}/role/{p}*", "read"),
+        # Reading an auth mount's settings takes sudo on its path (Vault's API); that path only, read only.
+        _block(f"sys/auth/{args.auth_mount}", "read", "sudo"),
+        _block(f"sys/mounts/auth/{args.auth_mount}", "read"),
         _block(f"auth/{args.auth_mount}/config", "read"),
         _block(f"auth/{args.auth_mount}/role/{p}*", "read"),
         _block(f"{k}/metadata/{args.kv_prefix}/*", "read"),
         _block(f"{db}/creds/{args.postgres.role}", "read"),
     ]
     if args.kubernetes.secrets_mount:
+        lines.append(_block(f"{args.kubernetes.secrets_mount}/roles/{args.preview_role}", "read"))
         lines.append(_block(f"{args.kubernetes.secrets_mount}/creds/{args.preview_role}", "update"))
     return lines
 
@@ -181,6 +185,7 @@ def deploy_policy(args: CiIdentityArgs) -> str:
         _block(f"auth/{args.kubernetes_auth_mount}/role/{p}*", *crud),
         _block(f"sys/auth/{args.auth_mount}", *crud, "sudo"),
         _block(f"sys/auth/{args.auth_mount}/tune", "read", "update", "sudo"),
+        _block(f"sys/mounts/auth/{args.auth_mount}", "read"),
         _block(f"auth/{args.auth_mount}/*", *crud),
         _block(f"{k}/data/{args.kv_prefix}/*", *crud),
         _block(f"{k}/metadata/{args.kv_prefix}/*", *crud),

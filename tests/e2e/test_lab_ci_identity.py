@@ -387,3 +387,42 @@ def test_the_deploy_identity_applies_a_change_to_lab_dev_with_only_its_credentia
     assert root.read("database-dev/roles/keybuzz-api-dev")["data"]["default_ttl"] == 80000
     assert root.read("auth/kubernetes/role/keybuzz-dev-api")["data"]["token_ttl"] == 80060
     assert _api_image(lab).endswith(":v0.4.32-replacement")  # the change the preview showed
+
+
+def test_the_drift_identity_refreshes_lab_dev_with_only_its_credentials(
+    lab: Lab, ci_stack: Path, issuer: LabIssuer
+) -> None:
+    """As drift.yml's nightly job on main: the drift token (ref claim) gets the read-only PostgreSQL login and
+    service account token, and `ops drift --run-program` (the providers configured from the current config,
+    not from the state) refreshes every resource with them: no drift. Every other Vault token of the stack's
+    history is revoked first, so the refresh cannot be using one recorded in the state."""
+    root = lab.vault()
+    root.write("sys/leases/revoke-prefix/auth/jwt-ci-dev/login")  # the deploy and preview logins of the tests
+    claims = github_claims(REPOSITORY, "schedule")
+    login = jwt_login(root, MOUNT, "keybuzz-dev-ci-drift", issuer.token(claims))
+    assert "keybuzz-dev-ci-drift" in login["policies"]
+    drift = Vault(lab.ports.bao, login["client_token"])
+    db = issue(drift, "database-dev", "keybuzz-ci-preview-dev")
+    sa = drift.write(f"{KUBERNETES_SECRETS_MOUNT}/creds/{PREVIEW}", {"kubernetes_namespace": OPS_NAMESPACE})
+    # Not from a pull request, nor another branch.
+    for other in (github_claims(REPOSITORY, "pull_request", ref="refs/pull/7/merge"),
+                  github_claims(REPOSITORY, "push", ref="refs/heads/feature")):  # fmt: skip
+        assert _refused(jwt_login, root, MOUNT, "keybuzz-dev-ci-drift", issuer.token(other)) in (400, 403)
+    env = {**lab_env(lab), "VAULT_SERVER_TOKEN": login["client_token"]}
+    env.pop("PULUMI_CONFIG_PASSPHRASE")
+    values = {"postgresAdminUsername": db.username, "postgresAdminPassword": db.password,
+              "vaultToken": login["client_token"],
+              "kubeconfig": _kubeconfig(lab, sa["data"]["service_account_token"])}  # fmt: skip
+    for key, value in values.items():
+        kind = "--plaintext" if key == "postgresAdminUsername" else "--secret"
+        proc = subprocess.run(
+            ["pulumi", "config", "set", kind, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],
+            cwd=ci_stack, env=env, input=value, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "drift", "--run-program", "--stack", STACK, "--cwd", str(ci_stack)],
+        cwd=ci_stack, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-4000:]
+    assert "no drift on stack 'lab-dev'" in proc.stdout
