@@ -152,6 +152,7 @@ def _reads(args: CiIdentityArgs) -> list[str]:
         # Reading an auth mount's settings takes sudo on its path (Vault's API); that path only, read only.
         _block(f"sys/auth/{args.auth_mount}", "read", "sudo"),
         _block(f"sys/mounts/auth/{args.auth_mount}", "read"),
+        _block(f"sys/mounts/auth/{args.auth_mount}/tune", "read"),
         _block(f"auth/{args.auth_mount}/config", "read"),
         _block(f"auth/{args.auth_mount}/role/{p}*", "read"),
         _block(f"{k}/metadata/{args.kv_prefix}/*", "read"),
@@ -186,6 +187,7 @@ def deploy_policy(args: CiIdentityArgs) -> str:
         _block(f"sys/auth/{args.auth_mount}", *crud, "sudo"),
         _block(f"sys/auth/{args.auth_mount}/tune", "read", "update", "sudo"),
         _block(f"sys/mounts/auth/{args.auth_mount}", "read"),
+        _block(f"sys/mounts/auth/{args.auth_mount}/tune", "read", "update"),
         _block(f"auth/{args.auth_mount}/*", *crud),
         _block(f"{k}/data/{args.kv_prefix}/*", *crud),
         _block(f"{k}/metadata/{args.kv_prefix}/*", *crud),

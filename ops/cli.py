@@ -342,8 +342,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
             # --run-program: the providers take the stack's current config. Configured from the state (the
             # default), they log in with the last `up`'s credentials, which the CI identities' short-lived tokens
             # do not outlive (docs/operations.md, "How CI logs in").
+            # With it, the providers' new credentials are changes to the engine (not drift: `changed_steps`).
             lambda: stack.preview_refresh(
-                expect_no_changes=True,
+                expect_no_changes=not args.run_program,
                 run_program=args.run_program or None,
                 on_output=echo,
                 on_event=log,
