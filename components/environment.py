@@ -11,6 +11,7 @@ import pulumi_vault as vault
 from pydantic import SecretStr
 
 from .app import Migrations, Service
+from .ci_identity import CiIdentity, CiIdentityArgs
 from .decommission import DestroyGuard
 from .external_secrets import AppSecrets
 from .namespace import AppNamespace
@@ -67,9 +68,10 @@ class Environment(pulumi.ComponentResource):
     context can reach another environment; then `Databases`, `DatabaseEngine`, `Access`, and per app an
     `AppNamespace` (namespace and NetworkPolicies), its `AppSecrets` and its `app.Service`; the backend's
     `Migrations`, which its Deployment rolls after; the `RootRotation` CronJob of the Vault connections; the
-    environment's `Reloader` (restarts an app when its Secrets change); last, the `DestroyGuard`, which
-    depends on all of them, so that a `pulumi destroy` is refused before anything is deleted unless the stack
-    approved it (components/decommission.py).
+    environment's `Reloader` (restarts an app when its Secrets change); with keybuzz:ciRepository set, the
+    `CiIdentity` of the CI's preview and deploy jobs; last, the `DestroyGuard`, which depends on all of them,
+    so that a `pulumi destroy` is refused before anything is deleted unless the stack approved it
+    (components/decommission.py).
 
     Outputs: ``environment``, ``databases``, ``namespaces``, ``vault_mount``, ``postgres_endpoint``.
     """
@@ -93,6 +95,8 @@ class Environment(pulumi.ComponentResource):
             f"{name}-reloader", replace(args.plan.reloader, app_namespaces=created), opts=self._with_k8s
         )
         self._guarded.append(self.reloader)
+        if args.plan.ci is not None:
+            self._guarded.append(self._create_ci_identity(args.plan.ci))
         self.guard = DestroyGuard(
             f"{name}-destroy-guard",
             stack=pulumi.get_stack(),
@@ -160,7 +164,7 @@ class Environment(pulumi.ComponentResource):
                 pulumi.ResourceOptions(providers=[self._vault_provider, self._pg_provider], depends_on=[self.postgres])
             ),
         )
-        rotation = RootRotation(
+        self._rotation = RootRotation(
             f"{name}-root-rotation",
             replace(the_plan.rotation, mount=self.engine.mount.path),
             vault_opts=pulumi.ResourceOptions(provider=self._vault_provider, depends_on=[self.engine]),
@@ -172,7 +176,20 @@ class Environment(pulumi.ComponentResource):
             the_plan.access,
             opts=child.merge(pulumi.ResourceOptions(providers=[self._vault_provider], depends_on=[self.engine])),
         )
-        self._guarded += [self.postgres, self.engine, rotation, self.access]
+        self._guarded += [self.postgres, self.engine, self._rotation, self.access]
+
+    def _create_ci_identity(self, ci: CiIdentityArgs) -> CiIdentity:
+        """The CI's identities: their RoleBindings wait for every namespace they live in (the apps', the ops
+        namespace of the root rotation, Reloader's), their database connection for the engine's mount."""
+        ready: list[pulumi.Resource] = [*self.namespaces.values(), self._rotation, self.reloader]
+        return CiIdentity(
+            f"{self._prefix}-ci",
+            replace(ci, namespaces_ready=ready, postgres=replace(ci.postgres, mount=self.engine.mount.path)),
+            vault_opts=pulumi.ResourceOptions(provider=self._vault_provider),
+            postgres_opts=pulumi.ResourceOptions(provider=self._pg_provider, depends_on=[self.postgres]),
+            k8s_opts=pulumi.ResourceOptions(provider=self._k8s_provider),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _create_app(self, app: AppPlan) -> None:
         """One app: its isolated namespace, its secrets, (the backend's migrations), its workload.

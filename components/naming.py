@@ -152,6 +152,31 @@ class Naming:
         """Vault Kubernetes-auth role an app's service account logs in with."""
         return f"keybuzz-{self.env}-{app}"
 
+    # --- CI identities (components/ci_identity.py) -----------------------------------------------
+    def ci_auth_mount(self) -> str:
+        """Vault JWT auth mount the CI's OIDC tokens log in to, one per environment."""
+        return f"jwt-ci-{self.env}"
+
+    def ci_role(self, kind: str) -> str:
+        """Vault JWT role and policy of a CI identity (``preview`` or ``deploy``) of this environment."""
+        return f"keybuzz-{self.env}-ci-{kind}"
+
+    def ci_db_group(self) -> str:
+        """NOLOGIN role holding CONNECT on this environment's databases: what the preview logins are IN."""
+        return f"keybuzz_ci_{self.env}_preview"
+
+    def ci_connection(self) -> str:
+        """Vault database connection (in this environment's mount) that issues the preview logins."""
+        return f"keybuzz-ci-{self.env}"
+
+    def ci_service_account(self) -> str:
+        """Service account (in the ops namespace) whose tokens the preview identity gets: read-only RBAC."""
+        return "keybuzz-ci-preview"
+
+    def ci_cluster_role(self) -> str:
+        """ClusterRole (bound per namespace) and cluster-scoped read role of the preview identity."""
+        return f"keybuzz-ci-preview-{self.env}"
+
     # --- Kubernetes ---------------------------------------------------------------------------
     def namespace(self, app: str) -> str:
         """Namespace of an app (matches the estate: keybuzz-api-dev, keybuzz-client-prod, ...)."""

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from .app import MigrationsArgs, ServiceArgs
 from .catalog import MIGRATIONS_COMMAND, MIGRATIONS_SECRET, AppKind
+from .ci_identity import CiIdentityArgs, CiKubernetes, CiPostgres
 from .config import StackConfig, app_names
 from .external_secrets import STORE_NAME, AppSecretsArgs
 from .k8s import selector_of
@@ -104,6 +105,8 @@ class EnvironmentPlan:
     kv_paths: Mapping[str, str]
     #: `keybuzz:decommission`: the destroy guard lets a `pulumi destroy` through (components/decommission.py).
     decommission_approved: bool = False
+    #: The CI's identities (Vault JWT auth, preview and deploy roles); None when keybuzz:ciRepository is unset.
+    ci: CiIdentityArgs | None = None
 
     @property
     def databases(self) -> tuple[DatabaseSpec, ...]:
@@ -324,6 +327,55 @@ def _rotation(cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, .
     )
 
 
+def _ci(cfg: StackConfig, naming: Naming, databases: tuple[DatabaseSpec, ...]) -> CiIdentityArgs | None:
+    """The CI identities of this environment, when the stack names the repository whose CI logs in."""
+    if not cfg.ci_repository:
+        return None
+    return CiIdentityArgs(
+        env=cfg.environment,
+        auth_mount=naming.ci_auth_mount(),
+        issuer=cfg.ci_oidc_issuer,
+        audience=cfg.ci_oidc_audience,
+        repository=cfg.ci_repository,
+        deploy_environment=cfg.ci_deploy_environment,
+        public_keys=tuple(cfg.ci_oidc_public_keys),
+        preview_role=naming.ci_role("preview"),
+        deploy_role=naming.ci_role("deploy"),
+        drift_role=naming.ci_role("drift"),
+        protected_ref=cfg.ci_protected_ref,
+        token_ttl=cfg.ci_token_ttl_seconds,
+        secrets_transit_key=cfg.ci_secrets_transit_key or None,
+        kv_mount=cfg.vault_kv_mount,
+        kv_prefix=naming.kv_prefix(),
+        kubernetes_auth_mount=cfg.vault_kubernetes_auth_mount,
+        name_prefix=naming.policy(""),
+        database_mount=naming.database_mount(),
+        postgres=CiPostgres(
+            group=naming.ci_db_group(),
+            login=naming.vault_login("ci"),
+            connection=naming.ci_connection(),
+            role=naming.db_role("ci-preview"),
+            databases=tuple(d.name for d in databases),
+            lb=cfg.postgres_write_endpoint,
+            ssl_mode=cfg.postgres_ssl_mode,
+            login_password=cfg.vault_db_password,
+            login_password_version=cfg.vault_db_password_version,
+            mount=naming.database_mount(),
+        ),
+        kubernetes=CiKubernetes(
+            service_account=naming.ci_service_account(),
+            namespace=naming.ops_namespace(),
+            namespaces=(
+                *(naming.namespace(a) for a in app_names(cfg)),
+                naming.ops_namespace(),
+                naming.reloader_namespace(),
+            ),
+            cluster_role=naming.ci_cluster_role(),
+            secrets_mount=cfg.ci_kubernetes_secrets_mount or None,
+        ),
+    )
+
+
 def plan(cfg: StackConfig) -> EnvironmentPlan:
     """The environment `cfg` describes (pure: no resource, no I/O)."""
     naming = cfg.naming
@@ -375,4 +427,5 @@ def plan(cfg: StackConfig) -> EnvironmentPlan:
         apps=tuple(_app(cfg, naming, a, around) for a in apps),
         kv_paths=kv_paths,
         decommission_approved=cfg.decommission,
+        ci=_ci(cfg, naming, databases),
     )

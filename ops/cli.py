@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--allow-dirty", action="store_true", help="roll back to a deployment made from a dirty tree")
     sp = sub.add_parser("drift", help="refresh preview: exit 4 and list what changed out of band; then the policy pack")
     common(sp, policy=True)
+    sp.add_argument(
+        "--run-program",
+        action="store_true",
+        help="configure the providers from the stack's current config (the program runs), not from the state: for "
+        "short-lived credentials (the CI identities'); read resources (StackReference) are then re-read, not "
+        "reported",
+    )
     sp = sub.add_parser("preview", help="`pulumi preview --diff` of the checkout on the stack")
     common(sp, policy=True)
     sp = sub.add_parser("destroy", help="decommission the stack, once approved (preview first; --yes to destroy)")
@@ -335,7 +342,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
         engine.run_engine(
             "refresh preview",
             stack,
-            lambda: stack.preview_refresh(expect_no_changes=True, on_output=echo, on_event=log, color="never"),
+            # --run-program: the providers take the stack's current config. Configured from the state (the
+            # default), they log in with the last `up`'s credentials, which the CI identities' short-lived tokens
+            # do not outlive (docs/operations.md, "How CI logs in").
+            # With it, the providers' new credentials are changes to the engine (not drift: `changed_steps`).
+            lambda: stack.preview_refresh(
+                expect_no_changes=not args.run_program,
+                run_program=args.run_program or None,
+                on_output=echo,
+                on_event=log,
+                color="never",
+            ),
         )
     except OpsError as exc:
         error = exc

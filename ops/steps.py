@@ -36,6 +36,8 @@ class Step:
     type: str
     protected: bool
     diffs: tuple[str, ...] = ()
+    #: A resource with live state (not a component, not the stack): what a refresh can find drifted.
+    custom: bool = True
 
     def line(self) -> str:
         lock = " (protected)" if self.protected else ""
@@ -98,8 +100,15 @@ def steps_from_events(evts: Iterable[events.EngineEvent]) -> list[Step]:
             meta = res.metadata
             announced = seen.pop((events.OpType.REFRESH.value, meta.urn))
             changes = value_changes(meta.old.outputs if meta.old else None, meta.new.outputs if meta.new else None)
+            state = meta.new or meta.old
             seen[(_op(meta.op), meta.urn)] = Step(
-                op=_op(meta.op), urn=meta.urn, type=meta.type, protected=announced.protected, diffs=changes
+                op=_op(meta.op),
+                urn=meta.urn,
+                type=meta.type,
+                protected=announced.protected,
+                diffs=changes,
+                # The engine leaves `custom` out when it is false (a component, the stack).
+                custom=bool(state is not None and state.custom),
             )
     return list(seen.values())
 
@@ -117,5 +126,9 @@ def changed_steps(steps: Iterable[Step]) -> list[Step]:
             continue
         if s.op == events.OpType.REFRESH:
             continue  # announced, never resolved: the refresh stopped before reading it
+        if not s.custom or s.type.startswith("pulumi:providers:"):
+            # A refresh that runs the program (ops drift) re-registers components, the stack and providers
+            # with the current config: nothing out of band, nothing live to drift.
+            continue
         out.append(s)
     return out

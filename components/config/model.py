@@ -29,6 +29,8 @@ from .types import (
     EgressListT,
     EndpointT,
     EnvironmentT,
+    GithubEnvironmentT,
+    GithubRepositoryT,
     IdentListT,
     IntT,
     IpListT,
@@ -41,6 +43,7 @@ from .types import (
     OptionalNamespaceT,
     OptionalUrlT,
     PositiveIntT,
+    PublicKeyListT,
     SecretT,
     UrlT,
 )
@@ -186,6 +189,51 @@ class StackConfig(BaseModel):
         "Addresses of Vault as the rotate-root job reaches it (a JSON list of CIDRs), for a vaultInClusterAddress "
         "that is a host name (a NetworkPolicy cannot name a DNS host). Empty: its IP.",
         "[]",
+    )
+    # CI identities (components/ci_identity.py) ------------------------------------------------
+    ci_repository: GithubRepositoryT = _key(
+        "GitHub repository (owner/name) whose Actions OIDC tokens may log in to this environment's Vault: a JWT "
+        "auth mount with a read-only preview role and a deploy role. Empty: no CI identity is declared.",
+        "",
+    )
+    ci_oidc_issuer: UrlT = _key(
+        "Issuer of the CI's OIDC tokens (their iss claim); Vault checks it, and discovers the signing keys there "
+        "unless ciOidcPublicKeys is set.",
+        "https://token.actions.githubusercontent.com",
+    )
+    ci_oidc_audience: NonEmptyStr = _key(
+        "Audience the CI's OIDC tokens must carry (their aud claim; the workflows ask GitHub for it).",
+        "keybuzz-vault",
+    )
+    ci_deploy_environment: GithubEnvironmentT = _key(
+        "GitHub environment (protected, with reviewers) whose jobs alone may log in with the deploy role: the "
+        "environment claim the deploy role is bound to. Required when ciRepository is set.",
+        "",
+    )
+    ci_protected_ref: NonEmptyStr = _key(
+        "The protected branch (the ref claim) whose jobs may log in with the drift role: the nightly refresh "
+        "reads the KV secrets' values, so only reviewed, merged code gets it.",
+        "refs/heads/main",
+    )
+    ci_oidc_public_keys: PublicKeyListT = _key(
+        "PEM public keys Vault validates the CI's tokens with, for an issuer without OIDC discovery (the lab's). "
+        "Empty: discovery at ciOidcIssuer.",
+        "[]",
+    )
+    ci_kubernetes_secrets_mount: str = _key(
+        "Existing Vault Kubernetes secrets engine mount that issues the preview identity its read-only service "
+        "account token. Empty: the preview identity gets no Kubernetes token from Vault.",
+        "",
+    )
+    ci_secrets_transit_key: str = _key(
+        "Key (in Vault's transit engine at transit/) of this stack's hashivault:// secrets provider: both CI "
+        "identities may encrypt and decrypt with it, so the workflows need no Vault token of their own. Empty: "
+        "none (the workflows then need a token for it).",
+        "",
+    )
+    ci_token_ttl_seconds: PositiveIntT = _key(
+        "TTL of the Vault tokens, PostgreSQL logins and Kubernetes tokens the CI identities get, in seconds.",
+        "1800",
     )
     # Apps -------------------------------------------------------------------------------------
     # Typed here for the views and the components; declared (key, validation, description) with every

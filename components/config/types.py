@@ -237,6 +237,35 @@ def _positive(value: int) -> int:
     return value
 
 
+#: A GitHub repository as its OIDC tokens' ``repository`` claim spells it (owner/name).
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+#: A GitHub environment name as its OIDC tokens' ``environment`` claim spells it.
+_GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9 ._-]{1,255}$")
+
+
+def _check_github_repository(value: str) -> str:
+    if value and not _GITHUB_REPOSITORY.match(value):
+        raise ValueError("expected a GitHub repository as owner/name, e.g. keybuzzio/keybuzz-platform")
+    return value
+
+
+def _check_github_environment(value: str) -> str:
+    if value and not _GITHUB_ENVIRONMENT.match(value):
+        raise ValueError("expected a GitHub environment name, e.g. production")
+    return value
+
+
+def _check_public_keys(values: list[str]) -> list[str]:
+    """PEM public keys (what Vault's jwt_validation_pubkeys takes), never a private key."""
+    for v in values:
+        text = v.strip()
+        if "PRIVATE KEY" in text:
+            raise ValueError("holds a private key: give only the issuer's public key")
+        if not (text.startswith("-----BEGIN PUBLIC KEY-----") and text.endswith("-----END PUBLIC KEY-----")):
+            raise ValueError("expected PEM public keys (-----BEGIN PUBLIC KEY----- ... -----END PUBLIC KEY-----)")
+    return _unique(values)
+
+
 def _not_empty_secret(value: SecretStr) -> SecretStr:
     if not value.get_secret_value():
         raise ValueError("is empty")
@@ -274,6 +303,9 @@ RepoT = Annotated[str, AfterValidator(_check_repository)]
 IdentT = Annotated[str, AfterValidator(_check_identifier)]
 SecretT = Annotated[SecretStr, AfterValidator(_not_empty_secret)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+GithubRepositoryT = Annotated[str, AfterValidator(_check_github_repository)]
+GithubEnvironmentT = Annotated[str, AfterValidator(_check_github_environment)]
+PublicKeyListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_public_keys)]
 LegacyPhaseT = Literal["kept", "dynamic", "refused", "dropped"]
 #: The order of the cutover phases (docs/runbook-adopting-the-estate.md).
 LEGACY_PHASES: Final[tuple[str, ...]] = get_args(LegacyPhaseT)

@@ -94,7 +94,7 @@ def test_deploy_drift_and_rollback_share_one_concurrency_group_per_stack() -> No
 
 def test_third_party_actions_are_pinned_by_commit() -> None:
     """Actions outside GitHub's own `actions/` run with the job's credentials: a full commit SHA, not a tag."""
-    for path in [*WORKFLOWS.glob("*.yml"), REPO / ".github" / "actions" / "setup" / "action.yml"]:
+    for path in [*WORKFLOWS.glob("*.yml"), *(REPO / ".github" / "actions").glob("*/action.yml")]:
         for uses in re.findall(r"uses:\s*(\S+)", path.read_text()):
             if uses.startswith(("./", "actions/")):
                 continue
@@ -118,26 +118,71 @@ def test_drift_is_nightly_and_rollback_is_manual() -> None:
     assert rollback["jobs"]["rollback"]["steps"][0]["with"]["fetch-depth"] == 0
 
 
+ACTIONS = REPO / ".github" / "actions"
+#: The long-lived credentials of the estate the workflows held before the CI identities (issue 19).
+ESTATE_CREDENTIALS = ("POSTGRES_ADMIN_PASSWORD", "_VAULT_TOKEN", "KUBECONFIG", "VAULT_DB_PASSWORD", "APP_SECRET_ENV")
+
+
 def test_secrets_come_from_github_secrets_only() -> None:
-    for path in [*WORKFLOWS.glob("*.yml"), REPO / ".github" / "actions" / "setup" / "action.yml"]:
+    for path in [*WORKFLOWS.glob("*.yml"), *ACTIONS.glob("*/action.yml")]:
         for line in path.read_text().splitlines():
             m = re.match(r"\s*(PULUMI_ACCESS_TOKEN|PULUMI_BACKEND_URL|VAULT_SERVER_\w+):\s*(.*)", line)
             if m:
                 assert m.group(2).startswith(("${{ secrets.", "${{ secrets[")), f"{path.name}: {line.strip()}"
 
 
-def test_the_stacks_decrypt_through_vault_with_a_token_per_environment_never_a_passphrase() -> None:
-    """hashivault:// (README, first deployment): each job gets its own environment's transit-key token."""
-    for path in WORKFLOWS.glob("*.yml"):
-        assert "PASSPHRASE" not in path.read_text(), path.name
-    for name, job in [("preview.yml", "preview"), ("drift.yml", "drift"), ("rollback.yml", "rollback")]:
-        token = load(name)["jobs"][job]["env"]["VAULT_SERVER_TOKEN"]
-        assert "_PULUMI_SECRETS_VAULT_TOKEN'" in token, name
-        assert "format('{0}_" in token, name
-    deploy = load("deploy.yml")["jobs"]
-    for stack in estate_environments():
-        want = f"${{{{ secrets.{stack.upper()}_PULUMI_SECRETS_VAULT_TOKEN }}}}"
-        assert deploy[stack]["env"]["VAULT_SERVER_TOKEN"] == want
+def _login(job: dict) -> dict:
+    """The job's ci-login step, after its setup and before anything runs the engine."""
+    uses = [s.get("uses", "") for s in job["steps"]]
+    login = uses.index("./.github/actions/ci-login")
+    assert uses.index("./.github/actions/setup") < login
+    assert all("run" not in s or "ops" not in s["run"] for s in job["steps"][:login])
+    return dict(job["steps"][login]["with"])
+
+
+def test_every_job_that_runs_the_engine_logs_in_with_its_ci_identity_and_holds_no_estate_credential() -> None:
+    """OIDC (`id-token: write`) to Vault JWT auth: preview for pull requests, deploy only in the protected
+    environments (deploy, rollback), drift on main; no admin credential, no Vault token, no passphrase."""
+    jobs = [
+        ("preview.yml", "preview", "preview"),
+        ("deploy.yml", "dev", "deploy"),
+        ("deploy.yml", "prod", "deploy"),
+        ("drift.yml", "drift", "drift"),
+        ("rollback.yml", "rollback", "deploy"),
+    ]
+    for name, job_name, identity in jobs:
+        doc = load(name)
+        job = doc["jobs"][job_name]
+        assert doc["permissions"]["id-token"] == "write", name
+        assert _login(job)["identity"] == identity, name
+        assert "VAULT_SERVER_TOKEN" not in job.get("env", {}), name
+        if identity == "deploy":
+            assert job["environment"], name  # the deploy role is bound to the environment claim
+    for path in [*WORKFLOWS.glob("*.yml"), *ACTIONS.glob("*/action.yml")]:
+        text = path.read_text()
+        assert "PASSPHRASE" not in text, path.name
+        for credential in ESTATE_CREDENTIALS:
+            assert not re.search(rf"secrets(\.|\[format\('\{{0\}})\w*{credential}", text), (path.name, credential)
+
+
+def test_the_deploy_jobs_environments_are_the_ones_the_deploy_role_is_bound_to() -> None:
+    """deploy.yml's DEV job runs in `development`, PROD's in `production` (keybuzz:ciDeployEnvironment)."""
+    jobs = load("deploy.yml")["jobs"]
+    assert (jobs["dev"]["environment"], jobs["prod"]["environment"]) == ("development", "production")
+    rollback = load("rollback.yml")["jobs"]["rollback"]["environment"]
+    assert rollback == "${{ inputs.stack == 'prod' && 'production' || 'development' }}"
+
+
+def test_ci_login_logs_in_to_the_stacks_jwt_mount_and_sets_the_providers_credentials() -> None:
+    action = yaml.safe_load((ACTIONS / "ci-login" / "action.yml").read_text())
+    run = action["runs"]["steps"][0]["run"]
+    assert '"$ACTIONS_ID_TOKEN_REQUEST_URL&audience=$AUDIENCE"' in run
+    assert '"$VAULT_ADDR/v1/auth/jwt-ci-$STACK/login"' in run
+    assert '--arg role "keybuzz-$STACK-ci-$IDENTITY"' in run
+    assert '"$VAULT_ADDR/v1/database-$STACK/creds/keybuzz-ci-preview-$STACK"' in run
+    for key in ("postgresAdminPassword", "vaultToken", "kubeconfig"):
+        assert f"pulumi config set --secret keybuzz:{key}" in run
+    assert run.count("::add-mask::") >= 4  # the OIDC token, the Vault token, the password, the SA token
 
 
 def test_the_cli_version_is_the_pinned_one() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from .apps import MOVING_TAGS, client_build, images_and_databases, secret_env
+from .ci import ci_identity
 from .common import ParsedConfig, Rule
 from .estate import credential_ttls, egress, network, no_node_addresses, node_pattern, stack_name
 from .names import adoption, declared_names, isolation, legacy_roles
@@ -25,6 +26,7 @@ RULES: Final[tuple[Rule, ...]] = (
     legacy_roles,
     network,
     egress,
+    ci_identity,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "ParsedConfig",
     "Rule",
     "adoption",
+    "ci_identity",
     "client_build",
     "credential_ttls",
     "declared_names",

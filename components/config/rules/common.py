@@ -60,6 +60,8 @@ class ParsedConfig:
     adopt_roles: list[str] | None = None
     adopt_namespaces: list[str] | None = None
     adopt_vault_mounts: list[str] | None = None
+    ci_repository: str | None = None
+    ci_deploy_environment: str | None = None
 
     @classmethod
     def of(

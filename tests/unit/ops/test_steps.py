@@ -30,7 +30,7 @@ def test_other_steps_are_not_violations(op: str, protect: bool) -> None:
 
 def test_a_refresh_reports_the_resources_whose_state_changed() -> None:
     urn = "urn:pulumi:lab-a::p::pulumi:pulumi:StackReference::org/p/lab-b"
-    state = {"type": "pulumi:pulumi:StackReference", "urn": urn}
+    state = {"type": "pulumi:pulumi:StackReference", "urn": urn, "custom": True}
     old = {**state, "outputs": {"outputs": {"image": "a:1", "token": {SECRET_SIG: "1", "value": "x"}}}}
     new = {**state, "outputs": {"outputs": {"image": "a:2", "token": {SECRET_SIG: "1", "value": "y"}}}}
     meta = {"urn": urn, "type": state["type"], "provider": "", "old": old, "new": new}
@@ -58,3 +58,29 @@ def test_a_clean_refresh_reports_nothing() -> None:
         ),
     ]
     assert changed_steps(steps_from_events(evts)) == []
+
+
+def _refreshed(urn: str, type_: str, custom: bool) -> list[events.EngineEvent]:
+    state = {"type": type_, "urn": urn, "custom": custom}
+    meta = {"urn": urn, "type": type_, "provider": "", "old": {**state, "outputs": {"a": 1}},
+            "new": {**state, "outputs": {"a": 2}}}  # fmt: skip
+    return [
+        events.EngineEvent.from_json(
+            {"sequence": 1, "timestamp": 0, "resourcePreEvent": {"metadata": {**meta, "op": "refresh"}}}
+        ),
+        events.EngineEvent.from_json(
+            {"sequence": 2, "timestamp": 0, "resOutputsEvent": {"metadata": {**meta, "op": "update"}}}
+        ),
+    ]
+
+
+def test_a_refresh_that_runs_the_program_reports_no_component_stack_or_provider() -> None:
+    """`ops drift` refreshes with the program run (the providers take the current config, e.g. a CI identity's
+    short-lived credentials): the components, the stack and the providers it re-registers are not drift."""
+    evts = [
+        *_refreshed("urn:pulumi:s::p::keybuzz:app:Service::api", "keybuzz:app:Service", False),
+        *_refreshed("urn:pulumi:s::p::pulumi:pulumi:Stack::p-s", "pulumi:pulumi:Stack", False),
+        *_refreshed("urn:pulumi:s::p::pulumi:providers:vault::v", "pulumi:providers:vault", True),
+        *_refreshed(URN, "postgresql:index/database:Database", True),
+    ]
+    assert [s.urn for s in changed_steps(steps_from_events(evts))] == [URN]
