@@ -423,6 +423,9 @@ def _estate_external_secret() -> dict[str, Any]:
             "refreshInterval": "1h",
             "secretStoreRef": {"name": ESTATE_STORE, "kind": "SecretStore"},
             "target": {"name": DATABASE_SECRET, "creationPolicy": "Owner"},
+            # Both ways of reading the estate's path, as hand-edited manifests mix them: every key, and one
+            # key named explicitly (both must be gone once the program's ExternalSecret takes this one over).
+            "data": [{"secretKey": "PGPASSWORD", "remoteRef": {"key": KV_PATH, "property": "PGPASSWORD"}}],
             "dataFrom": [{"extract": {"key": KV_PATH}}],
         },
     }
