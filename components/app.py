@@ -130,8 +130,13 @@ class Service(pulumi.ComponentResource):
     ``keybuzz-<app>``, image repository:tag from config, the catalog's command, probes on every HTTP app,
     resources, a restricted security context, env from the ESO-synced Secrets and plain LB settings;
     annotated for Reloader with those Secrets, so their re-issue restarts the pods), a
-    Service when the app serves a port, and for replicated apps (replicas > 1) a PodDisruptionBudget and a
-    topology spread over nodes.
+    Service when the app serves a port (its targetPort the port's number), and for replicated apps
+    (replicas > 1) a PodDisruptionBudget and a topology spread over nodes.
+
+    An adopted app keeps what the estate's objects had (`ServiceArgs`: ``selector_labels``,
+    ``service_port_name``, ``extra_env_from``, ``image_pull_secrets``): the Deployment's immutable selector and
+    the Service's atomic one stay the estate's, so its running pods stay selected; nothing the estate's
+    container read is dropped from ``envFrom``.
 
     Outputs: ``deployment``, ``image``.
     """
