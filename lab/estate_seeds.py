@@ -245,7 +245,9 @@ def hold_session(lab: Lab, name: str, user: str, password: str, database: str) -
     if record is not None and record.alive():
         return False
     env = {
-        **os.environ,
+        # Not the caller's PG* (`python -m lab env` may name another lab's CA): TLS as the lab's clients use it.
+        **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
+        "PGSSLMODE": "require",
         "PGHOST": HOST,
         "PGPORT": str(lab.ports.lb_write),
         "PGUSER": user,
