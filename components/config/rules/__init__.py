@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .apps import MOVING_TAGS, client_build, images_and_databases, secret_env
+from .apps import MOVING_TAGS, client_build, estate_objects, images_and_databases, secret_env
 from .ci import ci_identity
 from .common import ParsedConfig, Rule
 from .estate import credential_ttls, egress, network, no_node_addresses, node_pattern, stack_name
@@ -27,6 +27,7 @@ RULES: Final[tuple[Rule, ...]] = (
     network,
     egress,
     ci_identity,
+    estate_objects,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "credential_ttls",
     "declared_names",
     "egress",
+    "estate_objects",
     "images_and_databases",
     "isolation",
     "legacy_roles",
