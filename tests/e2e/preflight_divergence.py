@@ -105,7 +105,8 @@ def _postgres(lab: Lab) -> list[psycopg.Connection[Any]]:
                                sslmode="require", application_name=f"estate-{role[:7]}", autocommit=True)  # fmt: skip
         held.append(conn)
     legacy = psycopg.connect(
-        **lab.conninfo(dbname="keybuzz_prod", user="keybuzz_api_prod", password=legacy_password(lab, "keybuzz_api_prod")),
+        **lab.conninfo(dbname="keybuzz_prod", user="keybuzz_api_prod",
+                       password=legacy_password(lab, "keybuzz_api_prod")),
         sslmode="require", application_name="keybuzz-api", autocommit=True,
     )  # fmt: skip
     held.append(legacy)
