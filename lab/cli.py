@@ -1,4 +1,4 @@
-"""Command line: ``python -m lab up|down|status|env|stacks|demo|failover`` (see ``--help`` of each).
+"""Command line: ``python -m lab up|down|status|env|stacks|estate|demo|failover`` (see ``--help`` of each).
 
 One function per command (``COMMANDS``): each takes the lab and its arguments, prints its result (JSON with
 ``--json``) and returns the exit status. A `LabError` from any of them is one line on stderr and exit 1.
@@ -73,6 +73,18 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument(
         "envs", nargs="*", metavar="ENV", help=f"any of {', '.join(estate_environments())} (default: every one)"
     )
+    es = sub.add_parser(
+        "estate",
+        parents=[common],
+        help="seed what a lab stack adopts: the program's shape (lab/estate.py) or the seeds' (lab/estate_seeds.py)",
+    )
+    es.add_argument(
+        "--shape",
+        choices=("program", "seeds"),
+        default="program",
+        help="program: the program's own labels and names; seeds: PROD written by hand as the seeds show it",
+    )
+    es.add_argument("envs", nargs="*", metavar="ENV", help="any of the environments (default: every one; seeds: prod)")
     sub.add_parser("demo", parents=[common], help="lab up, lab stacks, pulumi up of every lab stack, summary and proof")
     fo = sub.add_parser("failover", parents=[common], help="fail the leader over under write load; report the gap")
     fo.add_argument("--mode", choices=FAILOVER_MODES, default="switchover")
@@ -222,6 +234,27 @@ def cmd_stacks(lab: Lab, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estate(lab: Lab, args: argparse.Namespace) -> int:
+    """Seed without writing the stacks (`stacks` seeds the program's shape and writes them)."""
+    if args.shape == "seeds":
+        from lab.estate_seeds import ENV
+        from lab.estate_seeds import seed as seed_seeds
+
+        envs = args.envs or [ENV]
+        seeded = {env: seed_seeds(lab, env) for env in envs}
+    else:
+        from lab.estate import seed
+
+        known = estate_environments()
+        envs = args.envs or list(known)
+        unknown = sorted(set(envs) - set(known))
+        if unknown:
+            raise LabError(f"unknown environment(s) {', '.join(unknown)}: the estates are those of {', '.join(known)}")
+        seeded = {env: seed(lab, env) for env in envs}
+    _emit(args, seeded, "\n".join(f"estate ({args.shape}) created for {env}: {made}" for env, made in seeded.items()))
+    return 0
+
+
 def cmd_demo(lab: Lab, args: argparse.Namespace) -> int:
     from lab.demo import run as demo
 
@@ -249,6 +282,7 @@ COMMANDS: dict[str, Callable[[Lab, argparse.Namespace], int]] = {
     "status": cmd_status,
     "env": cmd_env,
     "stacks": cmd_stacks,
+    "estate": cmd_estate,
     "demo": cmd_demo,
     "failover": cmd_failover,
 }

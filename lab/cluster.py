@@ -127,6 +127,9 @@ class Lab(Failover, Daemons, ConfigFiles, Probes, LabBase):
         by_name = {r.name: r for r in self.procs.all()}
         killed: list[str] = []
         stopped = [name for name, r in by_name.items() if r.alive()]
+        from lab.estate_seeds import stop_sessions  # the seeds estate's held sessions (it imports this module)
+
+        killed += stop_sessions(self)
         killed += self.kube.down()
         groups = [["haproxy"], [f"patroni-{n}" for n in NODES], ["bao"], ["etcd"]]
         for group in groups:
