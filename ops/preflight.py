@@ -321,6 +321,7 @@ def vault_findings(view: StackView, src: Sources) -> list[Finding]:
         auth_roles=tuple(str(a.inputs["roleName"]) for a in auth),
         policies=tuple(str(p.inputs["name"]) for p in rendering.of_type("vault:index/policy:Policy")),
         databases=tuple(cfg.database_of(a) for a in cfg.database_apps),
+        endpoint=view.raw.get(f"{PROJECT}:postgresWriteEndpoint", ""),
     )
     vault = src.vault
     body = vault.get("sys/mounts") or {}

@@ -823,6 +823,9 @@ class VaultProgram:
     auth_roles: tuple[str, ...]
     policies: tuple[str, ...]
     databases: tuple[str, ...]
+    #: host:port of the PostgreSQL the stack's databases are on (the LB): a connection there issues users
+    #: who can log in to them (through PUBLIC's CONNECT) whatever database its URL names.
+    endpoint: str = ""
 
 
 @dataclass(frozen=True)
@@ -840,6 +843,12 @@ class VaultLive:
 def _url_database(url: str) -> str:
     path = url.split("?", 1)[0].rsplit("/", 1)
     return path[1] if len(path) == 2 and "@" not in path[1] and ":" not in path[1] else ""
+
+
+def _url_endpoint(url: str) -> str:
+    """``host:port`` of a connection URL (``postgresql://{{username}}:{{password}}@10.0.0.10:5432/db``)."""
+    rest = url.split("://", 1)[-1].rsplit("@", 1)[-1]
+    return rest.split("/", 1)[0].split("?", 1)[0]
 
 
 def compare_vault(program: VaultProgram, live: VaultLive) -> list[Finding]:
@@ -875,13 +884,13 @@ def compare_vault(program: VaultProgram, live: VaultLive) -> list[Finding]:
                 out.append(
                     Finding("vault", who, "connection", Verdict.TAKEN_OVER, f"{url}: overwritten by the program's")
                 )  # fmt: skip
-            elif database in program.databases:
+            elif database in program.databases or (program.endpoint and _url_endpoint(url) == program.endpoint):
                 out.append(
                     Finding(
                         "vault", who, "connection", Verdict.UNTOUCHED,
-                        f"{url} (roles {', '.join(allowed) or 'any'}): issues users of {database} the program does "
-                        "not know; their sessions are under postgresql (login v-...) and must be in "
-                        "keybuzz:databaseConsumers until the connection is retired",
+                        f"{url} (roles {', '.join(allowed) or 'any'}): issues users the program does not know on the "
+                        f"PostgreSQL of {', '.join(program.databases)}; their sessions are under postgresql (login "
+                        "v-...) and must be in keybuzz:databaseConsumers until the connection is retired",
                     )
                 )  # fmt: skip
     mine = set(program.roles)

@@ -65,12 +65,17 @@ def accounts() -> dict[str, Any]:
 # --- Deployment ------------------------------------------------------------------------------------------
 
 
-def test_an_estate_selector_blocks_as_immutable_and_names_the_selector_key_with_the_live_labels(prod: Rendering) -> None:
+def test_an_estate_selector_blocks_as_immutable_and_names_the_selector_key_with_the_live_labels(
+    prod: Rendering,
+) -> None:
     found = by_what(compare_deployment(FIXTURE["deployment"], program(prod, "Deployment"), "api", accounts()))
     selector = found["spec.selector"]
-    assert selector.verdict is Verdict.BLOCKS and selector.reason == "immutable"
+    assert selector.verdict is Verdict.BLOCKS
+    assert selector.reason == "immutable"
     assert selector.label() == "blocks: immutable"
-    assert fix_lines([selector], {}) == {"keybuzz:apiSelectorLabels": 'keybuzz:apiSelectorLabels: {"app": "keybuzz-api"}'}
+    assert fix_lines([selector], {}) == {
+        "keybuzz:apiSelectorLabels": 'keybuzz:apiSelectorLabels: {"app": "keybuzz-api"}'
+    }
 
 
 def test_the_same_selector_is_taken_over(prod: Rendering) -> None:
@@ -84,7 +89,8 @@ def test_match_expressions_cannot_be_kept_by_a_key(prod: Rendering) -> None:
     live = copy.deepcopy(FIXTURE["deployment"])
     live["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["keybuzz-api"]}]}
     selector = by_what(compare_deployment(live, program(prod, "Deployment"), "api", accounts()))["spec.selector"]
-    assert selector.verdict is Verdict.BLOCKS and not selector.key
+    assert selector.verdict is Verdict.BLOCKS
+    assert not selector.key
     assert "re-create the Deployment" in selector.fix
 
 
@@ -101,7 +107,8 @@ def test_envfrom_is_atomic_so_every_extra_secret_would_be_dropped_and_the_databa
 def test_an_env_var_from_another_secret_is_not_listed_and_joins_the_same_envfrom_line(prod: Rendering) -> None:
     findings = compare_deployment(FIXTURE["deployment"], program(prod, "Deployment"), "api", accounts())
     jwt = by_what(findings)["containers[keybuzz-api].env JWT_SECRET from secret:keybuzz-api-jwt"]
-    assert jwt.verdict is Verdict.NOT_LISTED and jwt.key == "keybuzz:apiExtraEnvFrom"
+    assert jwt.verdict is Verdict.NOT_LISTED
+    assert jwt.key == "keybuzz:apiExtraEnvFrom"
     line = fix_lines(findings, {})["keybuzz:apiExtraEnvFrom"]
     assert line == 'keybuzz:apiExtraEnvFrom: ["secret:keybuzz-api-smtp", "secret:keybuzz-api-jwt"]'
 
@@ -111,7 +118,9 @@ def test_sidecars_and_secret_volumes_are_named_as_not_modelled(prod: Rendering) 
     sidecar = found["containers[metrics-exporter]"]
     volume = found["volumes[certs] (secret keybuzz-api-certs)"]
     for f in (sidecar, volume):
-        assert f.verdict is Verdict.NOT_LISTED and "ops drift" in f.detail and f.fix
+        assert f.verdict is Verdict.NOT_LISTED
+        assert "ops drift" in f.detail
+        assert f.fix
     assert found["containers[keybuzz-api]"].verdict is Verdict.TAKEN_OVER
 
 
@@ -120,7 +129,9 @@ def test_pull_secrets_of_the_pod_and_of_the_service_account_the_pods_leave_go_to
     found = by_what(findings)
     assert found["imagePullSecrets ghcr-pull"].verdict is Verdict.NOT_LISTED
     moved = found["serviceAccountName"]
-    assert moved.verdict is Verdict.DROPPED and "keybuzz-api-legacy" in moved.detail and "ghcr-legacy" in moved.detail
+    assert moved.verdict is Verdict.DROPPED
+    assert "keybuzz-api-legacy" in moved.detail
+    assert "ghcr-legacy" in moved.detail
     assert fix_lines(findings, {})["keybuzz:apiImagePullSecrets"] == (
         'keybuzz:apiImagePullSecrets: ["ghcr-pull", "ghcr-legacy"]'
     )
@@ -151,10 +162,13 @@ def test_a_platform_deployment_names_no_app_key(prod: Rendering) -> None:
 def test_a_service_on_estate_labels_and_a_numeric_port_cuts_traffic(prod: Rendering) -> None:
     found = by_what(compare_service(FIXTURE["service"], program(prod, "Service"), "api", [FIXTURE["deployment"]]))
     selector, target = found["spec.selector"], found["port 80 targetPort"]
-    assert selector.verdict is Verdict.BLOCKS and selector.reason == "cuts traffic"
+    assert selector.verdict is Verdict.BLOCKS
+    assert selector.reason == "cuts traffic"
     assert fix_lines([selector], {})["keybuzz:apiSelectorLabels"].endswith('{"app": "keybuzz-api"}')
-    assert target.verdict is Verdict.BLOCKS and "no container port named 'http'" in target.detail
-    assert found["port 80 name"].verdict is Verdict.DROPPED and "'web' => 'http'" in found["port 80 name"].detail
+    assert target.verdict is Verdict.BLOCKS
+    assert "no container port named 'http'" in target.detail
+    assert found["port 80 name"].verdict is Verdict.DROPPED
+    assert "'web' => 'http'" in found["port 80 name"].detail
     assert found["port 9102 (metrics)"].verdict is Verdict.NOT_LISTED
 
 
@@ -176,7 +190,8 @@ def test_a_service_whose_pods_carry_the_program_labels_and_port_name_is_taken_ov
 def test_namespaces_existing_unlisted_and_listed_missing() -> None:
     found = {f.subject: f for f in compare_namespaces(["a", "b", "c"], ["a", "b"], ["a", "c"])}
     assert found["Namespace a"].verdict is Verdict.TAKEN_OVER
-    assert found["Namespace b"].verdict is Verdict.NOT_LISTED and found["Namespace b"].key == "keybuzz:adoptNamespaces"
+    assert found["Namespace b"].verdict is Verdict.NOT_LISTED
+    assert found["Namespace b"].key == "keybuzz:adoptNamespaces"
     assert found["Namespace c"].verdict is Verdict.BLOCKS
 
 
@@ -198,12 +213,14 @@ def test_an_estate_external_secret_under_another_name_owning_the_database_secret
 ) -> None:
     findings = compare_eso(eso_context(prod), FIXTURE["externalSecrets"], FIXTURE["secretStores"], {})
     es = next(f for f in findings if f.subject.endswith("keybuzz-api-postgres-estate"))
-    assert es.verdict is Verdict.NOT_LISTED and "owns Secret keybuzz-api-postgres" in es.detail
+    assert es.verdict is Verdict.NOT_LISTED
+    assert "owns Secret keybuzz-api-postgres" in es.detail
     assert fix_lines([es], {})["keybuzz:apiEstateExternalSecret"] == (
         'keybuzz:apiEstateExternalSecret: "keybuzz-api-postgres-estate"'
     )
     store = next(f for f in findings if f.subject.endswith("/vault"))
-    assert store.verdict is Verdict.TAKEN_OVER and "role keybuzz-prod-api" in store.detail
+    assert store.verdict is Verdict.TAKEN_OVER
+    assert "role keybuzz-prod-api" in store.detail
 
 
 def test_the_named_estate_external_secret_is_taken_over(prod: Rendering) -> None:
@@ -218,7 +235,8 @@ def test_a_same_named_external_secret_with_spec_data_blocks(prod: Rendering) -> 
     es["metadata"]["name"] = "keybuzz-api-env"
     es["spec"]["target"] = {"name": "keybuzz-api-env"}
     found = compare_eso(eso_context(prod), [es], [], {})
-    assert [f.verdict for f in found] == [Verdict.BLOCKS] and "/spec/data" in found[0].fix
+    assert [f.verdict for f in found] == [Verdict.BLOCKS]
+    assert "/spec/data" in found[0].fix
 
 
 def test_an_unrelated_external_secret_through_the_taken_over_store_would_lose_its_path(prod: Rendering) -> None:
@@ -227,10 +245,12 @@ def test_an_unrelated_external_secret_through_the_taken_over_store_would_lose_it
     es["spec"]["target"] = {"name": "keybuzz-api-smtp"}
     es["spec"]["data"][0]["remoteRef"]["key"] = "keybuzz/prod/smtp"
     (found,) = compare_eso(eso_context(prod), [es], [], {"keybuzz-api-smtp": "smtp"})
-    assert found.verdict is Verdict.DROPPED and "keybuzz/prod/smtp denied" in found.detail
+    assert found.verdict is Verdict.DROPPED
+    assert "keybuzz/prod/smtp denied" in found.detail
     es["spec"]["data"][0]["remoteRef"]["key"] = "keybuzz/prod/api/smtp"
     (allowed,) = compare_eso(eso_context(prod), [es], [], {"keybuzz-api-smtp": "smtp"})
-    assert allowed.verdict is Verdict.UNTOUCHED and "owns Secret keybuzz-api-smtp;" in allowed.detail
+    assert allowed.verdict is Verdict.UNTOUCHED
+    assert "owns Secret keybuzz-api-smtp;" in allowed.detail
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------------
@@ -251,11 +271,15 @@ def test_objects_of_every_kind_by_owner() -> None:
     assert found["owner"].verdict is Verdict.TAKEN_OVER
     assert found["objects owned by keybuzz_api_prod"].verdict is Verdict.TAKEN_OVER
     admin = found["objects owned by postgres"]
-    assert admin.verdict is Verdict.BLOCKS and admin.reason == "foreign owner"
+    assert admin.verdict is Verdict.BLOCKS
+    assert admin.reason == "foreign owner"
     assert "1 function, 1 sequence, 1 type" in admin.detail
-    for statement in ("ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;",
-                      "ALTER SEQUENCE public.invoice_number OWNER TO keybuzz_api_prod_owner;",
-                      "ALTER FUNCTION public.tenant_count() OWNER TO keybuzz_api_prod_owner;", "lock_timeout"):  # fmt: skip
+    for statement in (
+        "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;",
+        "ALTER SEQUENCE public.invoice_number OWNER TO keybuzz_api_prod_owner;",
+        "ALTER FUNCTION public.tenant_count() OWNER TO keybuzz_api_prod_owner;",
+        "lock_timeout",
+    ):
         assert statement in admin.fix
     other = found["objects owned by analyst"]
     assert other.verdict is Verdict.NOT_LISTED
@@ -266,7 +290,8 @@ def test_objects_of_every_kind_by_owner() -> None:
 
 def test_a_database_owned_by_an_unnamed_login_and_databases_absent_or_unlisted() -> None:
     (owner, *_) = compare_ownership(CTX, [], "someone")
-    assert owner.verdict is Verdict.NOT_LISTED and owner.items == ("someone",)
+    assert owner.verdict is Verdict.NOT_LISTED
+    assert owner.items == ("someone",)
     (missing,) = compare_ownership(CTX, [], None)
     assert missing.verdict is Verdict.BLOCKS
     unlisted = DatabaseContext("keybuzz_prod", "api", "g", (), "postgres", adopted=False)
@@ -276,9 +301,11 @@ def test_a_database_owned_by_an_unnamed_login_and_databases_absent_or_unlisted()
 def test_a_legacy_role_owning_another_database_blocks_only_phase_dropped() -> None:
     owned = {"keybuzz_api_prod": ["keybuzz_prod", "keybuzz_reports"], "postgres": ["postgres"]}
     (kept,) = compare_database_owners(owned, ["keybuzz_prod"], {"keybuzz_api_prod": "api"}, "kept")
-    assert kept.verdict is Verdict.UNTOUCHED and "keybuzz_reports" in kept.what
+    assert kept.verdict is Verdict.UNTOUCHED
+    assert "keybuzz_reports" in kept.what
     (dropped,) = compare_database_owners(owned, ["keybuzz_prod"], {"keybuzz_api_prod": "api"}, "dropped")
-    assert dropped.verdict is Verdict.BLOCKS and "ALTER DATABASE keybuzz_reports OWNER TO" in dropped.fix
+    assert dropped.verdict is Verdict.BLOCKS
+    assert "ALTER DATABASE keybuzz_reports OWNER TO" in dropped.fix
 
 
 def test_sessions_of_unknown_consumers_are_not_listed_with_their_login_or_vault_prefix() -> None:
@@ -321,7 +348,8 @@ def test_consumer_entry_is_the_vault_prefix_or_the_login() -> None:
 
 def test_roles_the_program_declares_must_be_adopted_and_legacy_roles_must_exist() -> None:
     found = {f.subject: f for f in compare_roles(["g_owner", "g_reader"], ["old"], ["g_owner", "postgres"], [])}
-    assert found["role g_owner"].verdict is Verdict.NOT_LISTED and found["role g_owner"].key == "keybuzz:adoptRoles"
+    assert found["role g_owner"].verdict is Verdict.NOT_LISTED
+    assert found["role g_owner"].key == "keybuzz:adoptRoles"
     assert "role g_reader" not in found
     assert found["role old"].verdict is Verdict.BLOCKS
 
@@ -344,10 +372,18 @@ def test_vault_collisions_and_an_old_connection_to_the_stack_database() -> None:
     live = VaultLive(
         mounts={"database": "database", "database-prod": "database", "secret": "kv"},
         connections={
-            "database": {"keybuzz-postgres": ("postgresql://{{username}}:{{password}}@10.0.0.10:5432/keybuzz_prod",
-                                              ("keybuzz-api",))},  # fmt: skip
-            "database-prod": {"keybuzz-prod": ("postgresql://{{username}}:{{password}}@10.0.0.10:5432/keybuzz_prod",
-                                               ("keybuzz-api-prod",))},  # fmt: skip
+            "database": {
+                "keybuzz-postgres": (
+                    "postgresql://{{username}}:{{password}}@10.0.0.10:5432/keybuzz_prod",
+                    ("keybuzz-api",),
+                )
+            },
+            "database-prod": {
+                "keybuzz-prod": (
+                    "postgresql://{{username}}:{{password}}@10.0.0.10:5432/keybuzz_prod",
+                    ("keybuzz-api-prod",),
+                )
+            },
         },
         roles={"database-prod": ("keybuzz-api-prod", "estate-reader")},
         auth_roles=("keybuzz-prod-api", "keybuzz-api"),
@@ -358,12 +394,23 @@ def test_vault_collisions_and_an_old_connection_to_the_stack_database() -> None:
     assert mount.verdict is Verdict.NOT_LISTED
     assert fix_lines([mount], {})["keybuzz:adoptVaultMounts"] == 'keybuzz:adoptVaultMounts: ["database-prod"]'
     old = found["connection database/config/keybuzz-postgres"]
-    assert old.verdict is Verdict.UNTOUCHED and "keybuzz_prod" in old.detail
+    assert old.verdict is Verdict.UNTOUCHED
+    assert "keybuzz_prod" in old.detail
     assert found["connection database-prod/config/keybuzz-prod"].verdict is Verdict.TAKEN_OVER
     assert found["role database-prod/roles/estate-reader"].verdict is Verdict.UNTOUCHED
     assert found["auth role kubernetes/role/keybuzz-prod-api"].verdict is Verdict.TAKEN_OVER
     assert "auth role kubernetes/role/keybuzz-api" not in found
     assert found["policy keybuzz-prod-api"].verdict is Verdict.TAKEN_OVER
+
+
+def test_an_old_connection_to_another_database_on_the_same_postgresql_is_named_too() -> None:
+    url = "postgresql://{{username}}:{{password}}@10.0.0.10:5432/postgres?sslmode=require"
+    live = VaultLive({"database": "database"}, {"database": {"keybuzz-postgres": (url, ("keybuzz-api",))}}, {}, (), ())
+    assert compare_vault(VAULT_PROGRAM, live) == []
+    on_lb = VaultProgram(**{**VAULT_PROGRAM.__dict__, "endpoint": "10.0.0.10:5432"})
+    (found,) = compare_vault(on_lb, live)
+    assert found.verdict is Verdict.UNTOUCHED
+    assert found.subject == "connection database/config/keybuzz-postgres"
 
 
 def test_a_mount_of_another_type_at_the_engine_path_blocks_and_a_listed_missing_one_too() -> None:

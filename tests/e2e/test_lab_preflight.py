@@ -1,0 +1,257 @@
+"""`ops preflight` and `ops drift` on the lab (issue 17): real API server, PostgreSQL, OpenBao and ESO.
+
+The preflight runs on lab-prod after its estate was made to look like the seeds instead of the program
+(tests/e2e/preflight_divergence.py): it must name each divergence with its verdict and fix, exit 5 (a
+block), and change nothing (every object's resourceVersion, the PostgreSQL catalog and Vault's mounts
+are the same before and after). Then it runs again as the documented read-only identities (a PostgreSQL
+login with `pg_monitor`, a Vault token with the read policy, a Kubernetes service account bound to the
+read ClusterRole of docs/preflight.md) and finds the same. `ops drift` runs on lab-dev after an `up`: clean,
+then, after kubectl-style patches by another field manager, it names each field and who set it (exit 4).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from lab.cluster import Lab
+from lab.config import HOST
+from tests.e2e.lab_support import k8s, run
+from tests.e2e.preflight_divergence import MONITOR, ROLE_PASSWORD, VAULT_USER, diverge
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACES = ("keybuzz-api-prod", "keybuzz-client-prod")
+LISTS = ("apis/apps/v1/namespaces/{ns}/deployments", "api/v1/namespaces/{ns}/services",
+         "api/v1/namespaces/{ns}/serviceaccounts", "api/v1/namespaces/{ns}/configmaps",
+         "apis/external-secrets.io/v1/namespaces/{ns}/externalsecrets",
+         "apis/external-secrets.io/v1/namespaces/{ns}/secretstores")  # fmt: skip
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def preflight(lab: Lab, prog: Path, *extra: str, env: dict[str, str] | None = None, expect: int | None = None) -> Any:
+    argv = [sys.executable, "-m", "ops", "preflight", "--stack", "lab-prod", "--cwd", str(prog), *extra]
+    if env is None:
+        return run(lab, prog, [*argv, "--lab-state", str(lab.layout.state_dir)], expect=expect)
+    import subprocess
+
+    from tests.e2e.lab_support import lab_env
+
+    full = {k: v for k, v in lab_env(lab).items() if k != "LAB_STATE_DIR"}
+    return subprocess.run(argv, cwd=prog, env={**full, **env}, capture_output=True, text=True, timeout=300)
+
+
+def secret_versions(lab: Lab, ns: str) -> dict[str, str]:
+    """Secrets' resourceVersions, read as metadata only (the test never reads a Secret's value either)."""
+    ctx = ssl.create_default_context(cafile=str(lab.kube.dir / "certs" / "apiserver.crt"))
+    req = urllib.request.Request(f"{lab.kube.url}/api/v1/namespaces/{ns}/secrets")
+    req.add_header("Authorization", f"Bearer {lab.kube.token}")
+    req.add_header("Accept", METADATA_ONLY)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        items = json.loads(resp.read())["items"]
+    return {f"Secret/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+
+def snapshot(lab: Lab) -> dict[str, Any]:
+    """What a write would change: every object's resourceVersion in the adopted namespaces, the catalog facts
+    the preflight reads, and Vault's mounts and the old connection's config."""
+    kube: dict[str, str] = {}
+    for ns in NAMESPACES:
+        kube[f"Namespace/{ns}"] = k8s(lab, f"/api/v1/namespaces/{ns}")["metadata"]["resourceVersion"]
+        for path in LISTS:
+            for item in k8s(lab, "/" + path.format(ns=ns))["items"]:
+                kube[f"{path.rsplit('/', 1)[1]}/{ns}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        kube.update(secret_versions(lab, ns))
+    with psycopg.connect(**lab.conninfo()) as conn:
+        roles = conn.execute("SELECT rolname, rolcanlogin, rolsuper FROM pg_roles ORDER BY 1").fetchall()
+        dbs = conn.execute("SELECT datname, datdba::regrole::text, datacl::text FROM pg_database ORDER BY 1").fetchall()
+        members = conn.execute("SELECT roleid, member FROM pg_auth_members ORDER BY 1, 2").fetchall()
+    with psycopg.connect(**lab.conninfo(dbname="keybuzz_prod")) as conn:
+        owners = conn.execute(
+            "SELECT 'c', oid::regclass::text, relowner::regrole::text, relacl::text FROM pg_class UNION ALL "
+            "SELECT 't', oid::regtype::text, typowner::regrole::text, '' FROM pg_type UNION ALL "
+            "SELECT 'p', oid::regprocedure::text, proowner::regrole::text, proacl::text FROM pg_proc ORDER BY 1, 2"
+        ).fetchall()
+    vault = lab.vault()
+    mounts = sorted(vault.read("sys/mounts")["data"])
+    connection = vault.read("database/config/keybuzz-postgres")["data"]
+    return {"kube": kube, "roles": roles, "dbs": dbs, "members": members, "owners": owners, "mounts": mounts,
+            "connection": connection}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def diverged(lab: Lab, prog: Path) -> Iterator[None]:
+    held = diverge(lab)
+    yield
+    for conn in held:
+        conn.close()
+
+
+def lines(report: str) -> list[str]:
+    return report.splitlines()
+
+
+def line_with(report: str, *needles: str) -> str:
+    found = [line for line in lines(report) if all(n in line for n in needles)]
+    assert found, f"no line with {needles} in:\n{report}"
+    return found[0]
+
+
+@pytest.mark.usefixtures("diverged")
+class TestPreflight:
+    def test_it_names_each_divergence_with_its_verdict_and_fix_blocks_and_changes_nothing(
+        self, lab: Lab, prog: Path, tmp_path: Path
+    ) -> None:
+        before = snapshot(lab)
+        report_file = tmp_path / "preflight.json"
+        proc = preflight(lab, prog, "--json", str(report_file), expect=5)
+        after = snapshot(lab)
+        assert after == before, "the preflight changed something"
+        out = proc.stdout
+        assert "[blocks: immutable] Deployment keybuzz-api-prod/keybuzz-api: spec.selector" in out
+        assert "[blocks: cuts traffic] Service keybuzz-api-prod/keybuzz-api: spec.selector" in out
+        assert "[blocks: cuts traffic] Service keybuzz-api-prod/keybuzz-api: port 80 targetPort" in out
+        assert "[would be dropped: no key keeps it] Service keybuzz-api-prod/keybuzz-api: port 80 name" in out
+        assert line_with(out, "[would be dropped: model it with keybuzz:apiExtraEnvFrom]", "keybuzz-api-smtp")
+        assert line_with(out, "[not listed: add to keybuzz:apiExtraEnvFrom]", "JWT_SECRET")
+        assert line_with(out, "[not listed: add to keybuzz:apiImagePullSecrets]", "ghcr-pull")
+        assert line_with(out, "[would be dropped: model it with keybuzz:apiImagePullSecrets]", "ghcr-legacy")
+        assert line_with(out, "[not listed: not modelled]", "containers[metrics-exporter]")
+        assert line_with(out, "[not listed: not modelled]", "volumes[certs] (secret keybuzz-api-certs)")
+        assert line_with(out, "[not listed: not modelled]", "port 9102")
+        assert line_with(out, "[not listed: add to keybuzz:apiEstateExternalSecret]", "keybuzz-api-postgres-estate")
+        admin = line_with(out, "[blocks: foreign owner]", "objects owned by postgres")
+        assert "1 function, 1 sequence, 1 type" in admin
+        assert line_with(out, "[left as is]", "role keybuzz_api_prod: owns database keybuzz_reports")
+        assert line_with(out, "[not listed: add to keybuzz:databaseConsumers]", f"login {MONITOR}")
+        assert line_with(out, "[not listed: add to keybuzz:databaseConsumers]", f"login {VAULT_USER}")
+        assert line_with(out, "[taken over]", "login keybuzz_api_prod")
+        assert line_with(out, "[not listed: add to keybuzz:adoptVaultMounts]", "mount database-prod")
+        assert line_with(out, "[left as is]", "connection database/config/keybuzz-postgres")
+        for fix in ('keybuzz:apiSelectorLabels: {"app": "keybuzz-api"}',
+                    'keybuzz:apiExtraEnvFrom: ["secret:keybuzz-api-smtp", "secret:keybuzz-api-jwt"]',
+                    'keybuzz:apiImagePullSecrets: ["ghcr-pull", "ghcr-legacy"]',
+                    'keybuzz:apiEstateExternalSecret: "keybuzz-api-postgres-estate"',
+                    'keybuzz:databaseConsumers: ["estate_monitor", "v-token-keybuzz--"]',
+                    'keybuzz:adoptVaultMounts: ["database-prod"]',
+                    "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;"):  # fmt: skip
+            assert fix in out
+        assert "result: BLOCKED" in out
+        data = json.loads(report_file.read_text())
+        assert data["exitCode"] == 5
+        assert data["readOnly"] is True
+        verdicts = {(f["subject"], f["what"]): f["verdict"] for f in data["findings"]}
+        assert verdicts[("Deployment keybuzz-api-prod/keybuzz-api", "spec.selector")] == "blocks"
+        assert 'keybuzz:apiSelectorLabels: {"app": "keybuzz-api"}' in data["fixes"]
+
+    def test_as_the_documented_read_only_identities_it_finds_the_same(
+        self, lab: Lab, prog: Path, tmp_path: Path
+    ) -> None:
+        with_admin = preflight(lab, prog, expect=5).stdout
+        env = read_only_identities(lab, tmp_path)
+        before = snapshot(lab)
+        proc = preflight(lab, prog, env=env)
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        assert snapshot(lab) == before
+
+        def body(text: str) -> list[str]:
+            return [line for line in lines(text)[1:] if "login estate_monitor" not in line]  # it is connected too
+
+        assert body(proc.stdout) == body(with_admin)
+
+
+def read_only_identities(lab: Lab, tmp: Path) -> dict[str, str]:
+    """The grants of docs/preflight.md, made in the lab: a PostgreSQL login with pg_monitor, a Vault token of
+    the read policy, and a service account bound to the read ClusterRole (a kubeconfig with its token)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "preflight.md").read_text()
+    policy = doc.split("```hcl\n", 1)[1].split("```", 1)[0]
+    cluster_role = yaml.safe_load(doc.split("```yaml\n", 1)[1].split("```", 1)[0])
+    vault = lab.vault()
+    vault.write("sys/policies/acl/keybuzz-preflight", {"policy": policy})
+    token = vault.write("auth/token/create", {"policies": ["keybuzz-preflight"], "ttl": "1h"})["auth"]["client_token"]
+    (tmp / "vault-token").write_text(token)
+    status, body = lab.kube.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", cluster_role)
+    assert status in (201, 409), body
+    lab.kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                     "metadata": {"name": "keybuzz-preflight"}})  # fmt: skip
+    lab.kube.request("POST", "/api/v1/namespaces/keybuzz-preflight/serviceaccounts",
+                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "preflight"}})  # fmt: skip
+    status, body = lab.kube.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "keybuzz-preflight"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "keybuzz-preflight"},
+        "subjects": [{"kind": "ServiceAccount", "name": "preflight", "namespace": "keybuzz-preflight"}],
+    })  # fmt: skip
+    assert status in (201, 409), body
+    sa_token = lab.kube.service_account_token("keybuzz-preflight", "preflight", seconds=3600)
+    config = yaml.safe_load(lab.kube.kubeconfig_path.read_text())
+    config["users"] = [{"name": "lab-admin", "user": {"token": sa_token}}]
+    (tmp / "kubeconfig").write_text(yaml.safe_dump(config))
+    (tmp / "pgpass").write_text(f"{HOST}:{lab.ports.lb_write}:*:{MONITOR}:{ROLE_PASSWORD}\n")
+    (tmp / "pgpass").chmod(0o600)
+    return {
+        "KEYBUZZ_PREFLIGHT_KUBECONFIG": str(tmp / "kubeconfig"),
+        "KEYBUZZ_PREFLIGHT_PG": f"host={HOST} port={lab.ports.lb_write} user={MONITOR} dbname=postgres sslmode=require",
+        "PGPASSFILE": str(tmp / "pgpass"),
+        "KEYBUZZ_PREFLIGHT_VAULT_ADDR": f"http://{HOST}:{lab.ports.bao}",
+        "KEYBUZZ_PREFLIGHT_VAULT_TOKEN_FILE": str(tmp / "vault-token"),
+    }
+
+
+# --- ops drift ------------------------------------------------------------------------------------------------
+
+
+def patch(lab: Lab, path: str, body: dict[str, Any], manager: str) -> None:
+    """A strategic-merge patch as `kubectl patch` sends it, under field manager `manager`."""
+    ctx = ssl.create_default_context(cafile=str(lab.kube.dir / "certs" / "apiserver.crt"))
+    req = urllib.request.Request(
+        f"{lab.kube.url}{path}?fieldManager={manager}", data=json.dumps(body).encode(), method="PATCH"
+    )
+    req.add_header("Authorization", f"Bearer {lab.kube.token}")
+    req.add_header("Content-Type", "application/strategic-merge-patch+json")
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        assert resp.status == 200
+
+
+def test_drift_names_every_field_another_manager_set_after_the_up(lab: Lab, prog: Path) -> None:
+    def ops(*args: str, expect: int) -> Any:
+        return run(lab, prog, [sys.executable, "-m", "ops", *args, "--cwd", str(prog), "--no-policy"], expect=expect)
+
+    ops("up", "--stack", "lab-dev", expect=0)
+    clean = ops("drift", "--stack", "lab-dev", expect=0)
+    assert "no drift on stack 'lab-dev'" in clean.stdout
+    deployment = "/apis/apps/v1/namespaces/keybuzz-api-dev/deployments/keybuzz-api"
+    patch(lab, deployment, {"spec": {"template": {"spec": {
+        "containers": [{"name": "debug-sidecar", "image": "busybox:1.36"},
+                       {"name": "keybuzz-api", "env": [{"name": "SMTP_PASSWORD", "valueFrom": {"secretKeyRef": {
+                           "name": "keybuzz-api-smtp", "key": "password"}}}],
+                        "volumeMounts": [{"name": "extra-certs", "mountPath": "/certs"}]}],
+        "volumes": [{"name": "extra-certs", "secret": {"secretName": "keybuzz-api-certs"}}],
+        "nodeSelector": {"disktype": "ssd"}}}}}, "kubectl-patch")  # fmt: skip
+    patch(lab, deployment, {"spec": {"template": {"spec": {"containers": [{"name": "keybuzz-api", "envFrom": [
+        {"secretRef": {"name": "keybuzz-api-postgres"}}, {"secretRef": {"name": "keybuzz-api-env"}},
+        {"configMapRef": {"name": "keybuzz-api-flags"}}]}]}}}}, "kubectl-edit")  # fmt: skip
+    patch(lab, "/api/v1/namespaces/keybuzz-api-dev/services/keybuzz-api",
+          {"spec": {"ports": [{"name": "metrics", "port": 9100, "targetPort": 9100}]}}, "kubectl-patch")  # fmt: skip
+    found = ops("drift", "--stack", "lab-dev", expect=4).stdout
+    api = "Deployment keybuzz-api-dev/keybuzz-api spec.template.spec."
+    for path, manager in (
+        ("containers[name=debug-sidecar]", "kubectl-patch"),
+        ("containers[name=keybuzz-api].env[name=SMTP_PASSWORD]", "kubectl-patch"),
+        ("containers[name=keybuzz-api].volumeMounts[mountPath=/certs]", "kubectl-patch"),
+        ("volumes[name=extra-certs]", "kubectl-patch"),
+        ("nodeSelector", "kubectl-patch"),
+        ("containers[name=keybuzz-api].envFrom", "kubectl-edit"),
+    ):
+        assert f"{api}{path}  set by {manager} (Update, " in found, f"{path} not reported:\n{found}"
+    assert "Service keybuzz-api-dev/keybuzz-api spec.ports[port=9100,protocol=TCP]  set by kubectl-patch" in found
+    assert "DRIFT on stack 'lab-dev'" in found
