@@ -102,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
     sp.add_argument("--lab-state", type=Path, help="a lab stack's lab (default: $LAB_STATE_DIR)")
     sp.add_argument(
+        "--while-adopting",
+        action="store_true",
+        help="do nothing (exit 0) once the stack is past the adoption (deploy.yml runs it before every up)",
+    )
+    sp.add_argument(
         "--only",
         action="append",
         choices=("kubernetes", "postgresql", "vault"),
@@ -400,10 +405,10 @@ def _drift_kube(args: argparse.Namespace, stack: auto.Stack) -> tuple[KubeReader
     if os.environ.get(ENV_KUBECONFIG):
         path = Path(os.environ[ENV_KUBECONFIG])
         return KubeReader.from_kubeconfig(path.read_text(), base=path.parent), ENV_KUBECONFIG
-    state = args.lab_state or (Path(os.environ["LAB_STATE_DIR"]) if os.environ.get("LAB_STATE_DIR") else None)
-    if short_name(stack.name).startswith("lab-") and state is not None:
-        from ops.preflight_sources import from_lab
+    from ops.preflight_sources import from_lab, lab_state_dir
 
+    state = lab_state_dir(args.lab_state, os.environ, args.cwd.resolve())
+    if short_name(stack.name).startswith("lab-") and state is not None:
         return from_lab(state).kube, f"the lab in {state}"
     text = stack.get_config("keybuzz:kubeconfig").value
     return KubeReader.from_kubeconfig(text), "the stack's keybuzz:kubeconfig"
@@ -421,11 +426,17 @@ def _foreign_fields(args: argparse.Namespace, stack: auto.Stack) -> list[Foreign
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    from ops.preflight import load_stack, run, write_json
+    from ops.preflight import adopting, load_stack, run, write_json
     from ops.preflight_sources import resolve_sources
 
     view = load_stack(args.cwd.resolve(), args.stack)
-    sources = resolve_sources(args.stack, os.environ, view.config.vault_address, args.lab_state)
+    if args.while_adopting and not adopting(view.config):
+        echo(
+            f"stack '{args.stack}' is past the adoption (kubernetesUpsertExisting false, legacyLoginPhase dropped): "
+            "preflight skipped (--while-adopting)"
+        )
+        return 0
+    sources = resolve_sources(args.stack, os.environ, view.config.vault_address, args.lab_state, args.cwd.resolve())
     report = run(view, sources, args.only)
     echo(report.text())
     if args.json:

@@ -136,6 +136,12 @@ def load_stack(cwd: Path, stack: str) -> StackView:
     return StackView(stack, raw, config, rendering)
 
 
+def adopting(config: StackConfig) -> bool:
+    """Whether the stack is still adopting the estate: its Kubernetes objects upserted, or its legacy logins
+    not yet dropped (docs/runbook-adopting-the-estate.md: the preflight runs before every such phase)."""
+    return config.kubernetes_upsert_existing or config.legacy_login_phase != "dropped"
+
+
 # --- gathering ---------------------------------------------------------------------------------------------
 
 

@@ -219,11 +219,22 @@ def from_lab(state_dir: Path) -> Sources:
     return Sources(kube, pg, vault, f"the lab in {state_dir}")
 
 
-def resolve_sources(stack: str, environ: Mapping[str, str], vault_address: str, lab_state: Path | None) -> Sources:
+def lab_state_dir(lab_state: Path | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """A lab stack's lab: --lab-state, else LAB_STATE_DIR (`python -m lab env`), else the checkout's `.lab`."""
+    if lab_state:
+        return lab_state
+    if environ.get("LAB_STATE_DIR"):
+        return Path(environ["LAB_STATE_DIR"])
+    return cwd / ".lab" if (cwd / ".lab").is_dir() else None
+
+
+def resolve_sources(
+    stack: str, environ: Mapping[str, str], vault_address: str, lab_state: Path | None, cwd: Path
+) -> Sources:
     """The environment's read-only settings when set; else, for a lab stack, the lab's."""
     if environ.get(ENV_KUBECONFIG) or environ.get(ENV_PG) or environ.get(ENV_VAULT_TOKEN_FILE):
         return from_environment(environ, vault_address)
-    state = lab_state or (Path(environ["LAB_STATE_DIR"]) if environ.get("LAB_STATE_DIR") else None)
+    state = lab_state_dir(lab_state, environ, cwd)
     if stack.rsplit("/", 1)[-1].startswith("lab-") and state is not None:
         return from_lab(state)
     return from_environment(environ, vault_address)

@@ -68,7 +68,7 @@ def snapshot(lab: Lab) -> dict[str, Any]:
     for ns in NAMESPACES:
         kube[f"Namespace/{ns}"] = k8s(lab, f"/api/v1/namespaces/{ns}")["metadata"]["resourceVersion"]
         for path in LISTS:
-            for item in k8s(lab, "/" + path.format(ns=ns))["items"]:
+            for item in k8s(lab, "/" + path.format(ns=ns))["items"] or []:
                 kube[f"{path.rsplit('/', 1)[1]}/{ns}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
         kube.update(secret_versions(lab, ns))
     with psycopg.connect(**lab.conninfo()) as conn:
