@@ -57,7 +57,7 @@ def secret_versions(lab: Lab, ns: str) -> dict[str, str]:
     req.add_header("Authorization", f"Bearer {lab.kube.token}")
     req.add_header("Accept", METADATA_ONLY)
     with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        items = json.loads(resp.read())["items"]
+        items = json.loads(resp.read())["items"] or []
     return {f"Secret/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
 
 
