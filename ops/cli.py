@@ -416,8 +416,11 @@ def _drift_kube(args: argparse.Namespace, stack: auto.Stack) -> tuple[KubeReader
 
 def _foreign_fields(args: argparse.Namespace, stack: auto.Stack) -> list[ForeignField]:
     from ops.drift_fields import drift, read_live
-    from ops.preflight import load_stack
+    from ops.preflight import is_this_program, load_stack
 
+    if not is_this_program(args.cwd.resolve()):
+        echo("field managers: skipped (not the keybuzz program: its objects are not known)")
+        return []
     view = load_stack(args.cwd.resolve(), stack.name)
     kube, origin = _drift_kube(args, stack)
     live = read_live(kube, view.manifests())

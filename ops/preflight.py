@@ -104,6 +104,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def is_this_program(cwd: Path) -> bool:
+    """Whether `cwd` holds this program (its Pulumi.yaml names the project `keybuzz`): the field-manager
+    check renders it, so `ops drift` on another program (a test fixture) skips that check."""
+    path = cwd / "Pulumi.yaml"
+    return path.is_file() and (yaml.safe_load(path.read_text()) or {}).get("name") == PROJECT
+
+
 def stack_config_file(cwd: Path, stack: str) -> Path:
     return cwd / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
 

@@ -12,7 +12,7 @@ import yaml
 
 from ops.cli import main
 from ops.errors import EXIT_PREFLIGHT_BLOCKS, EXIT_PREFLIGHT_FIXES
-from ops.preflight import Report, adopting, load_stack, raw_config
+from ops.preflight import Report, adopting, is_this_program, load_stack, raw_config
 from ops.preflight_model import Finding, Verdict, fix_lines
 from render import FAKE_SECRETS
 
@@ -115,3 +115,9 @@ def test_deploy_runs_the_read_only_preflight_before_each_up() -> None:
         assert "KEYBUZZ_PREFLIGHT_KUBECONFIG=" in runs[pre]
         assert "KEYBUZZ_PREFLIGHT_VAULT_TOKEN_FILE=" in runs[pre]
         assert "echo" not in runs[pre]  # credentials go to 0600 files, never to the log
+
+
+def test_only_this_program_gets_the_field_manager_check(tmp_path: Path) -> None:
+    assert is_this_program(REPO)
+    (tmp_path / "Pulumi.yaml").write_text("name: ops-fixture\nruntime: python\n")
+    assert not is_this_program(tmp_path)
