@@ -25,17 +25,10 @@ import yaml
 
 from lab.cluster import Lab
 from lab.config import HOST
-from tests.e2e.lab_support import k8s, run
-from tests.e2e.preflight_divergence import MONITOR, ROLE_PASSWORD, VAULT_USER, diverge
+from tests.e2e.lab_support import run
+from tests.e2e.preflight_support import MONITOR, ROLE_PASSWORD, VAULT_USER, diverge, line_with, lines, snapshot
 
 pytestmark = pytest.mark.e2e
-
-NAMESPACES = ("keybuzz-api-prod", "keybuzz-client-prod")
-LISTS = ("apis/apps/v1/namespaces/{ns}/deployments", "api/v1/namespaces/{ns}/services",
-         "api/v1/namespaces/{ns}/serviceaccounts", "api/v1/namespaces/{ns}/configmaps",
-         "apis/external-secrets.io/v1/namespaces/{ns}/externalsecrets",
-         "apis/external-secrets.io/v1/namespaces/{ns}/secretstores")  # fmt: skip
-METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 def preflight(lab: Lab, prog: Path, *extra: str, env: dict[str, str] | None = None, expect: int | None = None) -> Any:
@@ -50,60 +43,12 @@ def preflight(lab: Lab, prog: Path, *extra: str, env: dict[str, str] | None = No
     return subprocess.run(argv, cwd=prog, env={**full, **env}, capture_output=True, text=True, timeout=300)
 
 
-def secret_versions(lab: Lab, ns: str) -> dict[str, str]:
-    """Secrets' resourceVersions, read as metadata only (the test never reads a Secret's value either)."""
-    ctx = ssl.create_default_context(cafile=str(lab.kube.dir / "certs" / "apiserver.crt"))
-    req = urllib.request.Request(f"{lab.kube.url}/api/v1/namespaces/{ns}/secrets")
-    req.add_header("Authorization", f"Bearer {lab.kube.token}")
-    req.add_header("Accept", METADATA_ONLY)
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        items = json.loads(resp.read())["items"] or []
-    return {f"Secret/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
-
-
-def snapshot(lab: Lab) -> dict[str, Any]:
-    """What a write would change: every object's resourceVersion in the adopted namespaces, the catalog facts
-    the preflight reads, and Vault's mounts and the old connection's config."""
-    kube: dict[str, str] = {}
-    for ns in NAMESPACES:
-        kube[f"Namespace/{ns}"] = k8s(lab, f"/api/v1/namespaces/{ns}")["metadata"]["resourceVersion"]
-        for path in LISTS:
-            for item in k8s(lab, "/" + path.format(ns=ns))["items"] or []:
-                kube[f"{path.rsplit('/', 1)[1]}/{ns}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
-        kube.update(secret_versions(lab, ns))
-    with psycopg.connect(**lab.conninfo()) as conn:
-        roles = conn.execute("SELECT rolname, rolcanlogin, rolsuper FROM pg_roles ORDER BY 1").fetchall()
-        dbs = conn.execute("SELECT datname, datdba::regrole::text, datacl::text FROM pg_database ORDER BY 1").fetchall()
-        members = conn.execute("SELECT roleid, member FROM pg_auth_members ORDER BY 1, 2").fetchall()
-    with psycopg.connect(**lab.conninfo(dbname="keybuzz_prod")) as conn:
-        owners = conn.execute(
-            "SELECT 'c', oid::regclass::text, relowner::regrole::text, relacl::text FROM pg_class UNION ALL "
-            "SELECT 't', oid::regtype::text, typowner::regrole::text, '' FROM pg_type UNION ALL "
-            "SELECT 'p', oid::regprocedure::text, proowner::regrole::text, proacl::text FROM pg_proc ORDER BY 1, 2"
-        ).fetchall()
-    vault = lab.vault()
-    mounts = sorted(vault.read("sys/mounts")["data"])
-    connection = vault.read("database/config/keybuzz-postgres")["data"]
-    return {"kube": kube, "roles": roles, "dbs": dbs, "members": members, "owners": owners, "mounts": mounts,
-            "connection": connection}  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def diverged(lab: Lab, prog: Path) -> Iterator[None]:
     held = diverge(lab)
     yield
     for conn in held:
         conn.close()
-
-
-def lines(report: str) -> list[str]:
-    return report.splitlines()
-
-
-def line_with(report: str, *needles: str) -> str:
-    found = [line for line in lines(report) if all(n in line for n in needles)]
-    assert found, f"no line with {needles} in:\n{report}"
-    return found[0]
 
 
 @pytest.mark.usefixtures("diverged")

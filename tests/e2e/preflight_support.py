@@ -1,4 +1,5 @@
-"""A hand-made estate that does not look like the program, for the preflight's lab test (issue 17).
+"""The preflight's lab tests (issue 17): a hand-made estate that does not look like the program, and what the
+tests read to prove the preflight changed nothing.
 
 `diverge(lab)` turns lab-prod's seeded estate (lab/estate.py) into what the seeds describe instead of
 what the program would write: the api's Deployment re-created with the estate's own selector and labels
@@ -11,10 +12,14 @@ another database; an old Vault connection `database/config/keybuzz-postgres` on 
 an existing `database-prod` mount the stack does not list.
 
 Every object is created with kubectl's field manager, as by hand. Returns the sessions it holds open.
+`snapshot(lab)` is what a write would change (resourceVersions, catalog facts, Vault's mounts).
 """
 
 from __future__ import annotations
 
+import json
+import ssl
+import urllib.request
 from typing import Any
 
 import psycopg
@@ -22,6 +27,7 @@ import psycopg
 from lab.cluster import Lab
 from lab.config import HOST
 from lab.estate import legacy_password
+from tests.e2e.lab_support import k8s
 
 NS = "keybuzz-api-prod"
 LABELS = {"app": "keybuzz-api"}
@@ -29,6 +35,12 @@ MONITOR = "estate_monitor"
 VAULT_USER = "v-token-keybuzz--AbCdEfGhIjKlMnOpQrSt-1765000000"
 OTHER_DB = "keybuzz_reports"
 ROLE_PASSWORD = "lab-test-only-estate-login"  # a throwaway lab login, never an estate value
+NAMESPACES = ("keybuzz-api-prod", "keybuzz-client-prod")
+LISTS = ("apis/apps/v1/namespaces/{ns}/deployments", "api/v1/namespaces/{ns}/services",
+         "api/v1/namespaces/{ns}/serviceaccounts", "api/v1/namespaces/{ns}/configmaps",
+         "apis/external-secrets.io/v1/namespaces/{ns}/externalsecrets",
+         "apis/external-secrets.io/v1/namespaces/{ns}/secretstores")  # fmt: skip
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 def _kube(lab: Lab, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201)) -> Any:
@@ -135,3 +147,51 @@ def diverge(lab: Lab) -> list[psycopg.Connection[Any]]:
     _kubernetes(lab)
     _vault(lab)
     return _postgres(lab)
+
+
+def secret_versions(lab: Lab, ns: str) -> dict[str, str]:
+    """Secrets' resourceVersions, read as metadata only (the test never reads a Secret's value either)."""
+    ctx = ssl.create_default_context(cafile=str(lab.kube.dir / "certs" / "apiserver.crt"))
+    req = urllib.request.Request(f"{lab.kube.url}/api/v1/namespaces/{ns}/secrets")
+    req.add_header("Authorization", f"Bearer {lab.kube.token}")
+    req.add_header("Accept", METADATA_ONLY)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        items = json.loads(resp.read())["items"] or []
+    return {f"Secret/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+
+def snapshot(lab: Lab) -> dict[str, Any]:
+    """What a write would change: every object's resourceVersion in the adopted namespaces, the catalog facts
+    the preflight reads, and Vault's mounts and the old connection's config."""
+    kube: dict[str, str] = {}
+    for ns in NAMESPACES:
+        kube[f"Namespace/{ns}"] = k8s(lab, f"/api/v1/namespaces/{ns}")["metadata"]["resourceVersion"]
+        for path in LISTS:
+            for item in k8s(lab, "/" + path.format(ns=ns))["items"] or []:
+                kube[f"{path.rsplit('/', 1)[1]}/{ns}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        kube.update(secret_versions(lab, ns))
+    with psycopg.connect(**lab.conninfo()) as conn:
+        roles = conn.execute("SELECT rolname, rolcanlogin, rolsuper FROM pg_roles ORDER BY 1").fetchall()
+        dbs = conn.execute("SELECT datname, datdba::regrole::text, datacl::text FROM pg_database ORDER BY 1").fetchall()
+        members = conn.execute("SELECT roleid, member FROM pg_auth_members ORDER BY 1, 2").fetchall()
+    with psycopg.connect(**lab.conninfo(dbname="keybuzz_prod")) as conn:
+        owners = conn.execute(
+            "SELECT 'c', oid::regclass::text, relowner::regrole::text, relacl::text FROM pg_class UNION ALL "
+            "SELECT 't', oid::regtype::text, typowner::regrole::text, '' FROM pg_type UNION ALL "
+            "SELECT 'p', oid::regprocedure::text, proowner::regrole::text, proacl::text FROM pg_proc ORDER BY 1, 2"
+        ).fetchall()
+    vault = lab.vault()
+    mounts = sorted(vault.read("sys/mounts")["data"])
+    connection = vault.read("database/config/keybuzz-postgres")["data"]
+    return {"kube": kube, "roles": roles, "dbs": dbs, "members": members, "owners": owners, "mounts": mounts,
+            "connection": connection}  # fmt: skip
+
+
+def lines(report: str) -> list[str]:
+    return report.splitlines()
+
+
+def line_with(report: str, *needles: str) -> str:
+    found = [line for line in lines(report) if all(n in line for n in needles)]
+    assert found, f"no line with {needles} in:\n{report}"
+    return found[0]
