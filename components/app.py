@@ -17,10 +17,11 @@ from .k8s import (
     PATCH_FORCE,
     REPLACE_UNREADY,
     SKIP_AWAIT,
+    EnvFrom,
     awaited,
     hardened,
     labels_of,
-    selector_of,
+    selector_or,
 )
 from .pickup import RELOAD_ANNOTATION
 from .spec import Credentials, DatabaseSecret
@@ -65,6 +66,23 @@ class ServiceArgs:
     #: Where the app's database credentials come from: "estate" (the legacy login's Secret, cutover phase
     #: kept) or "vault" (ESO). A pod-template annotation, so that the switch rolls the pods onto the new ones.
     credentials: Credentials | None = None
+    #: The adopted Deployment's selector (``<app>SelectorLabels``): its immutable ``spec.selector``, added to
+    #: the pod labels, and the Service's, PDB's and spread's selector. Empty: the program's (`selector_of`).
+    selector_labels: Mapping[str, str] = field(default_factory=dict)
+    #: Name of the Service's port (``<app>ServicePortName``); its targetPort is always the number `port`.
+    service_port_name: str = "http"
+    #: Secrets and ConfigMaps the estate's container also read (``<app>ExtraEnvFrom``): ``envFrom`` is an
+    #: atomic list, so whatever the program does not declare there is dropped by its apply.
+    extra_env_from: Sequence[EnvFrom] = ()
+    #: The pods' ``imagePullSecrets`` (``<app>ImagePullSecrets``): the pods run as the program's service
+    #: account, so pull secrets the estate attached to the namespace's ``default`` would no longer apply.
+    image_pull_secrets: Sequence[str] = ()
+
+    @property
+    def reloaded_secrets(self) -> list[str]:
+        """The Secrets whose change rolls the Deployment (Reloader's annotation): the program's and the
+        extra ones (Reloader here ignores ConfigMaps: components/pickup.py)."""
+        return [*self.secret_env_from, *(e.name for e in self.extra_env_from if e.kind == "secret")]
 
 
 def _container(args: ServiceArgs) -> dict[str, Any]:
@@ -75,7 +93,8 @@ def _container(args: ServiceArgs) -> dict[str, Any]:
         "image": args.image,
         "imagePullPolicy": "IfNotPresent",
         "env": _env_list(args.plain_env),
-        "envFrom": [{"secretRef": {"name": s}} for s in args.secret_env_from],
+        "envFrom": [{"secretRef": {"name": s}} for s in args.secret_env_from]
+        + [e.source() for e in args.extra_env_from],
         "resources": DEFAULT_RESOURCES,
     }
     if args.command is not None:
@@ -111,8 +130,13 @@ class Service(pulumi.ComponentResource):
     ``keybuzz-<app>``, image repository:tag from config, the catalog's command, probes on every HTTP app,
     resources, a restricted security context, env from the ESO-synced Secrets and plain LB settings;
     annotated for Reloader with those Secrets, so their re-issue restarts the pods), a
-    Service when the app serves a port, and for replicated apps (replicas > 1) a PodDisruptionBudget and a
-    topology spread over nodes.
+    Service when the app serves a port (its targetPort the port's number), and for replicated apps
+    (replicas > 1) a PodDisruptionBudget and a topology spread over nodes.
+
+    An adopted app keeps what the estate's objects had (`ServiceArgs`: ``selector_labels``,
+    ``service_port_name``, ``extra_env_from``, ``image_pull_secrets``): the Deployment's immutable selector and
+    the Service's atomic one stay the estate's, so its running pods stay selected; nothing the estate's
+    container read is dropped from ``envFrom``.
 
     Outputs: ``deployment``, ``image``.
     """
@@ -136,7 +160,9 @@ class Service(pulumi.ComponentResource):
 
         container, pod = hardened(_container(args), kind.writable_dirs)
 
-        selector = selector_of(args.workload)
+        selector = selector_or(args.workload, args.selector_labels)
+        if args.image_pull_secrets:
+            pod["imagePullSecrets"] = [{"name": s} for s in args.image_pull_secrets]
         if args.replicas > 1:
             pod["topologySpreadConstraints"] = [
                 {
@@ -148,7 +174,7 @@ class Service(pulumi.ComponentResource):
             ]
         # Reloader (components/reloader.py) patches the pod template when one of these Secrets changes;
         # the pod-template annotation it sets is a field this program never sets (see components/pickup.py).
-        reload = {RELOAD_ANNOTATION: ",".join(args.secret_env_from)} if args.secret_env_from else {}
+        reload = {RELOAD_ANNOTATION: ",".join(args.reloaded_secrets)} if args.reloaded_secrets else {}
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=metadata(args.workload, **annotations, **reload),
@@ -157,7 +183,7 @@ class Service(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 "template": {
                     "metadata": {
-                        "labels": labels,
+                        "labels": {**labels, **args.selector_labels},
                         "annotations": {CREDENTIALS_ANNOTATION: args.credentials} if args.credentials else {},
                     },
                     "spec": {"serviceAccountName": args.service_account, **pod, "containers": [container]},
@@ -167,10 +193,13 @@ class Service(pulumi.ComponentResource):
         )
 
         if args.port is not None:
+            # targetPort is the number, not the container's port name: pods of the estate's template, whose
+            # port has no name (or another), stay endpoints while the Deployment rolls onto the program's.
+            port = {"name": args.service_port_name, "port": 80, "targetPort": args.port}
             k8s.core.v1.Service(
                 f"{name}-service",
                 metadata=metadata(args.workload, **annotations),
-                spec={"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+                spec={"selector": selector, "ports": [port]},
                 opts=child,
             )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -43,6 +43,12 @@ class AppSecretsArgs:
     #: here depends on them (as `MigrationsArgs.credentials_after`); without, ESO's first syncs fail and wait
     #: for its backoff.
     credentials_after: Sequence[pulumi.Resource] = ()
+    #: Per database Secret, the estate ExternalSecret that owns it today (``<app>EstateExternalSecret``): the
+    #: program's ExternalSecret takes that name (see `dynamic_database_secret`).
+    estate_external_secrets: Mapping[str, str] = field(default_factory=dict)
+    #: Whether `up` waits until ESO has synced each database Secret (Ready): an `up` that reports success
+    #: while the apps still read the legacy credentials is worse than one that fails.
+    await_database_secrets: bool = True
 
 
 def database_template(secret: DatabaseSecret) -> dict[str, str]:
@@ -83,12 +89,14 @@ def external_secret(
     template: dict[str, Any] | None,
     opts: pulumi.ResourceOptions,
     wait_ready: bool = False,
+    name: str | None = None,
 ) -> k8s.apiextensions.CustomResource:
-    """One ExternalSecret writing the Kubernetes Secret `target` (ESO owns it: deleted with it)."""
+    """One ExternalSecret writing the Kubernetes Secret `target` (ESO owns it: deleted with it), named
+    `name` (default: `target`)."""
     target_spec: dict[str, Any] = {"name": target, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
     if template is not None:
         target_spec["template"] = template
-    metadata: dict[str, Any] = {"name": target, "namespace": namespace, "annotations": dict(PATCH_FORCE)}
+    metadata: dict[str, Any] = {"name": name or target, "namespace": namespace, "annotations": dict(PATCH_FORCE)}
     if wait_ready:
         metadata["annotations"].update(WAIT_FOR_READY)
     return k8s.apiextensions.CustomResource(
@@ -114,10 +122,20 @@ def dynamic_database_secret(
     store_name: str,
     opts: pulumi.ResourceOptions,
     wait_ready: bool = False,
+    external_secret_name: str | None = None,
 ) -> tuple[k8s.apiextensions.CustomResource, k8s.apiextensions.CustomResource]:
     """The ``VaultDynamicSecret`` generator issuing `secret`'s credentials and the ExternalSecret templating
     them into the PG* Secret, named ``<prefix>-<secret>-creds`` and ``<prefix>-<secret>``. `opts` apply to
-    both."""
+    both.
+
+    The ExternalSecret's ``metadata.name`` is the Secret's, or `external_secret_name`: the estate's
+    ExternalSecret that owns the Secret today. ESO refuses to write a Secret whose controller is another
+    ExternalSecret, judged by *name* (external-secrets ``externalsecret_controller.go``: ``GetControllerOf``,
+    "we ignore the UID"), so a second ExternalSecret would never sync and two owners would fight; upserted
+    under the estate's name (with `PATCH_FORCE`) the program's is the same object, so the owner check keeps
+    passing and nothing is deleted. Its ``spec.data`` is declared empty: ``data`` and ``dataFrom`` are atomic
+    lists in ESO's CRD, so the forced apply replaces whatever the estate read (its KV path, which the program's
+    policy denies) with the generator alone."""
     generator_name = f"{secret.secret_name}-creds"
     generator = k8s.apiextensions.CustomResource(
         f"{prefix}-{generator_name}",
@@ -139,6 +157,7 @@ def dynamic_database_secret(
         refresh,
         store_name,
         {
+            "data": [],
             "dataFrom": [
                 {
                     "sourceRef": {
@@ -149,11 +168,12 @@ def dynamic_database_secret(
                         }
                     }
                 }
-            ]
+            ],
         },
         {"engineVersion": "v2", "mergePolicy": "Replace", "data": database_template(secret)},
         opts.merge(pulumi.ResourceOptions(depends_on=[generator])),
         wait_ready=wait_ready,
+        name=external_secret_name,
     )
     return generator, synced
 
@@ -165,8 +185,10 @@ class AppSecrets(pulumi.ComponentResource):
 
     Children: a ``SecretStore`` (Vault provider, Kubernetes auth, KV v2); per database Secret a
     ``VaultDynamicSecret`` generator and an ``ExternalSecret`` templating PG* keys with the LB host and
-    port; per KV secret an ``ExternalSecret`` extracting it. API versions ``external-secrets.io/v1`` and
-    ``generators.external-secrets.io/v1alpha1``; ESO defaults are spelled out.
+    port (awaited until ESO reports it synced, and named as the estate's ExternalSecret it takes over when
+    there is one: `dynamic_database_secret`); per KV secret an ``ExternalSecret`` extracting it. API
+    versions ``external-secrets.io/v1`` and ``generators.external-secrets.io/v1alpha1``; ESO defaults are
+    spelled out.
 
     Outputs: ``secrets`` (names of the Kubernetes Secrets ESO maintains).
     """
@@ -189,7 +211,16 @@ class AppSecrets(pulumi.ComponentResource):
         after_store = child.merge(pulumi.ResourceOptions(depends_on=[store]))
 
         for secret in args.database_secrets:
-            dynamic_database_secret(name, args.namespace, secret, refresh, STORE_NAME, after_store)
+            dynamic_database_secret(
+                name,
+                args.namespace,
+                secret,
+                refresh,
+                STORE_NAME,
+                after_store,
+                wait_ready=args.await_database_secrets,
+                external_secret_name=args.estate_external_secrets.get(secret.secret_name),
+            )
 
         for kv in args.kv_secrets:
             external_secret(

@@ -6,7 +6,8 @@ are labelled, annotated and locked down alike.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 from .catalog import EMPTY_DIR_LIMIT, RUN_AS_USER
 
@@ -42,6 +43,33 @@ def labels_of(workload: str, env: str) -> dict[str, str]:
 def selector_of(workload: str) -> dict[str, str]:
     """The labels selecting a workload's pods (a subset of `labels_of`, stable across environments)."""
     return {NAME_LABEL: workload}
+
+
+def selector_or(workload: str, estate: Mapping[str, str] | None) -> dict[str, str]:
+    """The labels selecting a workload's pods: the adopted Deployment's (``<app>SelectorLabels``) when the
+    estate made it, else `selector_of`. A Deployment's selector is immutable and a Service's is replaced
+    whole by an apply, so an adopted workload keeps the estate's: its running pods stay selected."""
+    return dict(estate) if estate else selector_of(workload)
+
+
+@dataclass(frozen=True)
+class EnvFrom:
+    """One ``envFrom`` source of a container: a Secret or a ConfigMap, by name."""
+
+    kind: Literal["secret", "configmap"]
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> EnvFrom:
+        """``secret:<name>`` or ``configmap:<name>`` (the config's spelling, validated by its type)."""
+        kind, _, name = text.partition(":")
+        if kind not in ("secret", "configmap") or not name:
+            raise ValueError(f"'{text}' is not secret:<name> or configmap:<name>")
+        return cls("secret" if kind == "secret" else "configmap", name)
+
+    def source(self) -> dict[str, Any]:
+        """The container's ``envFrom`` entry."""
+        return {"secretRef" if self.kind == "secret" else "configMapRef": {"name": self.name}}
 
 
 def awaited(skip_await: bool, **annotations: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from .app import MigrationsArgs, ServiceArgs
 from .catalog import MIGRATIONS_COMMAND, MIGRATIONS_SECRET, AppKind
 from .config import StackConfig, app_names
 from .external_secrets import STORE_NAME, AppSecretsArgs
-from .k8s import selector_of
+from .k8s import selector_or
 from .namespace import AppNamespaceArgs
 from .naming import Naming
 from .pg_adoption import AdminConnection
@@ -223,7 +223,7 @@ def _app(cfg: StackConfig, naming: Naming, a: str, around: _Environment) -> AppP
         namespace=namespace,
         isolation=AppNamespaceArgs(
             workload=workload, env=cfg.environment, namespace=namespace, http_port=settings.port,
-            http_pods=selector_of(workload),
+            http_pods=selector_or(workload, settings.selector_labels),
             lb_egress=((lb,) if kind.uses_database else ()) + ((redis,) if kind.uses_redis else ()),
             environment_namespaces=around.namespaces, environment_http_ports=around.http_ports,
             ingress_namespace=cfg.ingress_namespace, skip_await=cfg.kubernetes_skip_await,
@@ -233,6 +233,8 @@ def _app(cfg: StackConfig, naming: Naming, a: str, around: _Environment) -> AppP
         secrets=AppSecretsArgs(
             namespace=namespace, store_login=login, kv_mount=cfg.vault_kv_mount, database_secrets=database_secrets,
             kv_secrets=kv_secrets, refresh_seconds=cfg.secret_refresh_seconds,
+            estate_external_secrets={s.secret_name: settings.estate_external_secret for s in database_secrets
+                                     if settings.estate_external_secret},
         ) if database_secrets or kv_secrets or migrations else None,
         migrations=migrations,
         service=ServiceArgs(
@@ -242,6 +244,8 @@ def _app(cfg: StackConfig, naming: Naming, a: str, around: _Environment) -> AppP
             plain_env=plain_env, secret_env_from=db_env + [k.secret_name for k in kv_secrets],
             skip_await=cfg.kubernetes_skip_await,
             credentials=None if not kind.uses_database else "estate" if keeps_estate else "vault",
+            selector_labels=settings.selector_labels, service_port_name=settings.service_port_name or "http",
+            extra_env_from=settings.extra_env_from, image_pull_secrets=settings.image_pull_secrets,
         ),
         rolls_after_migrations=(
             not _migrates(kind)

@@ -245,7 +245,9 @@ def hold_session(lab: Lab, name: str, user: str, password: str, database: str) -
     if record is not None and record.alive():
         return False
     env = {
-        **os.environ,
+        # Not the caller's PG* (`python -m lab env` may name another lab's CA): TLS as the lab's clients use it.
+        **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
+        "PGSSLMODE": "require",
         "PGHOST": HOST,
         "PGPORT": str(lab.ports.lb_write),
         "PGUSER": user,
@@ -423,6 +425,9 @@ def _estate_external_secret() -> dict[str, Any]:
             "refreshInterval": "1h",
             "secretStoreRef": {"name": ESTATE_STORE, "kind": "SecretStore"},
             "target": {"name": DATABASE_SECRET, "creationPolicy": "Owner"},
+            # Both ways of reading the estate's path, as hand-edited manifests mix them: every key, and one
+            # key named explicitly (both must be gone once the program's ExternalSecret takes this one over).
+            "data": [{"secretKey": "PGPASSWORD", "remoteRef": {"key": KV_PATH, "property": "PGPASSWORD"}}],
             "dataFrom": [{"extract": {"key": KV_PATH}}],
         },
     }

@@ -9,10 +9,11 @@ here, once, into one typed object per app; nothing outside config/ reads the fla
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..catalog import AppKind
+from ..k8s import EnvFrom
 from ..naming import Naming
 from ..spec import Egress
 from .keys import SETTINGS, Setting, field_name, key
@@ -49,6 +50,12 @@ class AppInput:
     database: str | None
     database_app: str | None
     legacy_roles: tuple[str, ...] | None
+    #: What its adopted Kubernetes objects keep of the estate (each None when its key did not parse).
+    selector_labels: Mapping[str, str] | None = None
+    service_port_name: str | None = None
+    extra_env_from: tuple[str, ...] | None = None
+    image_pull_secrets: tuple[str, ...] | None = None
+    estate_external_secret: str | None = None
 
     def key(self, setting: Setting) -> str:
         """The config key of this app's `setting` (``apiImageTag``)."""
@@ -81,6 +88,16 @@ class AppSettings:
     database_app: str | None
     #: Legacy roles of the database it owns; () otherwise.
     legacy_roles: tuple[str, ...]
+    #: The adopted Deployment's selector (``<app>SelectorLabels``); {} keeps the program's.
+    selector_labels: Mapping[str, str] = field(default_factory=dict)
+    #: Name of its Service's port (``<app>ServicePortName``); None when it serves nothing.
+    service_port_name: str | None = None
+    #: Secrets and ConfigMaps its container also reads (``<app>ExtraEnvFrom``), after the program's own.
+    extra_env_from: tuple[EnvFrom, ...] = ()
+    #: Pull secrets of its pods (``<app>ImagePullSecrets``).
+    image_pull_secrets: tuple[str, ...] = ()
+    #: The estate ExternalSecret that owns its database Secret (``<app>EstateExternalSecret``); None if none.
+    estate_external_secret: str | None = None
 
     @property
     def image(self) -> str:
@@ -97,7 +114,7 @@ def app_inputs(
     for app, kind in catalog.items():
         settings = frozenset(s for s in SETTINGS if field_name(app, s) in declared)
         parsed: dict[str, Any] = {s: values.get(field_name(app, s)) for s in SETTINGS}
-        for listed in ("legacy_roles", "command", "egress"):
+        for listed in ("legacy_roles", "command", "egress", "extra_env_from", "image_pull_secrets"):
             if parsed[listed] is not None:
                 parsed[listed] = tuple(parsed[listed])
         inputs[app] = AppInput(app, kind, settings, **parsed)
@@ -131,5 +148,10 @@ def settle(inputs: Mapping[str, AppInput], enabled: Iterable[str], env: str) -> 
             database=None if owner is None else database_name(env, owner, inputs[owner].database or ""),
             database_app=owner,
             legacy_roles=given.legacy_roles or (),
+            selector_labels=dict(given.selector_labels or {}),
+            service_port_name=given.service_port_name,
+            extra_env_from=tuple(EnvFrom.parse(e) for e in given.extra_env_from or ()),
+            image_pull_secrets=given.image_pull_secrets or (),
+            estate_external_secret=given.estate_external_secret or None,
         )
     return settled

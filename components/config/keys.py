@@ -22,6 +22,11 @@ Setting = Literal[
     "database",
     "database_app",
     "legacy_roles",
+    "selector_labels",
+    "service_port_name",
+    "extra_env_from",
+    "image_pull_secrets",
+    "estate_external_secret",
 ]
 SETTINGS: Final[tuple[Setting, ...]] = get_args(Setting)
 

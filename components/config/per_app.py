@@ -26,7 +26,22 @@ from pydantic import Field, create_model
 from ..catalog import CATALOG, AppKind
 from .keys import Setting, field_name, key
 from .model import StackConfig
-from .types import CommandT, EgressListT, HostT, IdentListT, IdentT, PositiveIntT, RepoT, TagT, apps_type
+from .types import (
+    CommandT,
+    EgressListT,
+    EnvFromListT,
+    HostT,
+    IdentListT,
+    IdentT,
+    LabelsT,
+    ObjectNameListT,
+    OptionalObjectNameT,
+    PortNameT,
+    PositiveIntT,
+    RepoT,
+    TagT,
+    apps_type,
+)
 
 Catalog = Mapping[str, AppKind]
 
@@ -162,6 +177,53 @@ APP_SETTINGS: Final[tuple[AppSetting, ...]] = (
             "api": "Roles of the estate that own objects in or log in to the api's database (e.g. keybuzz_api_prod): "
             "their objects go to the owner group, and legacyLoginPhase retires them.",
         },
+    ),
+    # What the {app}'s adopted Kubernetes objects keep of the estate (docs/runbook-adopting-the-estate.md,
+    # "Before the first up"): facts the program cannot read at preview (no I/O), written down as config.
+    AppSetting(
+        "selector_labels",
+        LabelsT,
+        'Selector of the {app}\'s adopted Deployment as a JSON object (e.g. {{"app": "keybuzz-{app}"}}): kept as '
+        "its immutable selector, added to its pod labels, and used by its Service, PodDisruptionBudget, spread and "
+        "NetworkPolicies. Empty: the program's app.kubernetes.io/name. Set once, before the first up; never change.",
+        "",
+        _every_app,
+        after="adopt_vault_mounts",
+    ),
+    AppSetting(
+        "service_port_name",
+        PortNameT,
+        "Name of the {app}'s Service port (an Ingress may name it; its targetPort is always the number {app}Port).",
+        "http",
+        lambda kind: kind.port is not None,
+        after="adopt_vault_mounts",
+    ),
+    AppSetting(
+        "extra_env_from",
+        EnvFromListT,
+        "Secrets and ConfigMaps the {app}'s container also reads as env (JSON list of secret:<name> or "
+        "configmap:<name>), after the program's own: envFrom is replaced whole, so what is not listed is dropped.",
+        "[]",
+        _every_app,
+        after="adopt_vault_mounts",
+    ),
+    AppSetting(
+        "image_pull_secrets",
+        ObjectNameListT,
+        "Pull secrets of the {app}'s pods (JSON list of Secret names in its namespace).",
+        "[]",
+        _every_app,
+        after="adopt_vault_mounts",
+    ),
+    AppSetting(
+        "estate_external_secret",
+        OptionalObjectNameT,
+        "The estate ExternalSecret that owns the {app}'s database Secret today: from phase dynamic the program's "
+        "ExternalSecret takes its name over (same object), so ESO's owner check passes and nothing is deleted; keep "
+        "it set from then on.",
+        "",
+        lambda kind: kind.db_secret_name is not None,
+        after="adopt_vault_mounts",
     ),
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Annotated, Any, Final, Literal, TypeVar, get_args
 
@@ -235,6 +235,58 @@ def _check_environment(value: str) -> str:
     return value
 
 
+# --- what an adopted app's Kubernetes objects keep of the estate (issue 17 items 1-3) ----------------------
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_LABEL_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
+#: A Kubernetes object name (DNS subdomain): a Secret, a ConfigMap, an ExternalSecret.
+_OBJECT_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+#: A Service port name (IANA_SVC_NAME): at most 15 characters, lower-case letters, digits and inner '-'.
+_PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
+#: The kinds an ``<app>ExtraEnvFrom`` entry may name (``<kind>:<name>``).
+ENV_FROM_KINDS: Final[Mapping[str, str]] = {"secret": "secretRef", "configmap": "configMapRef"}
+
+
+def _parse_labels(value: Any) -> dict[str, str]:
+    """A label selector's ``matchLabels`` as JSON object text (or an object): "" is none."""
+    if value in ("", None):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f'expected a JSON object, e.g. {{"app": "keybuzz-api"}} ({exc.msg})') from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError('expected a JSON object of label: value strings, e.g. {"app": "keybuzz-api"}')
+    for label, text in value.items():
+        if not _LABEL_KEY.match(label):
+            raise ValueError(f"'{label}' is not a Kubernetes label key")
+        if not _LABEL_VALUE.match(text):
+            raise ValueError(f"'{text}' (label {label}) is not a Kubernetes label value")
+    return dict(value)
+
+
+def _check_object_names(values: list[str]) -> list[str]:
+    for v in values:
+        if not _OBJECT_NAME.match(v):
+            raise ValueError(f"'{v}' is not a Kubernetes object name (lower-case letters, digits, '-', '.')")
+    return _unique(values)
+
+
+def _check_env_from(values: list[str]) -> list[str]:
+    for v in values:
+        kind, sep, name = v.partition(":")
+        if not sep or kind not in ENV_FROM_KINDS or not _OBJECT_NAME.match(name):
+            raise ValueError(f"'{v}' is not secret:<name> or configmap:<name> (e.g. secret:keybuzz-api-smtp)")
+    return _unique(values)
+
+
+def _check_port_name(value: str) -> str:
+    if not _PORT_NAME.match(value):
+        raise ValueError("expected a port name: at most 15 lower-case letters, digits and inner '-', a letter at least")
+    return value
+
+
 EnvironmentT = Annotated[str, AfterValidator(_check_environment)]
 EndpointT = Annotated[Endpoint, BeforeValidator(parse_endpoint)]
 OptionalEndpointT = Annotated[Endpoint | None, BeforeValidator(_parse_optional_endpoint)]
@@ -262,6 +314,11 @@ LegacyPhaseT = Literal["kept", "dynamic", "refused", "dropped"]
 #: The order of the cutover phases (docs/runbook-adopting-the-estate.md).
 LEGACY_PHASES: Final[tuple[str, ...]] = get_args(LegacyPhaseT)
 CronT = Annotated[str, AfterValidator(lambda v: _check_cron(v))]
+LabelsT = Annotated[dict[str, str], BeforeValidator(_parse_labels)]
+ObjectNameListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_object_names)]
+OptionalObjectNameT = Annotated[str, AfterValidator(lambda v: _check_object_names([v])[0] if v else v)]
+EnvFromListT = Annotated[list[str], BeforeValidator(_parse_json_list), AfterValidator(_check_env_from)]
+PortNameT = Annotated[str, AfterValidator(_check_port_name)]
 
 
 def apps_type(known: tuple[str, ...]) -> Any:

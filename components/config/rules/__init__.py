@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .apps import MOVING_TAGS, client_build, images_and_databases, secret_env
+from .apps import MOVING_TAGS, client_build, estate_objects, images_and_databases, secret_env
 from .common import ParsedConfig, Rule
 from .estate import credential_ttls, egress, network, no_node_addresses, node_pattern, stack_name
 from .names import adoption, declared_names, isolation, legacy_roles
@@ -25,6 +25,7 @@ RULES: Final[tuple[Rule, ...]] = (
     legacy_roles,
     network,
     egress,
+    estate_objects,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "credential_ttls",
     "declared_names",
     "egress",
+    "estate_objects",
     "images_and_databases",
     "isolation",
     "legacy_roles",

@@ -7,7 +7,9 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
+from ...catalog import MIGRATIONS_SECRET
 from ...environments import environments, facts
+from ...k8s import labels_of
 from ...naming import Naming, tokens
 from ..app_settings import database_name
 from ..errors import NAMESPACE, SECRET_PLACEHOLDER, Problem
@@ -175,3 +177,68 @@ def secret_env(parsed: ParsedConfig) -> Iterator[Problem]:
                     f"'{app}': {var} is set by the program (LB endpoint, dynamic credentials)",
                     f"remove {var}; it is never stored in KV",
                 )
+
+
+#: The keys that keep an adopted app's estate facts, and their "not set" values.
+_ESTATE_KEYS: Final = {
+    "selector_labels": {},
+    "extra_env_from": (),
+    "image_pull_secrets": (),
+    "estate_external_secret": "",
+}
+
+
+def estate_objects(parsed: ParsedConfig) -> Iterator[Problem]:
+    """The estate facts an app keeps (``<app>SelectorLabels``, ``<app>ExtraEnvFrom``,
+    ``<app>ImagePullSecrets``, ``<app>EstateExternalSecret``) can be kept safely: set only for an app the
+    stack runs, no selector label contradicting a label the program puts on the app's pods (the pod
+    template carries both), no extra envFrom naming a Secret the program already mounts, and no estate
+    ExternalSecret name that another ExternalSecret of the program already takes in that namespace."""
+    if parsed.apps is None:
+        return
+    env = parsed.environment if parsed.environment in environments() else None
+    for given in parsed.per_app.values():
+        if given.name not in parsed.apps:
+            for setting, unset in _ESTATE_KEYS.items():
+                value = getattr(given, setting)
+                if setting in given.settings and value is not None and value != unset:
+                    yield parsed.problem(
+                        given.key(setting),
+                        value,
+                        f"'{given.name}' is not in apps, so it has no Kubernetes objects to keep this for",
+                        f"remove {NAMESPACE}:{given.key(setting)} or add '{given.name}' to apps",
+                    )
+            continue
+        if env is None:
+            continue
+        naming = Naming(env)
+        own = labels_of(naming.workload(given.name), env)
+        for label, value in (given.selector_labels or {}).items():
+            if label in own and own[label] != value:
+                yield parsed.problem(
+                    given.key("selector_labels"),
+                    json.dumps(dict(given.selector_labels or {})),
+                    f"selects {label}={value}, but the program labels the {given.name}'s pods {label}={own[label]}: "
+                    "the Deployment could never select its own pods",
+                    f"an estate Deployment selecting on {label} with another value cannot be adopted in place: "
+                    "re-create it with the program's labels (docs/runbook-adopting-the-estate.md)",
+                )
+        program_secrets = {s for s in (given.kind.db_secret_name, naming.kv_secret_name(given.name)) if s}
+        for entry in given.extra_env_from or ():
+            kind, _, name = entry.partition(":")
+            if kind == "secret" and name in program_secrets:
+                yield parsed.problem(
+                    given.key("extra_env_from"),
+                    entry,
+                    f"the program already mounts the Secret {name} in the {given.name}'s envFrom",
+                    f"remove {entry} from {NAMESPACE}:{given.key('extra_env_from')}",
+                )
+        taken = {naming.kv_secret_name(given.name)} | ({MIGRATIONS_SECRET} if given.kind.runs_migrations else set())
+        if given.estate_external_secret and given.estate_external_secret in taken:
+            yield parsed.problem(
+                given.key("estate_external_secret"),
+                given.estate_external_secret,
+                f"is the name of another ExternalSecret the program declares in the {given.name}'s namespace",
+                "an estate ExternalSecret of that name writes another Secret: the program cannot take it over for the "
+                "database Secret; retire it by hand (it is not the database Secret's owner) and unset the key",
+            )

@@ -65,6 +65,11 @@ def test_its_keys_are_declared_from_the_catalog_entry() -> None:
         "reportsEgress",  # every app's egress allow-list
         "reportsDatabase",  # it owns a database
         "reportsLegacyRoles",
+        "reportsSelectorLabels",  # what its adopted objects keep of the estate
+        "reportsServicePortName",  # it serves a port
+        "reportsExtraEnvFrom",
+        "reportsImagePullSecrets",
+        "reportsEstateExternalSecret",  # it has a database Secret
     }
     assert schema["reportsImageRepository"]["default"] == "ghcr.io/keybuzzio/keybuzz-reports"
     assert schema["reportsDatabase"]["description"] == "Database of the reports. Empty means keybuzz_reports_<env>."

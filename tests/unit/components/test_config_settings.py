@@ -58,6 +58,7 @@ def test_each_enabled_app_has_its_typed_settings_in_catalog_order() -> None:
         database="keybuzz",  # DEV's legacy name
         database_app="api",
         legacy_roles=("keybuzz_api_dev",),
+        service_port_name="http",  # the others keep what the estate has: none set in the shipped stacks
     )
     assert dev.app("api").image == "ghcr.io/keybuzzio/keybuzz-api:v0.4.31-replacement"
     worker = dev.app("worker")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from components.catalog import MIGRATIONS_SECRET
+from components.external_secrets import WAIT_FOR_READY
 from components.k8s import PATCH_FORCE
 from render import Recorded, Rendering, render_stack
+
+#: An app database ExternalSecret: taken over (patchForce) and awaited until ESO synced it (issue 17 item 3).
+AWAITED = {**PATCH_FORCE, **WAIT_FOR_READY}
 
 DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
@@ -34,7 +38,7 @@ def test_prod_runs_only_what_its_stack_lists(prod: Rendering) -> None:
 def test_worker_reads_the_backend_database_through_its_own_role(dev: Rendering) -> None:
     worker = dev.one(
         EXTERNAL_SECRET,
-        metadata={"name": "keybuzz-worker-db", "namespace": "keybuzz-worker-dev", "annotations": PATCH_FORCE},
+        metadata={"name": "keybuzz-worker-db", "namespace": "keybuzz-worker-dev", "annotations": AWAITED},
     )
     data = worker.inputs["spec"]["target"]["template"]["data"]
     assert data["PGDATABASE"] == "keybuzz_backend"
