@@ -58,7 +58,8 @@ from render.unseeded import unseeded
 #: Keys the preflight names in its fixes that the program may not read yet (other branches add them): read
 #: here from the stack file, and kept from the program's config only when its model knows them.
 PREFLIGHT_KEYS = re.compile(
-    rf"^{PROJECT}:(\w+(SelectorLabels|ExtraEnvFrom|ImagePullSecrets|EstateExternalSecret)|databaseConsumers)$"
+    rf"^{PROJECT}:(\w+(SelectorLabels|ServicePortName|ExtraEnvFrom|ImagePullSecrets|EstateExternalSecret)"
+    r"|databaseConsumers)$"
 )
 
 

@@ -96,7 +96,7 @@ class Finding:
 
 #: Keys whose value is a JSON object (the others the preflight names are lists, or a string below).
 OBJECT_KEYS = ("SelectorLabels",)
-STRING_KEYS = ("EstateExternalSecret",)
+STRING_KEYS = ("EstateExternalSecret", "ServicePortName")
 
 
 def app_key(app: str, suffix: str) -> str:
@@ -421,6 +421,8 @@ def compare_service(
                     area, who, f"{what} name", Verdict.DROPPED,
                     f"{mine.get('name')!r} => {port.get('name')!r}: whatever names the port {mine.get('name')!r} (an "
                     "Ingress backend's port.name, a ServiceMonitor) stops resolving",
+                    key=app_key(app, "ServicePortName") if app and mine.get("name") else "",
+                    items=(str(mine.get("name")),) if app and mine.get("name") else (),
                     fix=f"point those at port {number[0]} by number, or at the name {port.get('name')!r}, "
                     "before the up",
                 )
@@ -536,7 +538,7 @@ def compare_eso(
         if name in ctx.program_external_secrets:
             prog_spec = ctx.program_external_secrets[name].get("spec") or {}
             live_data = (es.get("spec") or {}).get("data") or []
-            if live_data and not prog_spec.get("data"):
+            if live_data and "data" not in prog_spec:  # declared (even empty), the atomic list is replaced
                 out.append(
                     Finding(
                         "eso", who, "spec.data", Verdict.BLOCKS,

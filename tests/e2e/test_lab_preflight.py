@@ -64,8 +64,8 @@ class TestPreflight:
         out = proc.stdout
         assert "[blocks: immutable] Deployment keybuzz-api-prod/keybuzz-api: spec.selector" in out
         assert "[blocks: cuts traffic] Service keybuzz-api-prod/keybuzz-api: spec.selector" in out
-        assert "[blocks: cuts traffic] Service keybuzz-api-prod/keybuzz-api: port 80 targetPort" in out
-        assert "[would be dropped: no key keeps it] Service keybuzz-api-prod/keybuzz-api: port 80 name" in out
+        assert "[taken over] Service keybuzz-api-prod/keybuzz-api: port 80 targetPort: same targetPort 3001" in out
+        assert line_with(out, "[would be dropped: model it with keybuzz:apiServicePortName]", "port 80 name")
         assert line_with(out, "[would be dropped: model it with keybuzz:apiExtraEnvFrom]", "keybuzz-api-smtp")
         assert line_with(out, "[not listed: add to keybuzz:apiExtraEnvFrom]", "JWT_SECRET")
         assert line_with(out, "[not listed: add to keybuzz:apiImagePullSecrets]", "ghcr-pull")
@@ -88,6 +88,7 @@ class TestPreflight:
                     'keybuzz:apiEstateExternalSecret: "keybuzz-api-postgres-estate"',
                     'keybuzz:databaseConsumers: ["estate_monitor", "v-token-keybuzz--"]',
                     'keybuzz:adoptVaultMounts: ["database-prod"]',
+                    'keybuzz:apiServicePortName: "web"',
                     "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;"):  # fmt: skip
             assert fix in out
         assert "result: BLOCKED" in out

@@ -50,8 +50,10 @@ def test_the_preflight_names_what_the_seeds_show_and_changes_nothing(lab: Lab, s
         service = f"Service keybuzz-{app}-prod/keybuzz-{app}"
         assert line_with(out, "[blocks: immutable]", f"{deployment}: spec.selector")
         assert line_with(out, "[blocks: cuts traffic]", f"{service}: spec.selector")
-        assert line_with(out, "[blocks: cuts traffic]", f"{service}: port 80 targetPort")
-        assert line_with(out, "[would be dropped: no key keeps it]", f"{service}: port 80 name", "'web' => 'http'")
+        assert line_with(out, "[taken over]", f"{service}: port 80 targetPort")  # by number, as the estate
+        assert line_with(
+            out, f"[would be dropped: model it with keybuzz:{app}ServicePortName]", f"{service}: port 80 name", "'web'"
+        )
         assert line_with(out, f"[not listed: add to keybuzz:{app}ImagePullSecrets]", f"imagePullSecrets {PULL_SECRET}")
         assert f'  keybuzz:{app}SelectorLabels: {{"app": "keybuzz-{app}"}}' in out
     assert line_with(out, "[would be dropped: model it with keybuzz:apiExtraEnvFrom]", f"secret:{SMTP_SECRET}")

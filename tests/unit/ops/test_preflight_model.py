@@ -159,17 +159,58 @@ def test_a_platform_deployment_names_no_app_key(prod: Rendering) -> None:
 # --- Service ---------------------------------------------------------------------------------------------
 
 
-def test_a_service_on_estate_labels_and_a_numeric_port_cuts_traffic(prod: Rendering) -> None:
+def test_a_service_on_estate_labels_cuts_traffic_and_its_port_name_is_modelled_by_a_key(prod: Rendering) -> None:
     found = by_what(compare_service(FIXTURE["service"], program(prod, "Service"), "api", [FIXTURE["deployment"]]))
-    selector, target = found["spec.selector"], found["port 80 targetPort"]
+    selector = found["spec.selector"]
     assert selector.verdict is Verdict.BLOCKS
     assert selector.reason == "cuts traffic"
     assert fix_lines([selector], {})["keybuzz:apiSelectorLabels"].endswith('{"app": "keybuzz-api"}')
+    # The program targets the container port by number (3001), as the estate does.
+    assert found["port 80 targetPort"].verdict is Verdict.TAKEN_OVER
+    name = found["port 80 name"]
+    assert name.verdict is Verdict.DROPPED
+    assert "'web' => 'http'" in name.detail
+    assert fix_lines([name], {}) == {"keybuzz:apiServicePortName": 'keybuzz:apiServicePortName: "web"'}
+    assert found["port 9102 (metrics)"].verdict is Verdict.NOT_LISTED
+
+
+def test_a_named_target_port_the_running_pods_do_not_have_cuts_traffic(prod: Rendering) -> None:
+    named = copy.deepcopy(program(prod, "Service"))
+    named["spec"]["ports"][0]["targetPort"] = "http"
+    target = by_what(compare_service(FIXTURE["service"], named, "api", [FIXTURE["deployment"]]))["port 80 targetPort"]
     assert target.verdict is Verdict.BLOCKS
     assert "no container port named 'http'" in target.detail
-    assert found["port 80 name"].verdict is Verdict.DROPPED
-    assert "'web' => 'http'" in found["port 80 name"].detail
-    assert found["port 9102 (metrics)"].verdict is Verdict.NOT_LISTED
+    deployment = copy.deepcopy(FIXTURE["deployment"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 3001, "name": "http"}]
+    target = by_what(compare_service(FIXTURE["service"], named, "api", [deployment]))["port 80 targetPort"]
+    assert target.verdict is Verdict.TAKEN_OVER
+
+
+def test_the_estate_facts_as_config_lines_leave_nothing_to_fix(prod: Rendering) -> None:
+    """With the config lines the preflight printed for this namespace, the program keeps what the estate has."""
+    from render import render_stack
+
+    estate = render_stack(
+        "prod",
+        overrides={
+            "apiSelectorLabels": {"app": "keybuzz-api"},
+            "apiServicePortName": "web",
+            "apiExtraEnvFrom": ["secret:keybuzz-api-smtp", "secret:keybuzz-api-jwt"],
+            "apiImagePullSecrets": ["ghcr-pull", "ghcr-legacy"],
+        },
+    )
+    deployment = compare_deployment(FIXTURE["deployment"], program(estate, "Deployment"), "api", accounts())
+    service = compare_service(FIXTURE["service"], program(estate, "Service"), "api", [FIXTURE["deployment"]])
+    left = [f for f in deployment + service if f.verdict not in (Verdict.TAKEN_OVER, Verdict.UNTOUCHED)]
+    # What no key models remains: the sidecar, the Secret volume, the JWT env entry (kept by server-side apply,
+    # reported by `ops drift`), the metrics port.
+    assert {f.what for f in left} == {
+        "containers[metrics-exporter]",
+        "volumes[certs] (secret keybuzz-api-certs)",
+        "containers[keybuzz-api].env JWT_SECRET from secret:keybuzz-api-jwt",
+        "port 9102 (metrics)",
+    }
+    assert all(f.verdict is Verdict.NOT_LISTED for f in left)
 
 
 def test_a_service_whose_pods_carry_the_program_labels_and_port_name_is_taken_over(prod: Rendering) -> None:
@@ -230,13 +271,18 @@ def test_the_named_estate_external_secret_is_taken_over(prod: Rendering) -> None
     assert all(f.verdict is Verdict.TAKEN_OVER for f in findings)
 
 
-def test_a_same_named_external_secret_with_spec_data_blocks(prod: Rendering) -> None:
+def test_a_same_named_external_secret_with_spec_data_blocks_unless_the_program_declares_data(prod: Rendering) -> None:
     es = copy.deepcopy(FIXTURE["externalSecrets"][0])
     es["metadata"]["name"] = "keybuzz-api-env"
     es["spec"]["target"] = {"name": "keybuzz-api-env"}
     found = compare_eso(eso_context(prod), [es], [], {})
     assert [f.verdict for f in found] == [Verdict.BLOCKS]
     assert "/spec/data" in found[0].fix
+    ctx = eso_context(prod)
+    declared = copy.deepcopy(dict(ctx.program_external_secrets["keybuzz-api-env"]))
+    declared["spec"]["data"] = []  # an atomic list the forced apply replaces whole
+    ctx = EsoContext(**{**ctx.__dict__, "program_external_secrets": {"keybuzz-api-env": declared}})
+    assert [f.verdict for f in compare_eso(ctx, [es], [], {})] == [Verdict.TAKEN_OVER]
 
 
 def test_an_unrelated_external_secret_through_the_taken_over_store_would_lose_its_path(prod: Rendering) -> None:
