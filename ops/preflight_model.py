@@ -668,14 +668,20 @@ def compare_ownership(ctx: DatabaseContext, objects: Sequence[DbObject], db_owne
                         f"{kinds}: moved to {ctx.owner_group} by the ownership transfer ({key})")
             )  # fmt: skip
         elif owner == ctx.admin:
-            statements = " ".join(f"ALTER {o.kind} {o.identity} OWNER TO {ctx.owner_group};" for o in objs)
+            # Before the first up the owner group does not exist yet; a listed legacy role does, and the
+            # transfer moves what it owns to the group.
+            to = ctx.legacy_roles[0] if ctx.legacy_roles else ctx.owner_group
+            why = (f"to {to}, which the transfer then moves to {ctx.owner_group}" if ctx.legacy_roles
+                   else f"to {to} (created by the first up)")  # fmt: skip
+            statements = " ".join(f"ALTER {o.kind} {o.identity} OWNER TO {to};" for o in objs)
             out.append(
                 Finding(
                     "postgresql", who, what, Verdict.BLOCKS,
                     f"{kinds}: owned by the admin role, which the transfer never moves; the up stops on them "
                     "(docs/runbook-adopting-the-estate.md, 'Before the first up')",
                     reason="foreign owner",
-                    fix=f"check each, then as the admin, in {ctx.database}: SET lock_timeout = '1s'; {statements}",
+                    fix=f"check each (a SECURITY DEFINER function runs with its owner's rights), then give it {why}, "
+                    f"as the admin in {ctx.database}, one statement at a time: SET lock_timeout = '1s'; {statements}",
                 )
             )  # fmt: skip
         else:

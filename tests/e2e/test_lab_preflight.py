@@ -89,7 +89,7 @@ class TestPreflight:
                     'keybuzz:databaseConsumers: ["estate_monitor", "v-token-keybuzz--"]',
                     'keybuzz:adoptVaultMounts: ["database-prod"]',
                     'keybuzz:apiServicePortName: "web"',
-                    "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;"):  # fmt: skip
+                    "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod;"):  # fmt: skip
             assert fix in out
         assert "result: BLOCKED" in out
         data = json.loads(report_file.read_text())

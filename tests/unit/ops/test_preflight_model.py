@@ -321,12 +321,16 @@ def test_objects_of_every_kind_by_owner() -> None:
     assert admin.reason == "foreign owner"
     assert "1 function, 1 sequence, 1 type" in admin.detail
     for statement in (
-        "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;",
-        "ALTER SEQUENCE public.invoice_number OWNER TO keybuzz_api_prod_owner;",
-        "ALTER FUNCTION public.tenant_count() OWNER TO keybuzz_api_prod_owner;",
+        "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod;",
+        "ALTER SEQUENCE public.invoice_number OWNER TO keybuzz_api_prod;",
+        "ALTER FUNCTION public.tenant_count() OWNER TO keybuzz_api_prod;",
         "lock_timeout",
+        "which the transfer then moves to keybuzz_api_prod_owner",
     ):
         assert statement in admin.fix
+    without_legacy = DatabaseContext("keybuzz_prod", "api", "keybuzz_api_prod_owner", (), "postgres", True)
+    (admin,) = [f for f in compare_ownership(without_legacy, objects[2:3], "postgres") if "postgres" in f.what]
+    assert "ALTER TYPE public.ticket_status OWNER TO keybuzz_api_prod_owner;" in admin.fix
     other = found["objects owned by analyst"]
     assert other.verdict is Verdict.NOT_LISTED
     assert fix_lines([other], {"keybuzz:apiLegacyRoles": '["keybuzz_api_prod"]'})["keybuzz:apiLegacyRoles"] == (
