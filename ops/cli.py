@@ -1,7 +1,9 @@
-"""`python -m ops <command>`: up, history, rollback, drift, preview, destroy on one stack of the program.
+"""`python -m ops <command>`: up, history, rollback, drift, preview, preflight, destroy on one stack of the program.
 
 Exit codes: 0 ok; 1 error (a policy violation included); 2 refused (estate stack without --estate);
-3 refused (the rollback would delete or replace a protected resource; a destroy not approved); 4 drift found.
+3 refused (the rollback would delete or replace a protected resource; a destroy not approved); 4 drift found;
+5 the preflight found something that blocks the up; 6 the preflight found something the up would drop or
+that the stack does not list (docs/preflight.md).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,9 +21,11 @@ from pathlib import Path
 from pulumi import automation as auto
 
 from ops import engine
+from ops.drift_fields import ForeignField
 from ops.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_REFUSED_PROTECTED, OpsError
-from ops.guard import ESTATE_ENV, check_destroy_approved, check_stack_allowed
+from ops.guard import ESTATE_ENV, check_destroy_approved, check_stack_allowed, short_name
 from ops.policy import Policy, resolve
+from ops.preflight_sources import ENV_KUBECONFIG, KubeReader
 from ops.record import (
     TAG_DEPLOYMENT,
     TAG_DIRTY,
@@ -82,7 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--to", type=int, required=True, metavar="N", help="deployment number from `history`")
     sp.add_argument("--yes", action="store_true", help="apply after the preview (without it: preview only)")
     sp.add_argument("--allow-dirty", action="store_true", help="roll back to a deployment made from a dirty tree")
-    sp = sub.add_parser("drift", help="refresh preview: exit 4 and list what changed out of band; then the policy pack")
+    sp = sub.add_parser(
+        "drift",
+        help="refresh preview, then fields of program objects another field manager set: exit 4 and list them; "
+        "then the policy pack",
+    )
     common(sp, policy=True)
     sp.add_argument(
         "--run-program",
@@ -90,6 +99,25 @@ def _parser() -> argparse.ArgumentParser:
         help="configure the providers from the stack's current config (the program runs), not from the state: for "
         "short-lived credentials (the CI identities'); read resources (StackReference) are then re-read, not "
         "reported",
+    )
+    sp.add_argument("--lab-state", type=Path, help="a lab stack's lab (default: $LAB_STATE_DIR)")
+    sp = sub.add_parser(
+        "preflight",
+        help="read-only: what the next up would do to the live estate, each fact classified with its fix",
+    )
+    common(sp)
+    sp.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
+    sp.add_argument("--lab-state", type=Path, help="a lab stack's lab (default: $LAB_STATE_DIR)")
+    sp.add_argument(
+        "--while-adopting",
+        action="store_true",
+        help="do nothing (exit 0) once the stack is past the adoption (deploy.yml runs it before every up)",
+    )
+    sp.add_argument(
+        "--only",
+        action="append",
+        choices=("kubernetes", "postgresql", "vault"),
+        help="check only this area (repeatable; default: all)",
     )
     sp = sub.add_parser("preview", help="`pulumi preview --diff` of the checkout on the stack")
     common(sp, policy=True)
@@ -358,6 +386,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         error = exc
     drifted = changed_steps(steps_from_events(log.events))
     policy_error = _policy_check(stack, policy)
+    foreign = _foreign_fields(args, stack)
     if drifted:
         echo(f"DRIFT on stack '{stack.name}': {len(drifted)} resource(s) changed out of band:")
         for s in drifted:
@@ -366,6 +395,18 @@ def cmd_drift(args: argparse.Namespace) -> int:
             f"fix: put the live objects back with `python -m ops up --refresh --stack {stack.name}` (a plain `up` "
             "compares with the recorded state and would change nothing), or adopt the change in code and config."
         )
+    if foreign:
+        echo(
+            f"DRIFT on stack '{stack.name}': {len(foreign)} field(s) of program objects set by another field "
+            "manager (a refresh does not see them):"
+        )
+        for f in foreign:
+            echo(f"    {f.line()}")
+        echo(
+            "fix: model each in the program (docs/preflight.md lists the keys) or remove it from the live object; "
+            "`ops up --refresh` leaves fields the program does not set as they are."
+        )
+    if drifted or foreign:
         if policy_error:
             print(policy_error.render(), file=sys.stderr)
         return EXIT_DRIFT
@@ -375,6 +416,56 @@ def cmd_drift(args: argparse.Namespace) -> int:
         raise policy_error
     echo(f"no drift on stack '{stack.name}'")
     return 0
+
+
+def _drift_kube(args: argparse.Namespace, stack: auto.Stack) -> tuple[KubeReader, str]:
+    """Kubernetes read access for the field-manager check: the read-only kubeconfig of the preflight when set,
+    a lab stack's lab, else the stack's own `keybuzz:kubeconfig` (decrypted by its secrets provider, as an
+    `up` does; never printed)."""
+    if os.environ.get(ENV_KUBECONFIG):
+        path = Path(os.environ[ENV_KUBECONFIG])
+        return KubeReader.from_kubeconfig(path.read_text(), base=path.parent), ENV_KUBECONFIG
+    from ops.preflight_sources import from_lab, lab_state_dir
+
+    state = lab_state_dir(args.lab_state, os.environ, args.cwd.resolve())
+    if short_name(stack.name).startswith("lab-") and state is not None:
+        return from_lab(state).kube, f"the lab in {state}"
+    text = stack.get_config("keybuzz:kubeconfig").value
+    return KubeReader.from_kubeconfig(text), "the stack's keybuzz:kubeconfig"
+
+
+def _foreign_fields(args: argparse.Namespace, stack: auto.Stack) -> list[ForeignField]:
+    from ops.drift_fields import drift, read_live
+    from ops.preflight import is_this_program, load_stack
+
+    if not is_this_program(args.cwd.resolve()):
+        echo("field managers: skipped (not the keybuzz program: its objects are not known)")
+        return []
+    view = load_stack(args.cwd.resolve(), stack.name)
+    kube, origin = _drift_kube(args, stack)
+    live = read_live(kube, view.manifests())
+    echo(f"field managers: {len(live)} live object(s) of the program read with {origin}")
+    return drift(live)
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from ops.preflight import adopting, load_stack, run, write_json
+    from ops.preflight_sources import resolve_sources
+
+    view = load_stack(args.cwd.resolve(), args.stack)
+    if args.while_adopting and not adopting(view.config):
+        echo(
+            f"stack '{args.stack}' is past the adoption (kubernetesUpsertExisting false, legacyLoginPhase dropped): "
+            "preflight skipped (--while-adopting)"
+        )
+        return 0
+    sources = resolve_sources(args.stack, os.environ, view.config.vault_address, args.lab_state, args.cwd.resolve())
+    report = run(view, sources, args.only)
+    echo(report.text())
+    if args.json:
+        write_json(report, args.json)
+        echo(f"report written to {args.json}")
+    return report.exit_code
 
 
 def _policy_check(stack: auto.Stack, policy: Policy) -> OpsError | None:
@@ -438,4 +529,5 @@ COMMANDS = {
     "drift": cmd_drift,
     "preview": cmd_preview,
     "destroy": cmd_destroy,
+    "preflight": cmd_preflight,
 }

@@ -9,7 +9,7 @@ TO ?=
 OPS_ARGS ?=
 OPS_ENV = eval "$$(bash toolchain/build.sh env)" &&
 
-.PHONY: test-e2e preview up drift rollback history destroy
+.PHONY: test-e2e preview up drift rollback history destroy preflight
 
 test-e2e: $(STAMP) lab-setup node-setup toolchain ## e2e tier: the real program on the lab (real engine, providers, ESO), ops, workflows linted
 	$(OPS_ENV) $(PY) -m pytest -m e2e tests/e2e
@@ -22,9 +22,13 @@ up: $(STAMP) toolchain ## apply the checkout to STACK, policy pack on, and recor
 	@test -n "$(STACK)" || { echo "usage: make up STACK=lab-dev" >&2; exit 1; }
 	@$(OPS_ENV) $(PY) -m ops up --stack "$(STACK)" $(OPS_ARGS)
 
-drift: $(STAMP) toolchain ## refresh preview of STACK, then the policy pack; exit 4 and the changes on drift
+drift: $(STAMP) toolchain ## refresh preview of STACK, fields another field manager set, the policy pack; exit 4 on drift
 	@test -n "$(STACK)" || { echo "usage: make drift STACK=lab-dev" >&2; exit 1; }
 	@$(OPS_ENV) $(PY) -m ops drift --stack "$(STACK)" $(OPS_ARGS)
+
+preflight: $(STAMP) ## read-only: what the next up would do to the live estate of STACK, each fact classified with its fix (docs/preflight.md)
+	@test -n "$(STACK)" || { echo "usage: make preflight STACK=lab-prod" >&2; exit 1; }
+	@$(PY) -m ops preflight --stack "$(STACK)" $(OPS_ARGS)
 
 history: $(STAMP) toolchain ## recorded deployments of STACK (make history STACK=lab-dev)
 	@test -n "$(STACK)" || { echo "usage: make history STACK=lab-dev" >&2; exit 1; }
