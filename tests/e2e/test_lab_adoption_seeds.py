@@ -10,6 +10,13 @@ endpoints controller would: the lab runs no pod), no Secret reference disappears
 the pull secret stays; phase `dynamic` then leaves the database Secret owned by one ExternalSecret (the
 estate's object, taken over) reading the program's generator, not the estate's KV path.
 
+The config lines are not written by the test: they are the ones the preflight (`ops preflight`) prints on
+this estate, set as it says; after them (and the superuser's objects handed over by a person, step 2 of
+the runbook) the preflight has nothing left to say. The estate's other consumers (its monitoring login and
+the `v-…` users its old Vault connection still issues) keep their sessions and log in afresh after every
+phase; the later phases follow the runbook: `refused` passes (no legacy session), `dropped` is refused
+with nothing changed while the legacy role owns another database.
+
 On today's main the same estate fails phase 1 (see the module's report in the issue note): the Service is
 force-applied with ``app.kubernetes.io/name`` and ``targetPort: http``, then the Deployment's apply fails
 on its immutable selector.
@@ -18,6 +25,7 @@ on its immutable selector.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +33,7 @@ import psycopg
 import pytest
 
 from lab.cluster import Lab
+from lab.estate import legacy_password
 from lab.estate_seeds import (
     APPS,
     DATABASE,
@@ -32,13 +41,20 @@ from lab.estate_seeds import (
     ESTATE_EXTERNAL_SECRET,
     KV_PATH,
     LEGACY_ROLE,
+    MONITORING_LOGIN,
+    OLD_MOUNT,
+    OLD_ROLE,
+    OTHER_DATABASE,
     PULL_SECRET,
     SMTP_SECRET,
     SUPERUSER_OBJECTS,
     endpoint_problems,
+    held_users,
+    monitoring_password,
     seed,
+    session_pids,
 )
-from tests.e2e.lab_support import k8s, pulumi
+from tests.e2e.lab_support import k8s, pulumi, run
 
 pytestmark = pytest.mark.e2e
 
@@ -46,17 +62,50 @@ STACK = "lab-prod"
 ESO = "/apis/external-secrets.io/v1/namespaces/keybuzz-api-prod/externalsecrets"
 
 
-def _config_lines() -> dict[str, str | list[str]]:
-    """What keeps the seeds-shaped estate, per app (a list is an array key)."""
-    lines: dict[str, str | list[str]] = {
-        "apiExtraEnvFrom": [f"secret:{SMTP_SECRET}"],
-        "apiEstateExternalSecret": ESTATE_EXTERNAL_SECRET,
-    }
-    for app in APPS:
-        lines[f"{app}SelectorLabels"] = json.dumps({"app": f"keybuzz-{app}"})
-        lines[f"{app}ServicePortName"] = "web"
-        lines[f"{app}ImagePullSecrets"] = [PULL_SECRET]
+#: What the config lines must hold, per key (the preflight prints them; these are what the seeds show).
+EXPECTED_KEYS = {
+    "apiExtraEnvFrom", "apiEstateExternalSecret", "databaseConsumers",
+    *(f"{app}{key}" for app in APPS for key in ("SelectorLabels", "ServicePortName", "ImagePullSecrets")),
+}  # fmt: skip
+
+
+def preflight(lab: Lab, prog: Path, out: Path, expect: int) -> dict[str, Any]:
+    """`ops preflight` of lab-prod on this lab (read-only); its JSON report."""
+    argv = [sys.executable, "-m", "ops", "preflight", "--stack", STACK, "--cwd", str(prog),
+            "--lab-state", str(lab.layout.state_dir), "--json", str(out)]  # fmt: skip
+    run(lab, prog, argv, expect=expect)
+    return dict(json.loads(out.read_text()))
+
+
+def fix_lines(report: dict[str, Any]) -> dict[str, str | list[str]]:
+    """The report's config lines (``keybuzz:<key>: <value>``) as key -> value (a list is an array key; an
+    object key is set as its JSON text)."""
+    lines: dict[str, str | list[str]] = {}
+    for line in report["fixes"]:
+        key, _, text = str(line).partition(": ")
+        value = json.loads(text)
+        assert key.startswith("keybuzz:"), line
+        lines[key.removeprefix("keybuzz:")] = (
+            [str(v) for v in value] if isinstance(value, list)
+            else json.dumps(value) if isinstance(value, dict) else str(value)
+        )  # fmt: skip
     return lines
+
+
+def consumers_log_in(lab: Lab) -> None:
+    """The estate's consumers keep working: the held sessions are still there, and the monitoring login, a
+    `v-…` user newly issued by the estate's old Vault connection and the legacy login log in afresh."""
+    held = held_users(lab)
+    assert MONITORING_LOGIN in held.values(), held
+    assert any(u.startswith("v-") for u in held.values()), held
+    for user in held.values():
+        assert session_pids(lab, user), f"{user}'s session was cut"
+    issued = lab.vault().read(f"{OLD_MOUNT}/creds/{OLD_ROLE}")["data"]
+    for user, password in ((MONITORING_LOGIN, monitoring_password(lab)),
+                           (issued["username"], issued["password"]),
+                           (LEGACY_ROLE, legacy_password(lab, LEGACY_ROLE))):  # fmt: skip
+        with psycopg.connect(**lab.conninfo(dbname=DATABASE, user=user, password=password)) as conn:
+            assert conn.execute("SELECT session_user").fetchone() == (user,)  # (a legacy login then SETs role)
 
 
 def set_config(lab: Lab, prog: Path, key: str, value: str | list[str]) -> None:
@@ -119,9 +168,15 @@ class TestAdoptingTheSeedsEstate:
     ) -> None:
         for app in APPS:
             self.before[app] = workload(lab, app)
-        for key, value in _config_lines().items():
+        report = prog.parent / "preflight.json"
+        lines = fix_lines(preflight(lab, prog, report, expect=5))  # 5: something blocks
+        assert set(lines) == EXPECTED_KEYS, set(lines) ^ EXPECTED_KEYS
+        for key, value in lines.items():
             set_config(lab, prog, key, value)
+        after = preflight(lab, prog, report, expect=0)
+        assert after["fixes"] == [], after["fixes"]
         pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", STACK)
+        consumers_log_in(lab)
         for app, (old, old_service) in self.before.items():
             deployment, service = workload(lab, app)
             assert deployment["metadata"]["uid"] == old["metadata"]["uid"]  # the same object, updated in place
@@ -172,3 +227,26 @@ class TestAdoptingTheSeedsEstate:
             deployment, service = workload(lab, app)
             assert secret_refs(old) <= secret_refs(deployment)
             assert endpoint_problems(service, old) == []
+        consumers_log_in(lab)
+
+    def test_phase_refused_then_dropped_follow_the_runbook(self, lab: Lab, prog: Path) -> None:
+        """`refused`: no legacy session is connected, so the login is refused; `dropped`: refused with nothing
+        changed, the legacy role owning another database (item 6); every other consumer still logs in."""
+        pulumi(lab, prog, "config", "set", "keybuzz:legacyLoginPhase", "refused", "--stack", STACK)
+        pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", STACK)
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(**lab.conninfo(dbname=DATABASE, user=LEGACY_ROLE,
+                                           password=legacy_password(lab, LEGACY_ROLE))).close()  # fmt: skip
+        pulumi(lab, prog, "config", "set", "keybuzz:legacyLoginPhase", "dropped", "--stack", STACK)
+        out = pulumi(lab, prog, "up", "--yes", "--skip-preview", "--stack", STACK, expect=None)
+        assert out.returncode != 0
+        assert f"legacy role {LEGACY_ROLE}: phase dropped refused, nothing was changed" in out.stdout + out.stderr
+        assert OTHER_DATABASE in out.stdout + out.stderr
+        with psycopg.connect(**lab.conninfo(), autocommit=True) as conn:
+            owner = conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (OTHER_DATABASE,)
+            ).fetchone()
+        assert owner == (LEGACY_ROLE,)  # the role and what it owns are untouched
+        held = held_users(lab)
+        assert MONITORING_LOGIN in held.values(), held
+        assert any(u.startswith("v-") for u in held.values()), held
