@@ -40,14 +40,16 @@ def lab_connection_url(port: int, database: str = "postgres") -> str:
     return f"postgresql://{{{{username}}}}:{{{{password}}}}@{HOST}:{port}/{database}?sslmode=require"
 
 
-def database_engine(lab: LabBase, mount: str, role: str) -> None:
-    """A database secrets engine at `mount` with one connection (``lab``), to the LB write port as the
+def database_engine(
+    lab: LabBase, mount: str, role: str, *, connection: str = "lab", ttl: str = "5m", max_ttl: str = "10m"
+) -> None:
+    """A database secrets engine at `mount` with one connection (`connection`), to the LB write port as the
     superuser, and one role `role` whose users read and write every table (pg_read_all_data,
-    pg_write_all_data) for 5 minutes. Idempotent."""
+    pg_write_all_data) for `ttl` (at most `max_ttl`). Idempotent."""
     vault = lab.vault()
     ensure_mount(vault, mount, "database")
     vault.write(
-        f"{mount}/config/lab",
+        f"{mount}/config/{connection}",
         {
             "plugin_name": PLUGIN,
             "connection_url": lab_connection_url(lab.ports.lb_write),
@@ -59,14 +61,14 @@ def database_engine(lab: LabBase, mount: str, role: str) -> None:
     vault.write(
         f"{mount}/roles/{role}",
         {
-            "db_name": "lab",
+            "db_name": connection,
             "creation_statements": [
                 "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' "
                 "IN ROLE pg_read_all_data, pg_write_all_data;"
             ],
             "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}";'],
-            "default_ttl": "5m",
-            "max_ttl": "10m",
+            "default_ttl": ttl,
+            "max_ttl": max_ttl,
         },
     )
 

@@ -213,15 +213,21 @@ def cmd_env(lab: Lab, args: argparse.Namespace) -> int:
     return 0
 
 
+def _estate_envs(args: argparse.Namespace, what: str) -> list[str]:
+    """The environments asked for (all the shipped stacks' when none), each refused unless a shipped stack has it."""
+    known = estate_environments()
+    envs = list(args.envs or known)
+    unknown = sorted(set(envs) - set(known))
+    if unknown:
+        raise LabError(f"unknown environment(s) {', '.join(unknown)}: {what} are those of {', '.join(known)}")
+    return envs
+
+
 def cmd_stacks(lab: Lab, args: argparse.Namespace) -> int:
     from lab.estate import seed
     from lab.stacks import policy_config, pulumi_env, stack_name, write_stack
 
-    known = estate_environments()
-    envs = args.envs or list(known)
-    unknown = sorted(set(envs) - set(known))
-    if unknown:
-        raise LabError(f"unknown environment(s) {', '.join(unknown)}: the lab stacks are those of {', '.join(known)}")
+    envs = _estate_envs(args, "the lab stacks")
     seeded = {env: seed(lab, env) for env in envs}
     written = {stack_name(env): str(write_stack(lab, env, root=args.program_dir)) for env in envs}
     backend = pulumi_env(lab)["PULUMI_BACKEND_URL"]
@@ -245,12 +251,7 @@ def cmd_estate(lab: Lab, args: argparse.Namespace) -> int:
     else:
         from lab.estate import seed
 
-        known = estate_environments()
-        envs = args.envs or list(known)
-        unknown = sorted(set(envs) - set(known))
-        if unknown:
-            raise LabError(f"unknown environment(s) {', '.join(unknown)}: the estates are those of {', '.join(known)}")
-        seeded = {env: seed(lab, env) for env in envs}
+        seeded = {env: seed(lab, env) for env in _estate_envs(args, "the estates")}
     _emit(args, seeded, "\n".join(f"estate ({args.shape}) created for {env}: {made}" for env, made in seeded.items()))
     return 0
 

@@ -18,7 +18,7 @@ Idempotent: what exists is left as it is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
@@ -31,6 +31,9 @@ from lab.stacks import NAMESPACE, shipped_config
 # Legacy owners named by the seed reports (docs/runbook-adopting-the-estate.md); any other adopted
 # database is owned by the superuser, as a database created by hand would be.
 LEGACY_OWNERS = {"keybuzz_prod": "keybuzz_api_prod", "keybuzz_backend": "kb_backend"}
+
+#: kubectl's field manager: what `kubectl apply` of a hand-written manifest records.
+FIELD_MANAGER: Final = "kubectl-client-side-apply"
 
 #: Per app: the Secret its code reads (components/catalog.py) and the image tag the seeds show running.
 ESTATE_APPS = {
@@ -131,9 +134,9 @@ def seed(lab: Lab, env: str) -> dict[str, list[str]]:
     return created
 
 
-def _create(lab: Lab, path: str, body: dict[str, Any]) -> str | None:
-    """POST as kubectl would (its field manager); the object's name if created, None if it existed."""
-    status, answer = lab.kube.request("POST", f"{path}?fieldManager=kubectl-client-side-apply", body)
+def create_as_kubectl(lab: Lab, path: str, body: dict[str, Any]) -> str | None:
+    """POST as kubectl would (its field manager); the object's kind/name if created, None if it existed."""
+    status, answer = lab.kube.request("POST", f"{path}?fieldManager={FIELD_MANAGER}", body)
     if status == 201:
         return f"{body['kind']}/{body['metadata']['name']}"
     if status != 409:
@@ -163,11 +166,11 @@ def _seed_namespace(
         if app == "backend":
             data["DATABASE_URL"] = f"postgresql://{user}:{password}@{HOST}:{lab.ports.lb_write}/{database}"
         made.append(
-            _create(lab, f"/api/v1/namespaces/{namespace}/secrets",
+            create_as_kubectl(lab, f"/api/v1/namespaces/{namespace}/secrets",
                     {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name}, "stringData": data})
         )  # fmt: skip
         made.append(
-            _create(
+            create_as_kubectl(
                 lab,
                 f"/apis/external-secrets.io/v1/namespaces/{namespace}/secretstores",
                 {
@@ -184,7 +187,7 @@ def _seed_namespace(
     if secret_name:
         container["envFrom"] = [{"secretRef": {"name": secret_name}}]
     made.append(
-        _create(
+        create_as_kubectl(
             lab,
             f"/apis/apps/v1/namespaces/{namespace}/deployments",
             {

@@ -39,10 +39,10 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from lab.bao import PLUGIN, ensure_mount, lab_connection_url
+from lab.bao import database_engine
 from lab.cluster import Lab
-from lab.config import HOST, SUPERUSER, generated_secret
-from lab.estate import legacy_password
+from lab.config import HOST, generated_secret
+from lab.estate import create_as_kubectl, legacy_password
 from lab.http import HttpError
 from lab.procs import LabError, ProcTable, is_running, wait_for
 from lab.stacks import NAMESPACE, shipped_config
@@ -74,8 +74,6 @@ PULL_SECRET: Final = "ghcr-pull"
 #: The estate's Vault login for its store: a Kubernetes auth role and a policy of its own.
 ESTATE_AUTH_ROLE: Final = "eso-keybuzz-api-prod"
 ESTATE_POLICY: Final = "eso-keybuzz-api-prod"
-#: kubectl's field manager: what `kubectl apply` of a hand-written manifest records.
-FIELD_MANAGER: Final = "kubectl-client-side-apply"
 #: Per app of PROD: (image repository, the port its container listens on, its extra Secrets in envFrom order).
 APPS: Final[Mapping[str, tuple[str, int, tuple[str, ...]]]] = {
     "api": ("ghcr.io/keybuzzio/keybuzz-api", 3001, (DATABASE_SECRET, SMTP_SECRET)),
@@ -178,33 +176,10 @@ def seed_postgres(lab: Lab) -> list[str]:
 def seed_vault(lab: Lab) -> list[str]:
     """The old database mount, its connection and role issuing ``v-…`` users, the KV login of PH28.2 §3.1,
     and the estate store's policy and Kubernetes auth role. Written every time (idempotent writes)."""
-    vault = lab.vault()
-    ensure_mount(vault, OLD_MOUNT, "database")
-    vault.write(
-        f"{OLD_MOUNT}/config/{OLD_CONNECTION}",
-        {
-            "plugin_name": PLUGIN,
-            "connection_url": lab_connection_url(lab.ports.lb_write),
-            "username": SUPERUSER,
-            "password": lab.secrets.superuser_password,
-            "allowed_roles": [OLD_ROLE],
-        },
-    )
     # Users that are no member of the legacy role: what the old engine's apps read and write with. Their
     # default username template is v-<display name>-<role>-<random>-<time>.
-    vault.write(
-        f"{OLD_MOUNT}/roles/{OLD_ROLE}",
-        {
-            "db_name": OLD_CONNECTION,
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' "
-                "IN ROLE pg_read_all_data, pg_write_all_data;"
-            ],
-            "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}";'],
-            "default_ttl": "24h",
-            "max_ttl": "72h",
-        },
-    )
+    database_engine(lab, OLD_MOUNT, OLD_ROLE, connection=OLD_CONNECTION, ttl="24h", max_ttl="72h")
+    vault = lab.vault()
     vault.write(
         f"{KV_MOUNT}/data/{KV_PATH}",
         {
@@ -324,16 +299,6 @@ def _hold() -> int:
 # --- Kubernetes ------------------------------------------------------------------------------
 
 
-def _create(lab: Lab, path: str, body: dict[str, Any]) -> str | None:
-    """POST as kubectl would (its field manager); the object's kind/name if created, None if it existed."""
-    status, answer = lab.kube.request("POST", f"{path}?fieldManager={FIELD_MANAGER}", body)
-    if status == 201:
-        return f"{body['kind']}/{body['metadata']['name']}"
-    if status != 409:
-        raise LabError(f"creating {body['kind']} {body['metadata']['name']} failed ({status}): {answer}")
-    return None
-
-
 def deployment_manifest(app: str, tag: str) -> dict[str, Any]:
     """The hand-written Deployment of `app` (PH28.2 §4.1's manifest, as the seeds describe it)."""
     repository, port, secrets = APPS[app]
@@ -450,16 +415,17 @@ def seed_kubernetes(lab: Lab) -> list[str]:
         core = f"/api/v1/namespaces/{namespace}"
         # The lab runs no service-account controller: the namespace's `default` is made as a cluster would.
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
-        made.append(_create(lab, f"{core}/serviceaccounts", account))
-        made.append(_create(lab, f"{core}/secrets", _pull_secret(lab)))
+        made.append(create_as_kubectl(lab, f"{core}/serviceaccounts", account))
+        made.append(create_as_kubectl(lab, f"{core}/secrets", _pull_secret(lab)))
         if app == "api":
-            made.append(_create(lab, f"{core}/secrets", _smtp_secret(lab)))
+            made.append(create_as_kubectl(lab, f"{core}/secrets", _smtp_secret(lab)))
             eso = f"/apis/external-secrets.io/v1/namespaces/{namespace}"
-            made.append(_create(lab, f"{eso}/secretstores", _estate_store(lab)))
-            made.append(_create(lab, f"{eso}/externalsecrets", _estate_external_secret()))
+            made.append(create_as_kubectl(lab, f"{eso}/secretstores", _estate_store(lab)))
+            made.append(create_as_kubectl(lab, f"{eso}/externalsecrets", _estate_external_secret()))
         tag = str(config.get(f"{NAMESPACE}:{app}ImageTag") or "unknown")
-        made.append(_create(lab, f"/apis/apps/v1/namespaces/{namespace}/deployments", deployment_manifest(app, tag)))
-        made.append(_create(lab, f"{core}/services", service_manifest(app)))
+        deployments = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        made.append(create_as_kubectl(lab, deployments, deployment_manifest(app, tag)))
+        made.append(create_as_kubectl(lab, f"{core}/services", service_manifest(app)))
     namespace = f"keybuzz-api-{ENV}"
     wait_for(
         lambda: lab.kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{DATABASE_SECRET}")[0] == 200,

@@ -10,12 +10,11 @@ import psycopg
 import pytest
 
 from lab.cluster import Lab
-from lab.estate import legacy_password
+from lab.estate import FIELD_MANAGER, legacy_password
 from lab.estate_seeds import (
     DATABASE,
     DATABASE_SECRET,
     ESTATE_EXTERNAL_SECRET,
-    FIELD_MANAGER,
     LEGACY_ROLE,
     MONITORING_LOGIN,
     OLD_CONNECTION,
