@@ -285,6 +285,26 @@ def _kubeconfig(lab: Lab, token: str) -> str:
     })  # fmt: skip
 
 
+#: The provider credentials a CI job's login writes encrypted (.github/actions/ci-login); the rest in plain text.
+SECRET_KEYS = ("postgresAdminPassword", "vaultToken", "kubeconfig")
+
+
+def as_ci_job(lab: Lab, prog: Path, token: str, values: dict[str, str]) -> dict[str, str]:
+    """What a CI job has after its login: the state backend, Vault's address and its identity's `token` (which
+    also decrypts and encrypts the stack's config through the transit key the program lets it use), no
+    passphrase, no operator token; `values` set in the stack's config as the job sets them. Its environment."""
+    env = {**lab_env(lab), "VAULT_SERVER_TOKEN": token}
+    env.pop("PULUMI_CONFIG_PASSPHRASE")
+    for key, value in values.items():
+        kind = "--secret" if key in SECRET_KEYS else "--plaintext"
+        proc = subprocess.run(
+            ["pulumi", "config", "set", kind, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],
+            cwd=prog, env=env, input=value, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    return env
+
+
 @pytest.fixture
 def preview_only_config(lab: Lab, ci_stack: Path, preview_login: dict[str, Any], preview_db: Credential,
                         preview_kube_token: str) -> dict[str, str]:  # fmt: skip
@@ -297,16 +317,7 @@ def preview_only_config(lab: Lab, ci_stack: Path, preview_login: dict[str, Any],
         "vaultToken": preview_login["client_token"],
         "kubeconfig": _kubeconfig(lab, preview_kube_token),
     }
-    env = {**lab_env(lab), "VAULT_SERVER_TOKEN": preview_login["client_token"]}
-    env.pop("PULUMI_CONFIG_PASSPHRASE")
-    for key, value in values.items():
-        secret = ["--secret"] if key != "postgresAdminUsername" else ["--plaintext"]
-        # As the CI job does it: encrypted with the stack's transit key, as the preview identity.
-        subprocess.run(
-            ["pulumi", "config", "set", *secret, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],
-            cwd=ci_stack, env=env, input=value, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    return env
+    return as_ci_job(lab, ci_stack, preview_login["client_token"], values)
 
 
 def _preview(lab: Lab, prog: Path, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -366,18 +377,10 @@ def test_the_deploy_identity_applies_a_change_to_lab_dev_with_only_its_credentia
     token = jwt_login(lab.vault(), MOUNT, DEPLOY, issuer.token(claims))["client_token"]
     deploy = Vault(lab.ports.bao, token)
     creds = deploy.read("secret/data/keybuzz/dev/ci/deploy")["data"]["data"]
-    env = {**lab_env(lab), "VAULT_SERVER_TOKEN": token}
-    env.pop("PULUMI_CONFIG_PASSPHRASE")
     values = {"postgresAdminUsername": creds["postgresAdminUsername"], "postgresAdminPassword":
               creds["postgresAdminPassword"], "vaultToken": token, "kubeconfig": creds["kubeconfig"],
               "credentialTtlSeconds": "80000"}  # fmt: skip
-    for key, value in values.items():
-        kind = "--secret" if key in ("postgresAdminPassword", "vaultToken", "kubeconfig") else "--plaintext"
-        proc = subprocess.run(
-            ["pulumi", "config", "set", kind, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],
-            cwd=ci_stack, env=env, input=value, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+    env = as_ci_job(lab, ci_stack, token, values)
     up = subprocess.run(
         [sys.executable, "-m", "ops", "up", "--stack", STACK, "--cwd", str(ci_stack)],
         cwd=ci_stack, env=env, capture_output=True, text=True, timeout=900, check=False,
@@ -408,18 +411,10 @@ def test_the_drift_identity_refreshes_lab_dev_with_only_its_credentials(
     for other in (github_claims(REPOSITORY, "pull_request", ref="refs/pull/7/merge"),
                   github_claims(REPOSITORY, "push", ref="refs/heads/feature")):  # fmt: skip
         assert _refused(jwt_login, root, MOUNT, "keybuzz-dev-ci-drift", issuer.token(other)) in (400, 403)
-    env = {**lab_env(lab), "VAULT_SERVER_TOKEN": login["client_token"]}
-    env.pop("PULUMI_CONFIG_PASSPHRASE")
     values = {"postgresAdminUsername": db.username, "postgresAdminPassword": db.password,
               "vaultToken": login["client_token"],
               "kubeconfig": _kubeconfig(lab, sa["data"]["service_account_token"])}  # fmt: skip
-    for key, value in values.items():
-        kind = "--plaintext" if key == "postgresAdminUsername" else "--secret"
-        proc = subprocess.run(
-            ["pulumi", "config", "set", kind, f"keybuzz:{key}", "--stack", STACK, "--non-interactive"],
-            cwd=ci_stack, env=env, input=value, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+    env = as_ci_job(lab, ci_stack, login["client_token"], values)
     proc = subprocess.run(
         [sys.executable, "-m", "ops", "drift", "--run-program", "--stack", STACK, "--cwd", str(ci_stack)],
         cwd=ci_stack, env=env, capture_output=True, text=True, timeout=900, check=False,
